@@ -1,0 +1,246 @@
+"""The ``botmm`` command: a click group whose Hydra subcommands (``run``, ``backtest``) each hand their overrides to
+a ``hydra.main`` task with ``config_name`` = the subcommand, so multirun, launchers, sweepers, ``--cfg job`` and
+``--info`` all work as in any Hydra app.
+
+Before Hydra starts a job the CLI composes the config itself and builds every component (factories do no I/O), so a
+bad key, value, component name or file is reported in one line before anything trades.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from botmm.errors import BotmmError
+
+HYDRA_COMMANDS = {
+    "run": "Quote on a venue in real time (default: paper venue on a synthetic feed).",
+    "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
+}
+MULTIRUN_FLAGS = ("-m", "--multirun")
+MODE_FLAGS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info", "--run": "--run", "-r": "--run",
+              "--shell-completion": "--shell-completion", "-sc": "--shell-completion"}
+CONFIG_ERROR = 2
+
+
+def fail(message: str, code: int = CONFIG_ERROR) -> None:
+    """Print one line to stderr and exit."""
+    click.echo(f"botmm: {message}", err=True)
+    raise SystemExit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-m", "--multirun", is_flag=True, help="Run a Hydra multirun (sweep) of the subcommand.")
+@click.pass_context
+def cli(ctx: click.Context, multirun: bool) -> None:
+    """botmm: config-driven market making. Subcommands take Hydra overrides (key=value, group=option)."""
+    ctx.obj = {"multirun": multirun}
+
+
+def _complete(config_name: str) -> Callable[..., list[Any]]:
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+        from hydra import initialize_config_module
+        from hydra._internal.core_plugins.bash_completion import BashCompletion
+        from hydra.core.global_hydra import GlobalHydra
+
+        from botmm.registry import load_plugins
+
+        load_plugins()
+        words = [*ctx.params.get("overrides", ()), incomplete]
+        with initialize_config_module("botmm.conf", version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            return [CompletionItem(c) for c in BashCompletion(loader)._query(config_name, " ".join(words))]
+
+    return complete
+
+
+def _hydra_command(name: str, doc: str) -> None:
+    settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+    @cli.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups).",
+                 context_settings=settings)
+    @click.argument("overrides", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete(name))
+    @click.pass_context
+    def command(ctx: click.Context, overrides: tuple[str, ...]) -> None:
+        launch(name, list(overrides), ctx.obj["multirun"])
+
+
+for _name, _doc in HYDRA_COMMANDS.items():
+    _hydra_command(_name, _doc)
+
+
+def launch(name: str, args: list[str], multirun: bool) -> None:
+    """Check the command line, pre-validate the config, then hand over to Hydra."""
+    from botmm.registry import load_plugins
+    from botmm.runners.summary import SweepDir, summarise_sweep
+
+    if multirun and name == "run":
+        fail("'botmm -m run' is refused: a multirun starts its jobs one after another, so a second live bot would "
+             "never start; run one process per bot")
+    modes = {MODE_FLAGS[a] for a in args if a in MODE_FLAGS} | ({"-m"} if multirun else set())
+    if len(modes) > 1:
+        fail(f"choose one of {', '.join(sorted(modes))}: Hydra runs one mode at a time")
+    try:
+        load_plugins()
+        overrides = [a for a in args if not a.startswith("-") and "=" in a]
+        searchpath = _plugin_searchpath()
+        if searchpath:
+            args = [*args, searchpath]
+            overrides.append(searchpath)
+        if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
+            for combo in _combinations(overrides):
+                _prevalidate(name, combo)
+    except BotmmError as exc:
+        fail(str(exc))
+    saved = sys.argv
+    sys.argv = [f"botmm {name}", *(["--multirun"] if multirun else []), *args]
+    SweepDir.last = None
+    code: Any = 0
+    try:
+        _hydra_main(name)()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = saved
+        if multirun and SweepDir.last is not None and SweepDir.last.is_dir():
+            summarise_sweep(SweepDir.last)
+    if code:
+        raise SystemExit(code)
+
+
+def _plugin_searchpath() -> str | None:
+    """A ``hydra.searchpath`` override adding the YAML trees that plugins ship (``botmm_conf_packages``)."""
+    from botmm.registry import load_plugins
+
+    paths = [p for paths in load_plugins().hook.botmm_conf_packages() for p in paths]
+    return f"hydra.searchpath=[{','.join(repr(p) for p in paths)}]" if paths else None
+
+
+def _combinations(overrides: list[str]) -> list[list[str]]:
+    """Override lists to pre-validate: the sweep's first combination plus one per other swept value, so every value
+    is composed once without composing the whole grid. Keys of Hydra's own node go to Hydra unchecked."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise BotmmError(_one_line(exc)) from None
+    base: list[str] = []
+    swept: list[tuple[int, list[str]]] = []
+    for override in parsed:
+        key = override.get_key_element()
+        if key.startswith("hydra.") and not key.startswith("hydra.searchpath"):
+            continue
+        if override.is_sweep_override():
+            try:
+                values = [f"{key}={v}" for v in override.sweep_string_iterator()]
+            except Exception:
+                continue  # a sweeper-specific form (interval, tag, ...): left to the configured sweeper
+            swept.append((len(base), values))
+            base.append(values[0])
+        else:
+            base.append(override.input_line)
+    combos = [base]
+    for index, values in swept:
+        for value in values[1:]:
+            combos.append([*base[:index], value, *base[index + 1:]])
+    return combos
+
+
+def _prevalidate(name: str, overrides: list[str]) -> None:
+    from hydra import compose, initialize_config_module
+
+    from botmm.pipeline import build_components
+
+    try:
+        with initialize_config_module("botmm.conf", version_base="1.3"):
+            cfg = compose(config_name=name, overrides=overrides)
+    except Exception as exc:
+        raise BotmmError(_one_line(exc)) from None
+    build_components(cfg)
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra's multi-line messages, folded into one line that names the bad key or option."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
+        group, _, option = exc.missing_cfg_file.rpartition("/")
+        if group:
+            return f"{group}={option}: no such option; available: {', '.join(exc.options)}"
+    parts = [str(exc).strip().splitlines()[0]] if str(exc).strip() else [type(exc).__name__]
+    if exc.__cause__ is not None and str(exc.__cause__).strip():
+        parts.append(str(exc.__cause__).strip().splitlines()[0])
+    return " ".join(parts)
+
+
+def _hydra_main(name: str) -> Callable[[], Any]:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import DictConfig
+
+    def task(cfg: DictConfig) -> dict[str, Any]:
+        from botmm.runners import live, simulate
+        from botmm.runners.summary import print_result
+
+        hydra_cfg = HydraConfig.get()
+        output_dir = Path(hydra_cfg.runtime.output_dir)
+        runner = live.run if name == "run" else simulate.backtest
+        try:
+            result = runner(cfg, output_dir)
+        except BotmmError as exc:
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                raise  # Hydra marks the job failed; the sweep summary lists it
+            fail(str(exc), code=1)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            print_result(result)
+        return result
+
+    return hydra.main(version_base="1.3", config_path="pkg://botmm.conf", config_name=name)(task)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins: distribution, version, hooks and the components each provides."""
+    from botmm.registry import KINDS, load_plugins, plugin_infos, registry
+
+    try:
+        pm = load_plugins()
+    except BotmmError as exc:
+        fail(str(exc))
+    rows = []
+    for name, info in sorted(plugin_infos().items()):
+        plugin = pm.get_plugin(name)
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        components = [f"{kind}:{c.name}" for kind in KINDS for c in registry(kind).components.values()
+                      if c.plugin == name]
+        rows.append({"plugin": name, "distribution": info.distribution, "version": info.version,
+                     "hooks": hooks, "components": components})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="botmm plugins")
+    for col in ("plugin", "distribution", "version", "hooks", "components"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["plugin"], row["distribution"], row["version"], "\n".join(row["hooks"]),
+                      "\n".join(row["components"]))
+    Console().print(table)
+
+
+def main() -> None:
+    """Console entry point: lifts ``-m``/``--multirun`` from anywhere in the line to the front, then runs click."""
+    args = sys.argv[1:]
+    if any(a in MULTIRUN_FLAGS for a in args[1:]):
+        args = ["--multirun", *(a for a in args if a not in MULTIRUN_FLAGS)]
+    cli.main(args=args, prog_name="botmm")

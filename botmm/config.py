@@ -1,0 +1,155 @@
+"""Structured configs of the framework's own nodes, and the checks that run before anything trades.
+
+Component params are dataclasses subclassing :class:`ComponentParams`; ``__post_init__`` checks values and raises
+:class:`InvalidValue`, which :func:`to_params` turns into a one-line :class:`~botmm.errors.ConfigError` naming the
+full key (``quoter.spread_bps=-1.0: must be > 0``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from botmm.errors import ConfigError
+
+
+class InvalidValue(ValueError):
+    """Raised by a params dataclass for one bad field."""
+
+    def __init__(self, key: str, value: Any, problem: str):
+        super().__init__(f"{key}={value}: {problem}")
+        self.key, self.value, self.problem = key, value, problem
+
+
+def require(ok: bool, params: Any, key: str, problem: str) -> None:
+    """Raise :class:`InvalidValue` for ``params.key`` unless ``ok``."""
+    if not ok:
+        raise InvalidValue(key, getattr(params, key), problem)
+
+
+@dataclass
+class ComponentParams:
+    """Base of every component's params. ``name`` picks the component from the plugin registry."""
+
+    name: str = MISSING
+
+
+@dataclass
+class QuoteParams(ComponentParams):
+    """Knobs every quoter shares, so per-asset overrides and sweeps work whichever quoter is picked."""
+
+    spread_bps: float = 4.0  # minimum full spread, in bps of mid
+    vol_multiplier: float = 2.0  # full spread >= vol * vol_multiplier (vol as a fraction of mid per bar)
+    inventory_skew_factor: float = 0.5  # quotes move by q * factor * atr against inventory q in [-1, 1]
+    order_size_usd: float = 100.0  # notional per level
+    num_levels: int = 1  # levels per side
+    bias_strength: float = 0.0  # quotes shift by signal * bias_strength * spread
+
+    def __post_init__(self) -> None:
+        require(self.spread_bps > 0, self, "spread_bps", "must be > 0")
+        require(self.vol_multiplier >= 0, self, "vol_multiplier", "must be >= 0")
+        require(self.inventory_skew_factor >= 0, self, "inventory_skew_factor", "must be >= 0")
+        require(self.order_size_usd > 0, self, "order_size_usd", "must be > 0")
+        require(self.num_levels >= 1, self, "num_levels", "must be >= 1")
+        require(self.bias_strength >= 0, self, "bias_strength", "must be >= 0")
+
+
+@dataclass
+class RiskLimits:
+    max_position_usd: float = 1000.0  # |position| * mid beyond which the growing side stops quoting
+    max_daily_loss_pct: float = 5.0  # loss in a UTC day, % of capital, that trips the circuit breaker
+    max_open_orders: int = 10
+    cooldown_seconds: float = 60.0  # pause after a circuit break before quoting again
+
+    def __post_init__(self) -> None:
+        require(self.max_position_usd > 0, self, "max_position_usd", "must be > 0")
+        require(0 < self.max_daily_loss_pct <= 100, self, "max_daily_loss_pct", "must be in (0, 100]")
+        require(self.max_open_orders >= 2, self, "max_open_orders", "must be >= 2 (one bid and one ask)")
+        require(self.cooldown_seconds >= 0, self, "cooldown_seconds", "must be >= 0")
+
+
+@dataclass
+class AssetConfig:
+    symbol: str = MISSING
+    tick_size: float = MISSING
+    lot_size: float = MISSING
+    min_notional: float = 10.0  # smallest order value the venue accepts, quote units
+    ref_price: float = 1000.0  # a typical price: where synthetic data starts
+
+
+    def __post_init__(self) -> None:
+        require(self.tick_size > 0, self, "tick_size", "must be > 0")
+        require(self.lot_size > 0, self, "lot_size", "must be > 0")
+        require(self.min_notional >= 0, self, "min_notional", "must be >= 0")
+        require(self.ref_price > 0, self, "ref_price", "must be > 0")
+
+
+@dataclass
+class OrderManagerConfig:
+    modify_threshold_bps: float = 0.0  # a price move below this (and no size change) sends nothing
+
+    def __post_init__(self) -> None:
+        require(self.modify_threshold_bps >= 0, self, "modify_threshold_bps", "must be >= 0")
+
+
+@dataclass
+class SummaryWeights:
+    """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`)."""
+
+    sharpe: float = 1.0
+    return_pct: float = 0.1
+    max_drawdown_pct: float = 0.5
+
+
+@dataclass
+class JobConfig:
+    """The root of every primary config (``run``, ``backtest``): framework nodes typed, component nodes by name."""
+
+    asset: AssetConfig = MISSING
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    order_manager: OrderManagerConfig = field(default_factory=OrderManagerConfig)
+    capital: float = 10_000.0
+    interval: str = "1s"  # strategy tick period of a wall-clock run; a backtest ticks once per bar
+    duration: Optional[str] = None  # stop a wall-clock run after this long (None: until Ctrl-C)
+    seed: int = 7
+    summary: SummaryWeights = field(default_factory=SummaryWeights)
+    quoter: Any = MISSING
+    sizer: Any = MISSING
+    strategy: Any = MISSING
+    exchange: Any = MISSING
+    feed: Any = MISSING
+    fill_model: Any = MISSING
+    notifier: Any = MISSING
+    signals: Any = field(default_factory=dict)
+
+
+ConfigStore.instance().store(name="botmm_schema", node=JobConfig)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int, key: str) -> float:
+    """Seconds in ``15s``, ``2m``, ``1h``, ``500ms`` or a bare number of seconds; ConfigError naming ``key``."""
+    match = _DURATION.match(str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"{key}={text}: expected a positive duration such as 15s, 2m, 1h or 500ms")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:
+    """Check ``node`` against ``schema`` and return a schema instance; one-line ConfigError naming ``path.key``."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        return OmegaConf.to_object(merged)
+    except InvalidValue as exc:
+        raise ConfigError(f"{path}.{exc}") from None
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
+        problem = str(exc).splitlines()[0]
+        raise ConfigError(f"{path}.{key}: {problem}" if key else f"{path}: {problem}") from None

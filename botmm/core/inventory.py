@@ -1,0 +1,59 @@
+"""Position, average entry and PnL of one asset, from the fills alone.
+
+Conventions: ``position`` is signed base units (long > 0). Realized PnL is booked when a fill reduces the position,
+against the average entry; a fill that flips the position closes the old side at the average entry and opens the
+rest at the fill price. Fees are tracked apart (a rebate is a negative fee), so
+``realized + unrealized(mark) - fees == cash flow + position * mark`` for every sequence of fills.
+"""
+
+from __future__ import annotations
+
+from botmm.model import Fill
+
+
+class InventoryTracker:
+    __slots__ = ("position", "avg_entry", "realized_pnl", "total_fees", "volume", "fills")
+
+    def __init__(self) -> None:
+        self.position = 0.0
+        self.avg_entry = 0.0
+        self.realized_pnl = 0.0
+        self.total_fees = 0.0
+        self.volume = 0.0  # traded notional, quote units
+        self.fills = 0
+
+    def record(self, fill: Fill) -> None:
+        self.record_fill(fill.side, fill.price, fill.size, fill.fee)
+
+    def record_fill(self, side: int, price: float, size: float, fee: float = 0.0) -> None:
+        """Apply one fill: ``side`` +1 buy / -1 sell, ``size`` > 0 base units, ``fee`` in quote units."""
+        signed = side * size
+        pos = self.position
+        self.total_fees += fee
+        self.volume += price * size
+        self.fills += 1
+        if pos == 0.0 or (pos > 0) == (signed > 0):  # opening or adding
+            new = pos + signed
+            self.avg_entry = (self.avg_entry * abs(pos) + price * size) / abs(new)
+            self.position = new
+            return
+        closed = min(size, abs(pos))
+        self.realized_pnl += closed * (price - self.avg_entry) * (1.0 if pos > 0 else -1.0)
+        new = pos + signed
+        if abs(new) < 1e-12:
+            self.position, self.avg_entry = 0.0, 0.0
+        elif (new > 0) != (pos > 0):  # flipped: the remainder opens at the fill price
+            self.position, self.avg_entry = new, price
+        else:
+            self.position = new
+
+    @property
+    def net_position(self) -> float:
+        return self.position
+
+    def unrealized_pnl(self, price: float) -> float:
+        return self.position * (price - self.avg_entry)
+
+    def total_pnl(self, price: float) -> float:
+        """Realized plus unrealized, net of fees."""
+        return self.realized_pnl + self.unrealized_pnl(price) - self.total_fees

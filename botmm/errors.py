@@ -1,0 +1,18 @@
+"""Errors a user can act on. Each carries a one-line message naming the bad key, file or value; the CLI prints
+exactly that line and exits non-zero, without a traceback."""
+
+
+class BotmmError(Exception):
+    """Base of every error botmm reports to the user as one line."""
+
+
+class ConfigError(BotmmError):
+    """An invalid config value, key or component name."""
+
+
+class DataError(BotmmError):
+    """A market-data file that is missing or malformed."""
+
+
+class PluginError(BotmmError):
+    """A plugin that cannot be loaded or registers a name twice."""

@@ -1,0 +1,116 @@
+"""Every hook botmm calls. These docstrings are the reference documentation of the plugin API (docs/plugins.md
+repeats them with a walk-through, and a test keeps the two in step).
+
+Registration hooks run once per process, when :func:`botmm.registry.load_plugins` first runs. Lifecycle hooks run on
+rare events of a job (start, end, fills, errors), never once per tick: the pipeline calls its components directly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from botmm.model import Fill
+    from botmm.pipeline import Run
+
+hookspec = pluggy.HookspecMarker("botmm")
+
+Register = Callable[..., None]
+"""``register(name, factory, schema=Dataclass)``: see :meth:`botmm.registry.Registry.register`."""
+
+
+@hookspec
+def botmm_register_quoters(register: Register) -> None:
+    """Register quoters: components with ``quote(inputs: QuoteInputs) -> Quote``.
+
+    Call ``register(name, factory, schema=Params)``. ``Params`` is a dataclass that subclasses
+    :class:`botmm.config.QuoteParams`, so per-asset overrides and sweeps of the shared knobs work with every quoter.
+    ``factory(params, ctx)`` receives an instance of ``Params`` and a :class:`botmm.registry.BuildContext`.
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_signals(register: Register) -> None:
+    """Register signals: components with ``update(market: Market) -> float``, fed once per tick.
+
+    The config key ``signals.<slot>`` picks one per slot (``volatility``, ...). Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_sizers(register: Register) -> None:
+    """Register sizers: components with ``size(quote: Quote, ctx: SizeContext) -> Quote`` that set level sizes.
+
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_exchanges(register: Register) -> None:
+    """Register exchanges (venues) implementing :class:`botmm.protocols.Venue`: where orders go and fills come from.
+
+    The factory receives the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data.
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_notifiers(register: Register) -> None:
+    """Register notifiers. A notifier is an object with ``@hookimpl`` methods for the lifecycle hooks below; botmm
+    registers it with the plugin manager for the duration of a job, so it hears exactly what plugins hear.
+
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_strategies(register: Register) -> None:
+    """Register strategies: components with ``adjust(inputs: QuoteInputs) -> QuoteInputs``, the policy that turns
+    the tick's market view into the quoter's inputs (regimes, hot-reloaded params, ...). Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_feeds(register: Register) -> None:
+    """Register feeds: components implementing :class:`botmm.protocols.Feed`, sources of market data.
+
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_conf_packages() -> list[str]:
+    """Return Hydra config search-path entries (for example ``["pkg://botmm_foo.conf"]``) holding YAML presets the
+    plugin ships, such as ``quoter/foo_wide.yaml``. Called once by the CLI before composing a config. Each plugin's
+    list is appended after botmm's own config tree.
+    """
+
+
+@hookspec
+def botmm_run_start(run: Run) -> None:
+    """Called once when a job starts, after every component is built and before the first tick.
+
+    ``run`` exposes ``cfg`` (the composed config), ``mode`` (``run`` or ``backtest``), ``symbol`` and ``output_dir``.
+    Returns nothing.
+    """
+
+
+@hookspec
+def botmm_run_end(run: Run, result: dict[str, Any]) -> None:
+    """Called once when a job ends (normally, on Ctrl-C, or after an error), after its orders are cancelled.
+
+    ``result`` is the dict written to ``result.json`` (pnl, sharpe, max_drawdown, fills, ...). Returns nothing.
+    """
+
+
+@hookspec
+def botmm_fill(run: Run, fill: Fill) -> None:
+    """Called for every fill, after the inventory has recorded it. Returns nothing."""
+
+
+@hookspec
+def botmm_error(run: Run, error: BaseException) -> None:
+    """Called when a job stops on an error, before it ends (``botmm_run_end`` follows). Returns nothing."""

@@ -1,0 +1,161 @@
+"""The plugin manager and the per-kind component registries.
+
+Plugins are modules or objects with ``@hookimpl`` functions, found through the ``botmm`` entry-point group (botmm's
+built-ins are entry points of its own distribution, exactly like a third-party ``botmm-foo``). :func:`load_plugins`
+runs once per process: it registers every plugin, asks each for its components and stores each component's params
+schema in Hydra's ConfigStore as ``<kind>/<name>``, so ``quoter=foo`` composes even when a plugin ships no YAML.
+
+``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
+not shipped by botmm itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from botmm import hookspecs
+from botmm.config import AssetConfig, ComponentParams, QuoteParams, to_params
+from botmm.errors import ConfigError, PluginError
+
+hookimpl = pluggy.HookimplMarker("botmm")
+
+KINDS = {  # kind -> the plural in its registration hook, botmm_register_<plural>
+    "quoter": "quoters",
+    "signal": "signals",
+    "sizer": "sizers",
+    "exchange": "exchanges",
+    "notifier": "notifiers",
+    "strategy": "strategies",
+    "feed": "feeds",
+}
+ENTRY_POINT_GROUP = "botmm"
+DISABLE_ENV = "BOTMM_DISABLE_PLUGINS"
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    schema: type
+    plugin: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class BuildContext:
+    """What a factory may need besides its own params: the whole job config, the asset and the market-data feed."""
+
+    cfg: DictConfig
+    asset: AssetConfig
+    feed: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry:
+    """The components of one kind, each remembered with the plugin that provided it."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.components: dict[str, Component] = {}
+
+    def register(self, name: str, factory: Callable[..., Any], schema: type | None = None, *, plugin: str) -> None:
+        """Add component ``name`` built by ``factory(params, ctx)``; ``schema`` is its params dataclass."""
+        base = QuoteParams if self.kind == "quoter" else ComponentParams
+        schema = schema or base
+        if not (isinstance(schema, type) and issubclass(schema, base)):
+            raise PluginError(f"plugin {plugin!r}: schema of {self.kind} {name!r} must subclass {base.__name__}")
+        if name in self.components:
+            other = self.components[name].plugin
+            raise PluginError(f"{self.kind} {name!r} from plugin {plugin!r} is already provided by plugin {other!r}")
+        self.components[name] = Component(self.kind, name, factory, schema, plugin)
+        ConfigStore.instance().store(group=self.kind, name=name, node=schema(name=name), provider=plugin)
+
+
+class _State:
+    pm: pluggy.PluginManager | None = None
+    infos: dict[str, PluginInfo] = {}
+    registries: dict[str, Registry] = {}
+
+
+def _builtin(ep: metadata.EntryPoint) -> bool:
+    return ep.dist is not None and ep.dist.name == "botmm"
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load every plugin and registry once per process and return the plugin manager."""
+    if _State.pm is not None:
+        return _State.pm
+    pm = pluggy.PluginManager("botmm")
+    pm.add_hookspecs(hookspecs)
+    disabled = {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+    infos: dict[str, PluginInfo] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in disabled or ("*" in disabled and not _builtin(ep)) or pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+        pm.register(plugin, name=ep.name)
+        dist = ep.dist
+        infos[ep.name] = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+    registries = {kind: Registry(kind) for kind in KINDS}
+    for kind, registry in registries.items():
+        for impl in getattr(pm.hook, f"botmm_register_{KINDS[kind]}").get_hookimpls():
+            impl.function(register=_registrar(registry, impl.plugin_name))
+    _State.pm, _State.infos, _State.registries = pm, infos, registries
+    return pm
+
+
+def _registrar(registry: Registry, plugin: str) -> Callable[..., None]:
+    def register(name: str, factory: Callable[..., Any], schema: type | None = None) -> None:
+        registry.register(name, factory, schema, plugin=plugin)
+
+    return register
+
+
+def registry(kind: str) -> Registry:
+    load_plugins()
+    return _State.registries[kind]
+
+
+def plugin_infos() -> dict[str, PluginInfo]:
+    load_plugins()
+    return dict(_State.infos)
+
+
+def component(kind: str, name: str) -> Component:
+    """The component ``name`` of ``kind``, or a ConfigError listing the installed names."""
+    components = registry(kind).components
+    if name not in components:
+        installed = ", ".join(sorted(components)) or "none"
+        raise ConfigError(f"unknown {kind} {name!r}; installed {kind}s: {installed}")
+    return components[name]
+
+
+def params(kind: str, node: DictConfig | dict, path: str) -> Any:
+    """Check a config node (``{name: ..., <params>}``) against its component's schema and return the params."""
+    name = node.get("name") if node is not None else None
+    if not name:
+        raise ConfigError(f"{path}.name: missing; pick a {kind} with {path}=<name>")
+    return to_params(component(kind, name).schema, node, path)
+
+
+def build(kind: str, node: DictConfig | dict, ctx: BuildContext, path: str | None = None) -> Any:
+    """Build the component a config node names, e.g. ``build("quoter", cfg.quoter, ctx)``."""
+    checked = params(kind, node, path or kind)
+    return component(kind, checked.name).factory(checked, ctx)

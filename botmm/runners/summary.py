@@ -1,0 +1,101 @@
+"""Printing a job's figures, and the ranked summary of a multirun.
+
+The composite score that ranks a sweep's jobs is::
+
+    score = summary.sharpe * sharpe + summary.return_pct * return_pct - summary.max_drawdown_pct * max_drawdown_pct
+
+with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
+as a tie-breaker, drawdown as a penalty. Failed jobs are listed last with their status, so a sweep with failures
+still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a console table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from botmm.config import SummaryWeights
+
+SHOWN = ("pnl", "return_pct", "sharpe", "max_drawdown_pct", "fills", "volume", "fees")
+
+
+def score(result: dict[str, Any], weights: SummaryWeights) -> float:
+    return (
+        weights.sharpe * result["sharpe"]
+        + weights.return_pct * result["return_pct"]
+        - weights.max_drawdown_pct * result["max_drawdown_pct"]
+    )
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """A short summary of one job on the console."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
+    for key in (*SHOWN, "final_position", "orders_placed", "calls_saved"):
+        value = result[key]
+        table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+class SweepDir(Callback):
+    """Remembers where the current multirun writes, so the CLI can summarise it even when a job failed (Hydra
+    skips ``on_multirun_end`` then)."""
+
+    last: Path | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepDir.last = Path(config.hydra.sweep.dir)
+
+
+def summarise_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Rank every job under ``sweep_dir``, write summary.csv/.parquet there, print the table, return the rows."""
+    rows = [_job_row(path.parent.parent) for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
+    rows.sort(key=lambda r: (r["status"] != "ok", -r["score"] if r["status"] == "ok" else 0.0))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    _write(rows, sweep_dir)
+    _print(rows, sweep_dir)
+    return rows
+
+
+def _job_row(job_dir: Path) -> dict[str, Any]:
+    overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "failed", "score": None}
+    row.update({key: None for key in SHOWN})
+    result_file = job_dir / "result.json"
+    if result_file.is_file():
+        result = json.loads(result_file.read_text())
+        cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+        weights = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SummaryWeights), cfg.get("summary", {})))
+        row.update({key: result[key] for key in SHOWN}, status="ok", score=round(score(result, weights), 6))
+    return row
+
+
+def _write(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    columns = ["rank", "job", "status", "score", *SHOWN, "overrides"]
+    table = pa.table({c: [row[c] for row in rows] for c in columns})
+    pcsv.write_csv(table, sweep_dir / "summary.csv")
+    pq.write_table(table, sweep_dir / "summary.parquet")
+
+
+def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sweep summary ({sweep_dir}/summary.csv)")
+    for col in ("rank", "overrides", "status", "score", *SHOWN):
+        table.add_column(col, justify="left" if col in ("overrides", "status") else "right")
+    for row in rows:
+        cells = [row["rank"], row["overrides"], row["status"], row["score"], *(row[c] for c in SHOWN)]
+        table.add_row(*("-" if v is None else f"{v:,.4f}" if isinstance(v, float) else str(v) for v in cells))
+    Console().print(table)

@@ -1,0 +1,1 @@
+"""botmm's Hydra config tree, read as pkg://botmm.conf."""
