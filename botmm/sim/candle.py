@@ -47,7 +47,8 @@ class CandleVenue:
         wall_clock: bool = False, speed: float = 1.0,
     ):
         self.feed, self.asset, self.maker_fee = feed, asset, maker_fee
-        self.margin = asset.tick_size if fill.rule == "through" else 0.0
+        tick = asset.tick_size  # how far beyond the price a bar must trade, less float noise
+        self.margin = (tick if fill.rule == "through" else 0.0) - tick * 1e-6
         self.volume_cap = fill.volume_cap
         self.wall_clock, self.speed = wall_clock, speed
         self.orders: dict[int, Order] = {}

@@ -9,9 +9,10 @@ Per tick, with ``mid``, volatility ``vol`` (fraction of mid per bar), ``atr`` (p
     bid    = mid - spread / 2 + skew + shift
     ask    = mid + spread / 2 + skew + shift
 
-Level k (0-based) sits ``k * level_spacing_bps`` further from mid on each side. Bids round down and asks up to the
-tick; sizes are ``order_size_usd / price`` rounded down to the lot. The result is never crossed: if rounding or skew
-would make ``bid >= ask``, both move apart around their midpoint by whole ticks.
+Skew and shift can move both quotes, but never past ``min_distance_bps`` from mid: a bid stays at or below
+``mid * (1 - d)`` and an ask at or above ``mid * (1 + d)``, so the quote is never crossed and never takes liquidity.
+Level k (0-based) sits ``k * level_spacing_bps`` further from mid on each side; levels at non-positive prices are
+dropped. Bids round down and asks up to the tick; sizes are ``order_size_usd / price`` rounded down to the lot.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from botmm.rounding import round_ask, round_bid, round_lot
 @dataclass
 class AvellanedaParams(QuoteParams):
     level_spacing_bps: float = 2.0  # distance between consecutive levels on one side
+    min_distance_bps: float = 0.0  # closest a quote may come to mid
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.level_spacing_bps >= 0, self, "level_spacing_bps", "must be >= 0")
+        require(self.min_distance_bps >= 0, self, "min_distance_bps", "must be >= 0")
 
 
 class AvellanedaQuoter:
@@ -43,8 +46,9 @@ class AvellanedaQuoter:
         mid = inputs.mid
         spread = max(p.spread_bps * 1e-4 * mid, inputs.vol * p.vol_multiplier * mid)
         center = mid - inputs.inventory * p.inventory_skew_factor * inputs.atr + inputs.signal * p.bias_strength * spread
-        bid0 = round_bid(center - spread / 2, tick)
-        ask0 = round_ask(center + spread / 2, tick)
+        floor = p.min_distance_bps * 1e-4 * mid
+        bid0 = round_bid(min(center - spread / 2, mid - floor), tick)
+        ask0 = round_ask(max(center + spread / 2, mid + floor), tick)
         if bid0 >= ask0:
             ask0 = round_ask(bid0 + tick, tick)
         step = p.level_spacing_bps * 1e-4 * mid

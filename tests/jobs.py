@@ -1,0 +1,26 @@
+"""Composing and running jobs in-process, the way the CLI does, for tests that need a config or a Strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from botmm.pipeline import Run, Strategy
+from botmm.registry import load_plugins
+from botmm.runners.simulate import drive
+
+
+def compose_job(*overrides: str, name: str = "backtest") -> DictConfig:
+    load_plugins()
+    with initialize_config_module("botmm.conf", version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def backtest_strategy(tmp_path: Path, *overrides: str) -> Strategy:
+    """A backtest Strategy, already driven over its whole feed (outputs in ``tmp_path``)."""
+    cfg = compose_job(*overrides)
+    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    drive(strategy)
+    return strategy

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from botmm.config import AssetConfig
+from botmm.model import Candles, QuoteLevel, Side
+from botmm.sim.candle import CandleFillParams, CandleVenue
+
+ASSET = AssetConfig(symbol="T", tick_size=0.1, lot_size=0.001)
+BAR = 60_000
+
+
+class ListFeed:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def batches(self):
+        a = np.array(self.rows, dtype=float)
+        ts = np.arange(len(a), dtype=np.int64) * BAR
+        close = a[:, 3]
+        yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - 0.05, close + 0.05, BAR)
+
+
+def _venue(rows, **fill):
+    venue = CandleVenue(ListFeed(rows), CandleFillParams(**fill), ASSET, maker_fee=0.0001)
+    venue.connect()
+    return venue
+
+
+def _tick(venue):
+    now = venue.next_tick()
+    return now, venue.poll(now)
+
+
+FLAT = [100.0, 100.2, 99.8, 100.0, 10.0]
+
+
+def test_quote_made_after_a_bar_never_fills_in_that_bar():
+    spike = [100.0, 100.2, 90.0, 100.0, 10.0]  # bar 1 trades down to 90
+    venue = _venue([FLAT, spike, FLAT, FLAT])
+    now, market = _tick(venue)
+    assert market.close == 100.0
+    venue.place_orders([QuoteLevel(Side.BUY, 99.0, 0.1)], now)  # rests from bar 1 on
+    now, market = _tick(venue)
+    assert market.low == 90.0
+    assert [f.price for f in venue.fills_since(0)[0]] == [99.0]
+    venue.place_orders([QuoteLevel(Side.BUY, 95.0, 0.1)], now)  # placed after seeing the spike
+    _tick(venue)
+    _tick(venue)
+    assert len(venue.fills) == 1, "an order placed at the spike's close filled on the spike"
+    assert venue.get_open_orders()[0].price == 95.0
+
+
+def test_through_needs_a_tick_beyond_the_price_and_touch_does_not():
+    touch_bar = [100.0, 100.2, 99.0, 100.0, 10.0]
+    through = _venue([FLAT, touch_bar])
+    now, _ = _tick(through)
+    through.place_orders([QuoteLevel(Side.BUY, 99.0, 0.1), QuoteLevel(Side.SELL, 100.2, 0.1)], now)
+    through.place_orders([QuoteLevel(Side.SELL, 100.1, 0.1)], now)
+    _tick(through)
+    # the low only reached 99.0 and the high only 100.2; the high is one tick beyond 100.1
+    assert [(f.side, f.price) for f in through.fills] == [(Side.SELL, 100.1)]
+    touch = _venue([FLAT, touch_bar], rule="touch")
+    now, _ = _tick(touch)
+    touch.place_orders([QuoteLevel(Side.BUY, 99.0, 0.1)], now)
+    _tick(touch)
+    assert [(f.side, f.price) for f in touch.fills] == [(Side.BUY, 99.0)]
+
+
+def test_fill_pays_maker_fee_and_moves_position():
+    venue = _venue([FLAT, [100.0, 101.0, 98.0, 100.0, 10.0]])
+    now, _ = _tick(venue)
+    venue.place_orders([QuoteLevel(Side.BUY, 99.0, 0.5), QuoteLevel(Side.SELL, 100.5, 0.2)], now)
+    _tick(venue)
+    fills = {f.side: f for f in venue.fills}
+    assert fills[Side.BUY].fee == pytest.approx(0.0001 * 99.0 * 0.5)
+    assert venue.get_position().size == pytest.approx(0.3)
+    assert venue.get_open_orders() == []
+
+
+def test_volume_cap_fills_part_and_leaves_the_rest_resting():
+    venue = _venue([FLAT, [100.0, 100.2, 98.0, 100.0, 1.0], [100.0, 100.2, 98.0, 100.0, 1.0]], volume_cap=0.25)
+    now, _ = _tick(venue)
+    venue.place_orders([QuoteLevel(Side.BUY, 99.0, 0.4)], now)
+    _tick(venue)
+    assert [f.size for f in venue.fills] == [0.25]
+    assert venue.get_open_orders()[0].size == pytest.approx(0.15)
+    _tick(venue)
+    assert [f.size for f in venue.fills] == pytest.approx([0.25, 0.15])
+
+
+def test_post_only_order_that_would_cross_is_rejected():
+    venue = _venue([FLAT, FLAT])
+    now, market = _tick(venue)
+    placed = venue.place_orders([QuoteLevel(Side.BUY, market.ask, 0.1), QuoteLevel(Side.SELL, 100.5, 0.1)], now)
+    assert [o.side for o in placed] == [Side.SELL]
+    assert venue.rejected == 1
+
+
+def test_modify_is_cancel_and_replace_with_a_new_id():
+    venue = _venue([FLAT, FLAT])
+    now, _ = _tick(venue)
+    (order,) = venue.place_orders([QuoteLevel(Side.BUY, 99.0, 0.1)], now)
+    (new,) = venue.modify_orders([(order.oid, QuoteLevel(Side.BUY, 98.0, 0.1))], now)
+    assert new.oid != order.oid and [o.oid for o in venue.get_open_orders()] == [new.oid]
+    assert venue.cancel_all_orders() == 1 and venue.get_open_orders() == []
+
+
+def test_clock_ends_with_the_data():
+    venue = _venue([FLAT, FLAT])
+    assert [_tick(venue)[0] for _ in range(2)] == [BAR, 2 * BAR]
+    assert venue.next_tick() is None
