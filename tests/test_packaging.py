@@ -1,0 +1,50 @@
+"""The wheel, installed into a fresh virtual environment and run from an unrelated directory, works: configs come
+from the installed package (pkg://botmm.conf), not from the checkout."""
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("pyproject.toml", "README.md", "botmm", "plugins", "conf")
+
+
+def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SHIPPED:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / name, src / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, src],
+        check=True, capture_output=True,
+    )
+    (wheel,) = wheels.glob("botmm-*.whl")
+    env_dir = tmp_path / "venv"
+    # system site-packages supply the dependencies (no network); botmm itself comes from the wheel
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [python, "-c", "import botmm, botmm.conf, botmm.plugins; print(botmm.__file__, botmm.conf.__file__,"
+                       " botmm.plugins.__file__)"],
+        cwd=elsewhere, check=True, capture_output=True, text=True,
+    ).stdout.split()
+    assert all(Path(p).is_relative_to(env_dir) for p in where), where
+    run = subprocess.run([env_dir / "bin" / "botmm", "backtest", "feed.bars=500"], cwd=elsewhere,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    (result,) = elsewhere.glob("outputs/backtest/*/result.json")
+    assert json.loads(result.read_text())["ticks"] == 500
+    listing = subprocess.run([env_dir / "bin" / "botmm", "plugins", "--json"], cwd=elsewhere, capture_output=True,
+                             text=True, check=True).stdout
+    assert {"quoter:avellaneda"} <= {c for row in json.loads(listing) for c in row["components"]}
