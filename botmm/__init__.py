@@ -4,14 +4,15 @@ The public API for plugin authors and scripts; everything else is private to its
 """
 
 from botmm.config import AssetConfig, ComponentParams, QuoteParams, RiskLimits, require
-from botmm.errors import BotmmError, ConfigError, DataError, PluginError
-from botmm.model import Candles, Fill, Market, Order, Position, Quote, QuoteLevel, RiskState, Side
+from botmm.errors import BotmmError, ConfigError, DataError, PluginError, VenueError
+from botmm.model import Book, Candles, Fill, Market, Order, Position, Quote, QuoteLevel, RiskState, Side, Trade
 from botmm.protocols import Feed, QuoteInputs, Quoter, Signal, SizeContext, Sizer, StrategyPolicy, Venue
 from botmm.registry import BuildContext, hookimpl
 
 __all__ = [
     "AssetConfig",
     "BotmmError",
+    "Book",
     "BuildContext",
     "Candles",
     "ComponentParams",
@@ -35,7 +36,9 @@ __all__ = [
     "SizeContext",
     "Sizer",
     "StrategyPolicy",
+    "Trade",
     "Venue",
+    "VenueError",
     "hookimpl",
     "require",
 ]

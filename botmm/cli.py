@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import click
 
+from botmm.data.cli import data
 from botmm.errors import BotmmError
 
 HYDRA_COMMANDS = {
@@ -236,6 +237,9 @@ def plugins_command(as_json: bool) -> None:
         table.add_row(row["plugin"], row["distribution"], row["version"], "\n".join(row["hooks"]),
                       "\n".join(row["components"]))
     Console().print(table)
+
+
+cli.add_command(data)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ class QuoteParams(ComponentParams):
     """Knobs every quoter shares, so per-asset overrides and sweeps work whichever quoter is picked."""
 
     spread_bps: float = 4.0  # minimum full spread, in bps of mid
-    vol_multiplier: float = 2.0  # full spread >= vol * vol_multiplier (vol as a fraction of mid per bar)
+    vol_multiplier: float = 0.5  # full spread >= vol * vol_multiplier (vol as a fraction of mid per tick)
     inventory_skew_factor: float = 0.5  # quotes move by q * factor * atr against inventory q in [-1, 1]
     order_size_usd: float = 100.0  # notional per level
     num_levels: int = 1  # levels per side
@@ -64,13 +64,22 @@ class RiskLimits:
     max_position_usd: float = 1000.0  # |position| * mid beyond which the growing side stops quoting
     max_daily_loss_pct: float = 5.0  # loss in a UTC day, % of capital, that trips the circuit breaker
     max_open_orders: int = 10
-    cooldown_seconds: float = 60.0  # pause after a circuit break before quoting again
+    cooldown_seconds: float = 60.0  # pause after an API-error circuit break before quoting again
+    max_api_errors: int = 5  # venue errors within error_window_seconds that trip the circuit breaker
+    error_window_seconds: float = 60.0
+    max_data_age_seconds: Optional[float] = 10.0  # no quoting on market data older than this (None: no check)
+    max_order_usd: Optional[float] = None  # cap on one order's notional (None: no cap)
 
     def __post_init__(self) -> None:
         require(self.max_position_usd > 0, self, "max_position_usd", "must be > 0")
         require(0 < self.max_daily_loss_pct <= 100, self, "max_daily_loss_pct", "must be in (0, 100]")
         require(self.max_open_orders >= 2, self, "max_open_orders", "must be >= 2 (one bid and one ask)")
         require(self.cooldown_seconds >= 0, self, "cooldown_seconds", "must be >= 0")
+        require(self.max_api_errors >= 1, self, "max_api_errors", "must be >= 1")
+        require(self.error_window_seconds > 0, self, "error_window_seconds", "must be > 0")
+        require(self.max_data_age_seconds is None or self.max_data_age_seconds > 0, self, "max_data_age_seconds",
+                "must be > 0 or null")
+        require(self.max_order_usd is None or self.max_order_usd > 0, self, "max_order_usd", "must be > 0 or null")
 
 
 @dataclass
@@ -91,10 +100,13 @@ class AssetConfig:
 
 @dataclass
 class OrderManagerConfig:
-    modify_threshold_bps: float = 0.0  # a price move below this (and no size change) sends nothing
+    modify_threshold_bps: float = 0.0  # a price move below this many bps (and no size change) sends nothing
+    modify_threshold_ticks: int = 0  # ... or below this many ticks; either threshold keeps the order
+    refill_partial: bool = False  # top a partly filled order back up to its size (re-queues it)
 
     def __post_init__(self) -> None:
         require(self.modify_threshold_bps >= 0, self, "modify_threshold_bps", "must be >= 0")
+        require(self.modify_threshold_ticks >= 0, self, "modify_threshold_ticks", "must be >= 0")
 
 
 @dataclass

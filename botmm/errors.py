@@ -16,3 +16,8 @@ class DataError(BotmmError):
 
 class PluginError(BotmmError):
     """A plugin that cannot be loaded or registers a name twice."""
+
+
+class VenueError(BotmmError):
+    """An exchange call that failed (error response, timeout, rate limit). The pipeline counts these for the risk
+    manager's error breaker and keeps running."""

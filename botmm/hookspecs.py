@@ -112,5 +112,11 @@ def botmm_fill(run: Run, fill: Fill) -> None:
 
 
 @hookspec
+def botmm_event(run: Run, event: str, data: dict[str, Any]) -> None:
+    """Called on a rare event that a notifier may report: ``event`` names it (for example ``circuit_break``,
+    ``risk_state``, ``params_reloaded``, ``regime``) and ``data`` carries its figures. Returns nothing."""
+
+
+@hookspec
 def botmm_error(run: Run, error: BaseException) -> None:
     """Called when a job stops on an error, before it ends (``botmm_run_end`` follows). Returns nothing."""

@@ -28,7 +28,8 @@ class Candles:
     """A batch of bars as columns (one numpy array per field), in time order.
 
     ``ts`` is the bar open in milliseconds since the epoch (UTC); ``volume`` is in base units. ``bid``/``ask`` are the
-    top of book at the bar close; sources without a book set both to ``close``.
+    top of book at the bar close, ``bid_size``/``ask_size`` the sizes resting near it; sources without a book set
+    bid = ask = close and the sizes to 0.
     """
 
     ts: np.ndarray
@@ -39,6 +40,8 @@ class Candles:
     volume: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
+    bid_size: np.ndarray
+    ask_size: np.ndarray
     bar_ms: int
 
     def __len__(self) -> int:
@@ -48,14 +51,35 @@ class Candles:
         return Candles(**{name: getattr(self, name)[start:stop] for name in CANDLE_ARRAYS}, bar_ms=self.bar_ms)
 
 
-CANDLE_ARRAYS = ("ts", "open", "high", "low", "close", "volume", "bid", "ask")
+CANDLE_ARRAYS = ("ts", "open", "high", "low", "close", "volume", "bid", "ask", "bid_size", "ask_size")
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """An L2 order book: ``bids`` best (highest) first, ``asks`` best (lowest) first, each a list of (price, size)."""
+
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    ts: int  # ms
+    side: Side  # the aggressor's side
+    price: float
+    size: float
 
 
 @dataclass(slots=True)
 class Market:
-    """What the strategy sees at one tick: the last completed bar and the top of book at its close."""
+    """What the strategy sees at one tick.
 
-    ts: int  # ms, end of the bar the data describes
+    ``open``/``high``/``low``/``close``/``volume`` describe trading over the interval since the previous tick (one bar
+    in a candle backtest); ``bid``/``ask`` are the top of book now. ``bid_size``/``ask_size`` are the sizes resting on
+    the top levels when the source knows them (0 otherwise); ``book`` is the full L2 book when the venue has one.
+    """
+
+    ts: int  # ms, the end of the interval the data describes
     bid: float
     ask: float
     open: float
@@ -63,6 +87,9 @@ class Market:
     low: float
     close: float
     volume: float
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+    book: Book | None = None
 
     @property
     def mid(self) -> float:
@@ -89,13 +116,14 @@ class Quote:
 
 @dataclass(slots=True)
 class Order:
-    """An order resting on a venue. ``size`` is what remains open."""
+    """An order resting on a venue. ``size`` is what remains open, ``filled`` what has filled so far."""
 
     oid: int
     side: Side
     price: float
     size: float
     ts: int  # ms when the venue accepted it
+    filled: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ hook call happens per tick, only on rare lifecycle events (start, end, fills, er
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,15 @@ from omegaconf import DictConfig
 from botmm.config import AssetConfig, OrderManagerConfig, RiskLimits, to_params
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import MetricsRecorder
-from botmm.core.order_manager import OrderManager
+from botmm.core.order_manager import OrderManager, batched
 from botmm.core.risk import RiskManager
-from botmm.errors import ConfigError
+from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, RiskState
 from botmm.registry import BuildContext, build, load_plugins
-from botmm.protocols import QuoteInputs, Signal, SizeContext
+from botmm.protocols import QuoteInputs, Signal, SizeContext, TickState
+
+_NAN = float("nan")
+_HOUR_MS = 3_600_000
 
 SIGNAL_SLOTS = ("volatility", "signal", "imbalance", "toxicity")
 """Config keys under ``signals``. Each names the :class:`QuoteInputs` field its signal feeds; the ``volatility``
@@ -41,11 +45,11 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def check_config(cfg: DictConfig) -> tuple[AssetConfig, RiskLimits]:
+def check_config(cfg: DictConfig) -> tuple[AssetConfig, RiskLimits, OrderManagerConfig]:
     """Check the framework's own nodes; component nodes are checked when they are built."""
     asset = to_params(AssetConfig, cfg.asset, "asset")
     risk = to_params(RiskLimits, cfg.risk, "risk")
-    to_params(OrderManagerConfig, cfg.order_manager, "order_manager")
+    order_manager = to_params(OrderManagerConfig, cfg.order_manager, "order_manager")
     if cfg.capital <= 0:
         raise ConfigError(f"capital={cfg.capital}: must be > 0")
     unknown = set(cfg.signals) - set(SIGNAL_SLOTS)
@@ -53,7 +57,7 @@ def check_config(cfg: DictConfig) -> tuple[AssetConfig, RiskLimits]:
         raise ConfigError(f"signals.{sorted(unknown)[0]}: unknown signal slot; slots: {', '.join(SIGNAL_SLOTS)}")
     if "volatility" not in cfg.signals:
         raise ConfigError("signals.volatility: missing; the quoter needs a volatility signal")
-    return asset, risk
+    return asset, risk, order_manager
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Components:
 
     asset: AssetConfig
     limits: RiskLimits
+    order_manager: OrderManagerConfig
     feed: Any
     venue: Any
     quoter: Any
@@ -74,12 +79,13 @@ class Components:
 def build_components(cfg: DictConfig) -> Components:
     """Check the config and build every component. Factories do no I/O (venues connect in ``connect()``), so the
     CLI calls this before a job starts to report a bad value in one line, before any order could be sent."""
-    asset, limits = check_config(cfg)
+    asset, limits, order_manager = check_config(cfg)
     ctx = BuildContext(cfg=cfg, asset=asset)
     ctx.feed = build("feed", cfg.feed, ctx)
     return Components(
         asset=asset,
         limits=limits,
+        order_manager=order_manager,
         feed=ctx.feed,
         venue=build("exchange", cfg.exchange, ctx),
         quoter=build("quoter", cfg.quoter, ctx),
@@ -100,16 +106,22 @@ class Strategy:
         self.quoter, self.sizer, self.policy = parts.quoter, parts.sizer, parts.policy
         self.signals = dict(parts.signals)
         self.volatility = self.signals.pop("volatility")
+        self.fill_listeners = [s for s in parts.signals.values() if hasattr(s, "on_fill")]
         self.capital = float(cfg.capital)
         self.max_position_usd = parts.limits.max_position_usd
-        self.risk = RiskManager(parts.limits, self.capital)
-        self.order_manager = OrderManager(cfg.order_manager.modify_threshold_bps, parts.asset.lot_size / 2)
+        self.risk = RiskManager(parts.limits, self.capital, parts.asset.lot_size)
+        self.order_manager = OrderManager(parts.order_manager, parts.asset.tick_size, parts.asset.lot_size)
+        self.max_batch = self.venue.max_batch
         self.inventory = InventoryTracker()
         self.metrics = MetricsRecorder(self.capital)
-        self.calls = {"placed": 0, "modified": 0, "cancelled": 0}
-        self._cursor = 0
-        self._risk_state = RiskState.SAFE
+        self.state = TickState(equity=self.capital, peak_equity=self.capital)
+        self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
+        self._cursor = 0
+        self._fill_count = 0.0  # exponentially decayed, for the fill rate
+        self._first_ms: int | None = None
+        self._last_position = 0.0
+        self.policy.bind(self)
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -131,49 +143,92 @@ class Strategy:
         self.venue.connect()
         self.hook.botmm_run_start(run=self.run)
 
+    def event(self, name: str, **data: Any) -> None:
+        """Tell notifiers about a rare event (circuit break, regime change, params reloaded, ...)."""
+        self.hook.botmm_event(run=self.run, event=name, data=data)
+
     def step(self, now_ms: int) -> None:
-        market = self.venue.poll(now_ms)
+        """One tick: see the module docstring. A venue error skips the rest of the tick and is counted by risk."""
+        try:
+            self._step(now_ms)
+        except VenueError as exc:
+            self.calls["venue_errors"] += 1
+            self.risk.record_error(now_ms)
+            self.event("venue_error", error=str(exc))
+
+    def _step(self, now_ms: int) -> None:
+        venue = self.venue
+        market = venue.poll(now_ms)
         if market is None:
             return
-        self._take_fills()
+        new_fills = self._take_fills()
         mid = market.mid
-        inv = self.inventory
-        position = inv.position
-        equity = self.capital + inv.total_pnl(mid)
-        inputs = self._inputs(market, position)
-        quote = self.quoter.quote(self.policy.adjust(inputs))
-        quote = self.sizer.size(quote, SizeContext(mid, position, equity, inputs.vol))
-        state = self.risk.check(now_ms, mid, position, equity)
-        if state is RiskState.CIRCUIT_BREAK and self._risk_state is not RiskState.CIRCUIT_BREAK:
-            self.calls["cancelled"] += self.venue.cancel_all_orders()
-        self._risk_state = state
-        actions = self.order_manager.reconcile(self.risk.apply(quote, position), self.venue.get_open_orders())
+        position = self.inventory.position
+        state = self._update_state(now_ms, mid, position, new_fills)
+        inputs = self.policy.adjust(self._inputs(market, position), state)
+        quote = self.quoter.quote(inputs)
+        ctx = SizeContext(mid, position, state.equity, inputs.vol, inputs.toxicity, inputs.inventory,
+                          state.fill_rate, state.drawdown)
+        quote = self.sizer.size(quote, ctx)
+        before = self.risk.state
+        risk = self.risk.check(now_ms, mid, position, state.equity, market.ts)
+        if risk is not before:
+            self.event("risk_state", state=risk.value, previous=before.value, reason=self.risk.reason)
+            if risk is RiskState.CIRCUIT_BREAK:
+                self.calls["cancelled"] += venue.cancel_all_orders()
+                self.event("circuit_break", reason=self.risk.reason)
+        allowed = self.risk.apply(quote, position)
+        actions = self.order_manager.reconcile(allowed, venue.get_open_orders())
         if actions.cancel:
-            self.venue.cancel_orders(actions.cancel)
+            venue.cancel_orders(actions.cancel)
             self.calls["cancelled"] += len(actions.cancel)
-        if actions.modify:
-            self.venue.modify_orders(actions.modify, now_ms)
-            self.calls["modified"] += len(actions.modify)
+        for batch in batched(actions.modify, self.max_batch):
+            venue.modify_orders(batch, now_ms)
+            self.calls["modified"] += len(batch)
         if actions.place:
-            self.venue.place_orders(actions.place, now_ms)
+            venue.place_orders(actions.place, now_ms)
             self.calls["placed"] += len(actions.place)
-        self.metrics.record(now_ms, mid, position, equity)
+        bid = allowed.bids[0].price if allowed.bids else _NAN
+        ask = allowed.asks[0].price if allowed.asks else _NAN
+        self.metrics.record(now_ms, mid, position, state.equity, bid, ask)
+
+    def _update_state(self, now_ms: int, mid: float, position: float, new_fills: int) -> TickState:
+        state = self.state
+        if self._first_ms is None:
+            self._first_ms = now_ms
+        dt = now_ms - state.now_ms if state.now_ms else 0
+        self._fill_count = self._fill_count * math.exp(-dt / _HOUR_MS) + new_fills
+        elapsed = now_ms - self._first_ms
+        state.fill_rate = self._fill_count / (1.0 - math.exp(-elapsed / _HOUR_MS)) if elapsed > 0 else 0.0
+        state.now_ms = now_ms
+        state.equity = self.capital + self.inventory.total_pnl(mid)
+        state.peak_equity = max(state.peak_equity, state.equity)
+        state.drawdown = 1.0 - state.equity / state.peak_equity if state.peak_equity > 0 else 0.0
+        if position == 0.0:
+            state.position_since_ms = None
+        elif state.position_since_ms is None or position * self._last_position < 0:
+            state.position_since_ms = now_ms
+        self._last_position = position
+        return state
 
     def _inputs(self, market: Market, position: float) -> QuoteInputs:
         mid = market.mid
         vol = self.volatility.update(market)
-        inputs = QuoteInputs(mid=mid, vol=vol, atr=getattr(self.volatility, "atr", 0.0), position=position)
+        inputs = QuoteInputs(mid=mid, vol=vol, atr=self.volatility.atr, position=position, market=market)
         inputs.inventory = max(-1.0, min(1.0, position * mid / self.max_position_usd))
         for slot, signal in self.signals.items():
             setattr(inputs, slot, signal.update(market))
         return inputs
 
-    def _take_fills(self) -> None:
+    def _take_fills(self) -> int:
         fills, self._cursor = self.venue.fills_since(self._cursor)
         for fill in fills:
             self.inventory.record(fill)
             self.metrics.fills.append(fill)
+            for listener in self.fill_listeners:
+                listener.on_fill(fill)
             self.hook.botmm_fill(run=self.run, fill=fill)
+        return len(fills)
 
     def stop(self, error: BaseException | None = None) -> dict[str, Any]:
         """Cancel every order, collect the last fills, write the outputs and tell plugins the job ended."""
@@ -200,6 +255,7 @@ class Strategy:
             orders_placed=self.calls["placed"],
             orders_modified=self.calls["modified"],
             orders_cancelled=self.calls["cancelled"],
+            venue_errors=self.calls["venue_errors"],
             calls_saved=self.order_manager.calls_saved,
         )
         return result

@@ -4,7 +4,7 @@ pipeline calls their methods directly, once per tick."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from botmm.model import Candles, Fill, Market, Order, Position, Quote, QuoteLevel
 
@@ -13,9 +13,12 @@ from botmm.model import Candles, Fill, Market, Order, Position, Quote, QuoteLeve
 class QuoteInputs:
     """Everything a quoter may use at one tick.
 
-    ``vol`` is the standard deviation of one bar's log return (a fraction of mid); ``atr`` is in price units;
+    ``vol`` is the standard deviation of one tick's log return (a fraction of mid); ``atr`` is in price units;
     ``inventory`` is position notional over ``risk.max_position_usd``, clipped to [-1, 1] (positive = long);
-    ``signal`` (directional) and ``imbalance`` are in [-1, 1]; ``toxicity`` is in [0, 1].
+    ``signal`` (directional) and ``imbalance`` (positive: more resting bids) are in [-1, 1]; ``toxicity`` is in
+    [0, 1]. ``market`` is the tick's full view (for quoters that estimate from the interval's trading).
+    The strategy policy sets the multipliers; every quoter scales its spread by ``spread_mult``, its sizes by
+    ``size_mult`` and its inventory skew by ``skew_mult``.
     """
 
     mid: float
@@ -26,16 +29,41 @@ class QuoteInputs:
     signal: float = 0.0
     imbalance: float = 0.0
     toxicity: float = 0.0
+    spread_mult: float = 1.0
+    size_mult: float = 1.0
+    skew_mult: float = 1.0
+    market: Market | None = None
+
+
+@dataclass(slots=True)
+class TickState:
+    """The account's running state, updated by the pipeline every tick, for policies and sizers.
+
+    ``fill_rate`` is fills per hour (exponentially weighted over about an hour of ticks); ``drawdown`` is the fall
+    of equity from its peak as a fraction of the peak; ``position_since_ms`` is when the current position was opened
+    (its sign last changed from flat), or None when flat.
+    """
+
+    now_ms: int = 0
+    equity: float = 0.0
+    peak_equity: float = 0.0
+    drawdown: float = 0.0
+    fill_rate: float = 0.0
+    position_since_ms: int | None = None
 
 
 @dataclass(slots=True)
 class SizeContext:
-    """What a sizer may use besides the quote: current market, position and account state."""
+    """What a sizer may use besides the quote: market, position, account state and the tick's signals."""
 
     mid: float
     position: float
     equity: float
     vol: float = 0.0
+    toxicity: float = 0.0
+    inventory: float = 0.0
+    fill_rate: float = 0.0
+    drawdown: float = 0.0
 
 
 @runtime_checkable
@@ -45,6 +73,9 @@ class Quoter(Protocol):
 
 @runtime_checkable
 class Signal(Protocol):
+    """``update`` runs once per tick and returns the signal's value. A signal that also needs the account's fills
+    (toxicity) defines ``on_fill(fill)``, called for each fill before the tick's ``update``."""
+
     def update(self, market: Market) -> float: ...
 
 
@@ -55,7 +86,15 @@ class Sizer(Protocol):
 
 @runtime_checkable
 class StrategyPolicy(Protocol):
-    def adjust(self, inputs: QuoteInputs) -> QuoteInputs: ...
+    """How a strategy shapes the quoter's inputs each tick (regimes, adaptation, hot-reloaded params).
+
+    ``bind`` is called once with the job's :class:`~botmm.pipeline.Strategy`, before the first tick, so the policy
+    can reach the quoter's params or send events; ``adjust`` is called every tick.
+    """
+
+    def bind(self, strategy: Any) -> None: ...
+
+    def adjust(self, inputs: QuoteInputs, state: TickState) -> QuoteInputs: ...
 
 
 @runtime_checkable
@@ -67,7 +106,13 @@ class Feed(Protocol):
 
 @runtime_checkable
 class Venue(Protocol):
-    """Where orders go and fills come from: a real exchange, the paper venue or the backtest venue."""
+    """Where orders go and fills come from: a real exchange, the paper venue or the backtest venue.
+
+    A failed call raises :class:`botmm.errors.VenueError`; the pipeline counts it and carries on. ``max_batch`` is
+    the most orders one ``modify_orders`` call may carry.
+    """
+
+    max_batch: int
 
     def connect(self) -> None: ...
 
@@ -76,7 +121,8 @@ class Venue(Protocol):
     def poll(self, now_ms: int) -> Market | None:
         """Bring the venue up to ``now_ms`` and return the latest market view (None before any data)."""
 
-    def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]: ...
+    def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
+        """Place post-only orders; returns those accepted (a rejected one is left out, not raised)."""
 
     def modify_orders(self, changes: Sequence[tuple[int, QuoteLevel]], now_ms: int) -> list[Order]: ...
 
@@ -84,7 +130,9 @@ class Venue(Protocol):
 
     def cancel_all_orders(self) -> int: ...
 
-    def get_open_orders(self) -> list[Order]: ...
+    def get_open_orders(self) -> list[Order]:
+        """The orders resting now, as the adapter knows them. Called every tick, so adapters of remote exchanges
+        answer from a local mirror kept up to date by order responses and fills, and resynchronise it themselves."""
 
     def get_position(self) -> Position: ...
 

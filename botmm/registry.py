@@ -4,6 +4,9 @@ Plugins are modules or objects with ``@hookimpl`` functions, found through the `
 built-ins are entry points of its own distribution, exactly like a third-party ``botmm-foo``). :func:`load_plugins`
 runs once per process: it registers every plugin, asks each for its components and stores each component's params
 schema in Hydra's ConfigStore as ``<kind>/<name>``, so ``quoter=foo`` composes even when a plugin ships no YAML.
+When a YAML preset of the same name exists (``conf/strategy/adaptive.yaml``), the preset is the config option and
+the schema is not stored, so Hydra does not merge the two (its deprecated "automatic schema matching"); the preset's
+node is then checked against the schema when the component is built, still before anything runs.
 
 ``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
 not shipped by botmm itself.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from typing import Any, Callable
 
 import pluggy
@@ -66,10 +69,12 @@ class BuildContext:
 
 
 class Registry:
-    """The components of one kind, each remembered with the plugin that provided it."""
+    """The components of one kind, each remembered with the plugin that provided it. ``presets`` are the names of
+    YAML options of the kind's config group, whose schemas stay out of the ConfigStore."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, presets: frozenset[str] = frozenset()):
         self.kind = kind
+        self.presets = presets
         self.components: dict[str, Component] = {}
 
     def register(self, name: str, factory: Callable[..., Any], schema: type | None = None, *, plugin: str) -> None:
@@ -82,7 +87,8 @@ class Registry:
             other = self.components[name].plugin
             raise PluginError(f"{self.kind} {name!r} from plugin {plugin!r} is already provided by plugin {other!r}")
         self.components[name] = Component(self.kind, name, factory, schema, plugin)
-        ConfigStore.instance().store(group=self.kind, name=name, node=schema(name=name), provider=plugin)
+        if name not in self.presets:
+            ConfigStore.instance().store(group=self.kind, name=name, node=schema(name=name), provider=plugin)
 
 
 class _State:
@@ -113,12 +119,23 @@ def load_plugins() -> pluggy.PluginManager:
         pm.register(plugin, name=ep.name)
         dist = ep.dist
         infos[ep.name] = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
-    registries = {kind: Registry(kind) for kind in KINDS}
+    packages = ["botmm.conf", *(p.removeprefix("pkg://") for ps in pm.hook.botmm_conf_packages() for p in ps)]
+    registries = {kind: Registry(kind, _yaml_options(packages, kind)) for kind in KINDS}
     for kind, registry in registries.items():
         for impl in getattr(pm.hook, f"botmm_register_{KINDS[kind]}").get_hookimpls():
             impl.function(register=_registrar(registry, impl.plugin_name))
     _State.pm, _State.infos, _State.registries = pm, infos, registries
     return pm
+
+
+def _yaml_options(packages: list[str], group: str) -> frozenset[str]:
+    """Names of the YAML configs in ``group`` across the config packages."""
+    names = set()
+    for package in packages:
+        folder = resources.files(package).joinpath(group)
+        if folder.is_dir():
+            names.update(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    return frozenset(names)
 
 
 def _registrar(registry: Registry, plugin: str) -> Callable[..., None]:

@@ -17,7 +17,8 @@ class ListFeed:
         a = np.array(self.rows, dtype=float)
         ts = np.arange(len(a), dtype=np.int64) * BAR
         close = a[:, 3]
-        yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - 0.05, close + 0.05, BAR)
+        zeros = np.zeros_like(close)
+        yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - 0.05, close + 0.05, zeros, zeros, BAR)
 
 
 def _venue(rows, **fill):

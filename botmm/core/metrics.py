@@ -31,13 +31,18 @@ class MetricsRecorder:
         self.mid: list[float] = []
         self.position: list[float] = []
         self.equity: list[float] = []
+        self.bid: list[float] = []
+        self.ask: list[float] = []
         self.fills: list[Fill] = []
 
-    def record(self, ts: int, mid: float, position: float, equity: float) -> None:
+    def record(self, ts: int, mid: float, position: float, equity: float, bid: float, ask: float) -> None:
+        """One tick: ``bid``/``ask`` are the best prices quoted after risk (NaN when that side was not quoted)."""
         self.ts.append(ts)
         self.mid.append(mid)
         self.position.append(position)
         self.equity.append(equity)
+        self.bid.append(bid)
+        self.ask.append(ask)
 
     def result(self, volume: float, fees: float) -> dict[str, Any]:
         equity = np.asarray(self.equity, dtype=float) if self.equity else np.array([self.capital])
@@ -89,6 +94,8 @@ class MetricsRecorder:
                 "mid": pa.array(self.mid, pa.float64()),
                 "position": pa.array(self.position, pa.float64()),
                 "equity": pa.array(self.equity, pa.float64()),
+                "bid": pa.array(self.bid, pa.float64()),
+                "ask": pa.array(self.ask, pa.float64()),
             }
         )
         pq.write_table(equity, output_dir / "equity.parquet")

@@ -1,15 +1,18 @@
 """Turns the desired quote into the fewest venue actions.
 
-Desired levels and open orders are paired side by side, best price first. A pair whose price moved less than
-``modify_threshold_bps`` and whose size is unchanged is left alone (no API call); otherwise the order is modified.
-Open orders without a desired level are cancelled; desired levels without an order are placed.
+Desired levels and open orders are paired side by side, best price first. A pair is left alone (no API call) when
+the price moved less than ``modify_threshold_bps`` or less than ``modify_threshold_ticks`` and the size is unchanged;
+a partly filled order counts as unchanged when its original size matches (unless ``refill_partial``, which tops it
+back up and so re-queues it). Otherwise the order is modified. Open orders without a desired level are cancelled;
+desired levels without an order are placed. Modifies go out in batches of at most the venue's ``max_batch``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
+from botmm.config import OrderManagerConfig
 from botmm.model import Order, Quote, QuoteLevel, Side
 
 
@@ -22,9 +25,11 @@ class Actions:
 
 
 class OrderManager:
-    def __init__(self, modify_threshold_bps: float = 0.0, size_tolerance: float = 1e-12):
-        self.threshold = modify_threshold_bps / 1e4
-        self.size_tolerance = size_tolerance
+    def __init__(self, cfg: OrderManagerConfig, tick: float, lot: float):
+        self.threshold_frac = cfg.modify_threshold_bps / 1e4
+        self.threshold_abs = cfg.modify_threshold_ticks * tick + tick * 1e-6
+        self.refill_partial = cfg.refill_partial
+        self.size_tolerance = lot / 2
         self.calls_saved = 0
 
     def reconcile(self, desired: Quote, open_orders: Sequence[Order]) -> Actions:
@@ -38,10 +43,19 @@ class OrderManager:
 
     def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions) -> None:
         for level, order in zip(levels, orders):
-            same_size = abs(level.size - order.size) <= self.size_tolerance
-            if same_size and abs(level.price - order.price) <= self.threshold * order.price:
+            size = order.size if self.refill_partial else order.size + order.filled
+            moved = abs(level.price - order.price)
+            if abs(level.size - size) <= self.size_tolerance and (
+                moved <= self.threshold_abs or moved <= self.threshold_frac * order.price
+            ):
                 actions.kept += 1
             else:
                 actions.modify.append((order.oid, level))
         actions.place.extend(levels[len(orders):])
         actions.cancel.extend(order.oid for order in orders[len(levels):])
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,52 +1,89 @@
 """Risk checks run every tick, after the quoter and sizer and before any order is sent.
 
-* position limit: when ``|position| * mid >= max_position_usd`` the side that would grow the position is removed
-  and the reducing side keeps quoting (state ``POSITION_LIMIT``);
-* daily loss: when equity falls ``max_daily_loss_pct`` % of capital below the day's opening equity the circuit
-  breaker trips (state ``CIRCUIT_BREAK``): every order is cancelled and quoting pauses until the next UTC day and at
-  least ``cooldown_seconds``;
-* open orders: at most ``max_open_orders`` levels are quoted, the best first, alternating sides.
+``check`` returns the state the tick must respect:
+
+* ``CIRCUIT_BREAK`` — quote nothing and cancel every order — when
+  - the day's loss reaches ``max_daily_loss_pct`` % of capital (equity below the UTC day's opening equity): paused
+    until the next UTC day (and at least ``cooldown_seconds``), or until :meth:`reset`;
+  - ``max_api_errors`` venue errors happened within ``error_window_seconds`` (:meth:`record_error`): paused for
+    ``cooldown_seconds``, then quoting resumes;
+  - the market data is older than ``max_data_age_seconds``: for as long as it stays stale;
+* ``POSITION_LIMIT`` when ``|position| * mid >= max_position_usd``: the side that would grow the position is removed
+  and the reducing side keeps quoting;
+* ``SAFE`` otherwise.
+
+``apply`` then shapes the quote: at most ``max_open_orders`` levels (best first, shared between the sides) and no
+order above ``max_order_usd`` of notional. ``reason`` says why the last check was not SAFE.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 from botmm.config import RiskLimits
-from botmm.model import Quote, RiskState
+from botmm.model import Quote, QuoteLevel, RiskState
+from botmm.rounding import round_lot
 
 _DAY_MS = 86_400_000
 
 
 class RiskManager:
-    def __init__(self, limits: RiskLimits, capital: float):
+    def __init__(self, limits: RiskLimits, capital: float, lot: float = 1e-12):
         self.limits = limits
         self.capital = capital
+        self.lot = lot
         self.state = RiskState.SAFE
+        self.reason = ""
         self._day = -1
         self._day_open_equity = capital
         self._paused_until = 0  # ms
+        self._pause_reason = ""
+        self._errors: deque[int] = deque()
 
-    def check(self, now_ms: int, mid: float, position: float, equity: float) -> RiskState:
+    def record_error(self, now_ms: int) -> None:
+        """Count one venue error; too many within the window trip the circuit breaker for the cooldown."""
+        window = int(self.limits.error_window_seconds * 1000)
+        self._errors.append(now_ms)
+        while self._errors and self._errors[0] <= now_ms - window:
+            self._errors.popleft()
+        if len(self._errors) >= self.limits.max_api_errors:
+            self._pause(now_ms + int(self.limits.cooldown_seconds * 1000), f"{len(self._errors)} venue errors")
+            self._errors.clear()
+
+    def reset(self) -> None:
+        """Lift a circuit break by hand: errors forgotten, the day's loss measured afresh from the next check."""
+        self._paused_until, self._day, self.state, self.reason = 0, -1, RiskState.SAFE, ""
+        self._errors.clear()
+
+    def check(self, now_ms: int, mid: float, position: float, equity: float, data_ms: int | None = None) -> RiskState:
+        limits = self.limits
         day = now_ms // _DAY_MS
         if day != self._day:
             self._day, self._day_open_equity = day, equity
+        loss = self._day_open_equity - equity
         if now_ms < self._paused_until:
-            self.state = RiskState.CIRCUIT_BREAK
-        elif self._day_open_equity - equity >= self.limits.max_daily_loss_pct / 100.0 * self.capital:
-            next_day = (day + 1) * _DAY_MS
-            self._paused_until = max(next_day, now_ms + int(self.limits.cooldown_seconds * 1000))
-            self.state = RiskState.CIRCUIT_BREAK
-        elif abs(position) * mid >= self.limits.max_position_usd:
-            self.state = RiskState.POSITION_LIMIT
+            self._set(RiskState.CIRCUIT_BREAK, self._pause_reason)
+        elif loss >= limits.max_daily_loss_pct / 100.0 * self.capital:
+            until = max((day + 1) * _DAY_MS, now_ms + int(limits.cooldown_seconds * 1000))
+            self._pause(until, f"daily loss {loss:.2f} >= {limits.max_daily_loss_pct}% of capital")
+            self._set(RiskState.CIRCUIT_BREAK, self._pause_reason)
+        elif (limits.max_data_age_seconds is not None and data_ms is not None
+              and now_ms - data_ms > limits.max_data_age_seconds * 1000):
+            self._set(RiskState.CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old")
+        elif abs(position) * mid >= limits.max_position_usd:
+            self._set(RiskState.POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit")
         else:
-            self.state = RiskState.SAFE
+            self._set(RiskState.SAFE, "")
         return self.state
 
-    def reset(self) -> None:
-        """Lift a circuit break by hand (the day's loss is measured afresh from now)."""
-        self._paused_until, self._day, self.state = 0, -1, RiskState.SAFE
+    def _pause(self, until_ms: int, reason: str) -> None:
+        self._paused_until, self._pause_reason = max(self._paused_until, until_ms), reason
+
+    def _set(self, state: RiskState, reason: str) -> None:
+        self.state, self.reason = state, reason
 
     def apply(self, quote: Quote, position: float) -> Quote:
-        """The quote allowed in the current state: reduce-only at the position limit, nothing on a circuit break."""
+        """The quote allowed in the current state (see the module docstring)."""
         if self.state is RiskState.CIRCUIT_BREAK:
             return Quote()
         bids, asks = quote.bids, quote.asks
@@ -59,4 +96,16 @@ class RiskManager:
         if len(bids) + len(asks) > cap:
             n_bids = min(len(bids), max(cap - len(asks), (cap + 1) // 2))
             bids, asks = bids[:n_bids], asks[: cap - n_bids]
+        if self.limits.max_order_usd is not None:
+            bids, asks = self._cap_notional(bids), self._cap_notional(asks)
         return Quote(bids, asks)
+
+    def _cap_notional(self, levels: list[QuoteLevel]) -> list[QuoteLevel]:
+        cap = self.limits.max_order_usd
+        capped = []
+        for level in levels:
+            if level.size * level.price > cap:
+                level = QuoteLevel(level.side, level.price, round_lot(cap / level.price, self.lot))
+            if level.size > 0:
+                capped.append(level)
+        return capped

@@ -45,7 +45,7 @@ def read_candles(
     is, and ``ts`` falls back to a ``timestamp`` column. Timestamps may be integers or floats in ``ts_unit``
     ("auto" picks s, ms, us or ns by magnitude: below 1e11, 1e14, 1e17, else ns), ISO-8601 strings or Arrow
     timestamps; those without a zone are UTC. ``volume_unit="quote"`` divides volume by the close to get base units.
-    Files have no book, so bid = ask = close. ``bar_ms`` defaults to the median spacing of the timestamps.
+    Files have no book, so bid = ask = close and the book sizes are 0. ``bar_ms`` defaults to the median spacing of the timestamps.
     """
     name = os.fspath(path)
     mapping = dict(columns or {})
@@ -96,6 +96,8 @@ def read_candles(
         volume=volume,
         bid=close.copy(),
         ask=close.copy(),
+        bid_size=np.zeros_like(close),
+        ask_size=np.zeros_like(close),
         bar_ms=bar_ms,
     )
 

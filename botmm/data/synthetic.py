@@ -21,6 +21,11 @@ The model (defaults in brackets, a "year" is 365 days, per-bar figures are for 1
 * Book at the close: spread_bps = ``mean_spread_bps`` * m[regime] * G, where G ~ Gamma(``spread_shape`` [4]) has mean 1
   and m is ``regime_spread`` [0.8, 1, 2.5] rescaled to a long-run mean of 1, so ``mean_spread_bps`` is the long-run
   mean spread. bid = close - spread / 2 and ask = close + spread / 2: mid is the close and bid < ask.
+* Book sizes at the close: depth = ``base_depth`` [20] * lognormal noise (log-sd 0.5) shared as
+  bid_size = depth * (1 + I) / 2 and ask_size = depth * (1 - I) / 2, with imbalance
+  I = tanh(``imbalance_signal`` [0.5] * z + 0.5 * e): z is the next bar's standardised return and e standard noise.
+  Order-book imbalance thus carries a little information about the next move, as it does in real books; the
+  strategy sees it at the close, before that move.
 
 Randomness: the stream is made in blocks of ``BLOCK_BARS`` bars. Block b draws from its own generator, seeded with
 ``SeedSequence(seed, spawn_key=(b,))``, and continues block b - 1's price and regime. Regime durations are memoryless,
@@ -67,6 +72,8 @@ class SyntheticParams:
     volume_noise: float = 0.5
     regime_spread: tuple[float, float, float] = (0.8, 1.0, 2.5)
     spread_shape: float = 4.0
+    base_depth: float = 20.0
+    imbalance_signal: float = 0.5
 
     def __post_init__(self) -> None:
         positive = {
@@ -76,6 +83,7 @@ class SyntheticParams:
             "sub_steps": self.sub_steps,
             "spread_shape": self.spread_shape,
             "base_volume": self.base_volume,
+            "base_depth": self.base_depth,
         }
         for key, value in positive.items():
             if not value > 0:
@@ -168,6 +176,11 @@ def _blocks(params: SyntheticParams) -> Iterator[Candles]:
         lognormal = np.exp(volume_noise * rng.standard_normal(n) - 0.5 * volume_noise**2)
         spread_noise = rng.gamma(params.spread_shape, 1.0 / params.spread_shape, n)
         half_spread = close * (0.5e-4 * params.mean_spread_bps) * spread[regimes] * spread_noise
+        returns = path[-1] - path[0]
+        ahead = np.zeros(n)
+        ahead[:-1] = returns[1:] / (sub_sd[regimes[1:]] * np.sqrt(k))
+        imbalance = np.tanh(params.imbalance_signal * ahead + 0.5 * rng.standard_normal(n))
+        depth = params.base_depth * np.exp(0.5 * rng.standard_normal(n) - 0.125)
         yield Candles(
             ts=params.start_ms + (index * n + rows) * bar_ms,
             open=prices[0],
@@ -177,6 +190,8 @@ def _blocks(params: SyntheticParams) -> Iterator[Candles]:
             volume=volume[regimes] * (1.0 + params.volume_per_abs_bp * abs_bps) * lognormal,
             bid=close - half_spread,
             ask=close + half_spread,
+            bid_size=depth * (1 + imbalance) / 2,
+            ask_size=depth * (1 - imbalance) / 2,
             bar_ms=bar_ms,
         )
         log_price, regime = levels[-1, -1], int(regimes[-1])

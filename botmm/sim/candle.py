@@ -3,8 +3,9 @@
 
 Fill model ``candle`` (``fill_model=candle``):
 
-* an order placed at time t rests from the first bar that opens at or after t, so a quote made after seeing bar t
-  can fill in bar t+1 at the earliest, never in the bar it was computed from;
+* an order placed at time t can fill only in bars that end after t, so a quote made after seeing bar t (at its
+  close) can fill in bar t+1 at the earliest, never in the bar it was computed from. In paper runs ticks and bars
+  are not aligned, and an order placed inside a bar's span takes part in that bar;
 * ``rule=through``: a resting bid fills when a later bar's low trades at least one tick below its price (an ask:
   the high at least one tick above); ``rule=touch``: reaching the price is enough;
 * fills are at the order's own price, as maker, paying ``maker_fee`` (a fraction of notional; negative = rebate);
@@ -24,7 +25,7 @@ from typing import Iterator, Optional, Sequence
 
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
-from botmm.model import Candles, Fill, Market, Order, Position, QuoteLevel, Side
+from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import Feed
 
 
@@ -41,6 +42,8 @@ class CandleFillParams:
 
 class CandleVenue:
     """A simulated exchange over a feed of bars; see the module docstring for the fill rules."""
+
+    max_batch = 1000
 
     def __init__(
         self, feed: Feed, fill: CandleFillParams, asset: AssetConfig, maker_fee: float,
@@ -79,40 +82,35 @@ class CandleVenue:
             if batch is None:
                 return False
             self._bar_ms = batch.bar_ms
-            self._bar = [batch.ts.tolist(), batch.open.tolist(), batch.high.tolist(), batch.low.tolist(),
-                         batch.close.tolist(), batch.volume.tolist(), batch.bid.tolist(), batch.ask.tolist()]
+            self._bar = [getattr(batch, name).tolist() for name in CANDLE_ARRAYS]
             self._i = 0
         return True
-
-    def _open_ms(self) -> int:
-        """When the next bar opens, on this venue's clock."""
-        if self.wall_clock:
-            return self._t0 + int(self._k * self._bar_ms / self.speed)
-        return self._bar[0][self._i]
 
     def next_tick(self) -> int | None:
         """The close of the next bar, or None at the end of the data (backtests tick once per bar)."""
         if not self._load():
             return None
-        return self._open_ms() + (int(self._bar_ms / self.speed) if self.wall_clock else self._bar_ms)
+        if self.wall_clock:
+            return self._t0 + int((self._k + 1) * self._bar_ms / self.speed)
+        return self._bar[0][self._i] + self._bar_ms
 
     def poll(self, now_ms: int) -> Market | None:
         while (end := self.next_tick()) is not None and end <= now_ms:
-            self._release(self._open_ms(), end)
+            self._release(end)
         return self._market
 
-    def _release(self, open_ms: int, end_ms: int) -> None:
-        ts, o, h, low, c, v, bid, ask = (col[self._i] for col in self._bar)
+    def _release(self, end_ms: int) -> None:
+        ts, o, h, low, c, v, bid, ask, bid_size, ask_size = (col[self._i] for col in self._bar)
         self._i += 1
         self._k += 1
         if self.orders:
-            self._match(open_ms, end_ms, h, low, v)
-        self._market = Market(end_ms, bid, ask, o, h, low, c, v)
+            self._match(end_ms, h, low, v)
+        self._market = Market(end_ms, bid, ask, o, h, low, c, v, bid_size, ask_size)
 
-    def _match(self, open_ms: int, end_ms: int, high: float, low: float, volume: float) -> None:
+    def _match(self, end_ms: int, high: float, low: float, volume: float) -> None:
         cap = None if self.volume_cap is None else self.volume_cap * volume
         for order in list(self.orders.values()):
-            if order.ts > open_ms:
+            if order.ts >= end_ms:
                 continue
             if order.side is Side.BUY:
                 hit = low <= order.price - self.margin
@@ -129,6 +127,7 @@ class CandleVenue:
         fee = self.maker_fee * order.price * size
         self.fills.append(Fill(ts, order.oid, order.side, order.price, size, fee, True))
         order.size = round(order.size - size, 12)
+        order.filled = round(order.filled + size, 12)
         if order.size <= 0:
             del self.orders[order.oid]
         self.book.record(self.fills[-1])

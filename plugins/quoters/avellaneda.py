@@ -1,40 +1,42 @@
 """``quoter=avellaneda``: the seed's quote engine, an Avellaneda–Stoikov-style inventory-skewed spread.
 
-Per tick, with ``mid``, volatility ``vol`` (fraction of mid per bar), ``atr`` (price units), inventory ``q`` in
-[-1, 1] (positive = long) and directional ``signal`` in [-1, 1]::
+Per tick, with ``mid``, volatility ``vol`` (fraction of mid per tick), ``atr`` (price units), inventory ``q`` in
+[-1, 1] (positive = long), directional ``signal`` and book ``imbalance`` in [-1, 1] and ``toxicity`` in [0, 1]::
 
     spread = max(spread_bps / 1e4 * mid, vol * vol_multiplier * mid)
-    skew   = -q * inventory_skew_factor * atr        # sign convention: a long position lowers both quotes
+             * (1 + toxicity_widening * toxicity) * spread_mult
+    skew   = -q * inventory_skew_factor * atr * skew_mult   # sign convention: a long position lowers both quotes
     shift  = signal * bias_strength * spread
-    bid    = mid - spread / 2 + skew + shift
-    ask    = mid + spread / 2 + skew + shift
+    bid    = mid - spread / 2 + skew + shift - widen_bid
+    ask    = mid + spread / 2 + skew + shift + widen_ask
 
-Skew and shift can move both quotes, but never past ``min_distance_bps`` from mid: a bid stays at or below
-``mid * (1 - d)`` and an ask at or above ``mid * (1 + d)``, so the quote is never crossed and never takes liquidity.
-Level k (0-based) sits ``k * level_spacing_bps`` further from mid on each side; levels at non-positive prices are
-dropped. Bids round down and asks up to the tick; sizes are ``order_size_usd / price`` rounded down to the lot.
+Book imbalance widens the side the flow is running against: with more resting bids (imbalance > 0, buying
+pressure) ``widen_ask = imbalance_widening * imbalance * spread / 2``, and symmetrically ``widen_bid`` when
+imbalance < 0. ``spread_mult``, ``skew_mult`` and ``size_mult`` come from the strategy policy (1 by default).
+Levels, rounding, the minimum distance from mid and sizes follow :func:`botmm.plugins.quoters.ladder.ladder`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm.config import QuoteParams, require
-from botmm.model import Quote, QuoteLevel, Side
-from botmm.registry import BuildContext, hookimpl
+from botmm.config import require
+from botmm.model import Quote
 from botmm.protocols import QuoteInputs
-from botmm.rounding import round_ask, round_bid, round_lot
+from botmm.registry import BuildContext, hookimpl
+
+from .ladder import LadderParams, ladder
 
 
 @dataclass
-class AvellanedaParams(QuoteParams):
-    level_spacing_bps: float = 2.0  # distance between consecutive levels on one side
-    min_distance_bps: float = 0.0  # closest a quote may come to mid
+class AvellanedaParams(LadderParams):
+    toxicity_widening: float = 1.0  # spread grows by this fraction at toxicity 1
+    imbalance_widening: float = 0.5  # the side against the book's imbalance widens by this share of half a spread
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.level_spacing_bps >= 0, self, "level_spacing_bps", "must be >= 0")
-        require(self.min_distance_bps >= 0, self, "min_distance_bps", "must be >= 0")
+        require(self.toxicity_widening >= 0, self, "toxicity_widening", "must be >= 0")
+        require(self.imbalance_widening >= 0, self, "imbalance_widening", "must be >= 0")
 
 
 class AvellanedaQuoter:
@@ -42,24 +44,16 @@ class AvellanedaQuoter:
         self.params, self.tick, self.lot = params, tick, lot
 
     def quote(self, inputs: QuoteInputs) -> Quote:
-        p, tick, lot = self.params, self.tick, self.lot
+        p = self.params
         mid = inputs.mid
         spread = max(p.spread_bps * 1e-4 * mid, inputs.vol * p.vol_multiplier * mid)
-        center = mid - inputs.inventory * p.inventory_skew_factor * inputs.atr + inputs.signal * p.bias_strength * spread
-        floor = p.min_distance_bps * 1e-4 * mid
-        bid0 = round_bid(min(center - spread / 2, mid - floor), tick)
-        ask0 = round_ask(max(center + spread / 2, mid + floor), tick)
-        if bid0 >= ask0:
-            ask0 = round_ask(bid0 + tick, tick)
-        step = p.level_spacing_bps * 1e-4 * mid
-        bids, asks = [], []
-        for k in range(p.num_levels):
-            bid = bid0 if k == 0 else round_bid(bid0 - k * step, tick)
-            ask = ask0 if k == 0 else round_ask(ask0 + k * step, tick)
-            if bid > 0:
-                bids.append(QuoteLevel(Side.BUY, bid, round_lot(p.order_size_usd / bid, lot)))
-            asks.append(QuoteLevel(Side.SELL, ask, round_lot(p.order_size_usd / ask, lot)))
-        return Quote(bids, asks)
+        spread *= (1.0 + p.toxicity_widening * inputs.toxicity) * inputs.spread_mult
+        skew = -inputs.inventory * p.inventory_skew_factor * inputs.atr * inputs.skew_mult
+        center = mid + skew + inputs.signal * p.bias_strength * spread
+        lean = p.imbalance_widening * inputs.imbalance * spread / 2
+        bid = center - spread / 2 - max(-lean, 0.0)
+        ask = center + spread / 2 + max(lean, 0.0)
+        return ladder(bid, ask, mid, p, inputs.size_mult, self.tick, self.lot)
 
 
 def make_avellaneda(params: AvellanedaParams, ctx: BuildContext) -> AvellanedaQuoter:

@@ -1,0 +1,49 @@
+"""What the built-in quoters share: turning a top-of-book bid and ask into safe, rounded levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botmm.config import QuoteParams, require
+from botmm.model import Quote, QuoteLevel, Side
+from botmm.rounding import round_ask, round_bid, round_lot
+
+
+@dataclass
+class LadderParams(QuoteParams):
+    level_spacing_bps: float = 2.0  # distance between consecutive levels on one side
+    min_distance_bps: float = 0.0  # closest a quote may come to mid
+    level_size_multiplier: float = 1.0  # each level deeper is this many times the size of the one before
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.level_spacing_bps >= 0, self, "level_spacing_bps", "must be >= 0")
+        require(self.min_distance_bps >= 0, self, "min_distance_bps", "must be >= 0")
+        require(self.level_size_multiplier > 0, self, "level_size_multiplier", "must be > 0")
+
+
+def ladder(bid: float, ask: float, mid: float, p: LadderParams, size_mult: float, tick: float, lot: float) -> Quote:
+    """Levels from the top-of-book prices ``bid`` and ``ask``.
+
+    The top bid stays at or below ``mid * (1 - min_distance_bps / 1e4)`` and the top ask at or above the mirror
+    price, so skew can never push a quote across mid; bids round down and asks up to the tick and the result is never
+    crossed. Level k sits ``k * level_spacing_bps`` further out and is sized
+    ``order_size_usd * size_mult * level_size_multiplier ** k / price``, rounded down to the lot. Levels at
+    non-positive prices are dropped.
+    """
+    floor = p.min_distance_bps * 1e-4 * mid
+    bid0 = round_bid(min(bid, mid - floor), tick)
+    ask0 = round_ask(max(ask, mid + floor), tick)
+    if bid0 >= ask0:
+        ask0 = round_ask(bid0 + tick, tick)
+    step = p.level_spacing_bps * 1e-4 * mid
+    bids, asks = [], []
+    notional = p.order_size_usd * size_mult
+    for k in range(p.num_levels):
+        bid_k = bid0 if k == 0 else round_bid(bid0 - k * step, tick)
+        ask_k = ask0 if k == 0 else round_ask(ask0 + k * step, tick)
+        if bid_k > 0:
+            bids.append(QuoteLevel(Side.BUY, bid_k, round_lot(notional / bid_k, lot)))
+        asks.append(QuoteLevel(Side.SELL, ask_k, round_lot(notional / ask_k, lot)))
+        notional *= p.level_size_multiplier
+    return Quote(bids, asks)

@@ -1,0 +1,89 @@
+"""``sizer=dynamic``: the seed's DynamicSizer, order size that shrinks when the edge looks poor or the risk is high.
+
+For a quoted size ``base`` (the quoter's, from ``order_size_usd``), :meth:`DynamicSizer.get_size` returns::
+
+    base * clip(f_vol * f_fill * f_tox * f_dd * f_inv, floor, cap)
+
+* ``f_vol = min(1, target_vol / vol)``: a fractional-Kelly rule (stake proportional to edge over variance, with the
+  edge per fill roughly constant) scales the size down as volatility rises above ``target_vol`` (per tick);
+* ``f_fill = min(1, max(0.25, fill_rate / target_fill_rate))``: few fills mean the quotes are not earning, so less
+  size rests (off when ``target_fill_rate`` is 0);
+* ``f_tox = 1 - toxicity_weight * toxicity``: adverse selection observed after fills;
+* ``f_dd = max(0, 1 - drawdown / max_drawdown)``: the deeper the drawdown from the equity peak, the smaller;
+* ``f_inv = 1 - inventory_weight * |inventory|`` on the side that would grow the position, 1 on the side that
+  reduces it.
+
+The result is rounded down to the lot and lifted to the venue's minimum order value, like ``sizer=fixed``; a level
+whose multiplier falls to 0 is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botmm.config import ComponentParams, require
+from botmm.model import Quote, QuoteLevel, Side
+from botmm.registry import BuildContext, hookimpl
+from botmm.protocols import SizeContext
+
+from .fixed import FixedSizer
+
+
+@dataclass
+class DynamicParams(ComponentParams):
+    target_vol: float = 0.001  # per-tick vol above which size shrinks
+    target_fill_rate: float = 20.0  # fills per hour at which size is full; 0 turns the factor off
+    toxicity_weight: float = 0.5
+    max_drawdown: float = 0.1  # drawdown (fraction of peak equity) at which size reaches zero
+    inventory_weight: float = 0.7
+    floor: float = 0.2  # smallest multiplier while quoting
+    cap: float = 1.5  # largest multiplier
+
+    def __post_init__(self) -> None:
+        require(self.target_vol > 0, self, "target_vol", "must be > 0")
+        require(self.target_fill_rate >= 0, self, "target_fill_rate", "must be >= 0")
+        require(0 <= self.toxicity_weight <= 1, self, "toxicity_weight", "must be in [0, 1]")
+        require(self.max_drawdown > 0, self, "max_drawdown", "must be > 0")
+        require(0 <= self.inventory_weight <= 1, self, "inventory_weight", "must be in [0, 1]")
+        require(0 < self.floor <= self.cap, self, "floor", "must be in (0, cap]")
+
+
+class DynamicSizer:
+    def __init__(self, params: DynamicParams, rounding: FixedSizer):
+        self.params, self.rounding = params, rounding
+
+    def get_size(self, base_size: float, vol: float, fill_rate: float, toxicity: float, drawdown: float,
+                 inventory: float, grows_position: bool = True) -> float:
+        """The scaled size for one order of ``base_size`` (see the module docstring); 0 stops quoting it."""
+        p = self.params
+        f_vol = min(1.0, p.target_vol / vol) if vol > 0 else 1.0
+        f_fill = min(1.0, max(0.25, fill_rate / p.target_fill_rate)) if p.target_fill_rate > 0 else 1.0
+        f_tox = 1.0 - p.toxicity_weight * toxicity
+        f_dd = max(0.0, 1.0 - drawdown / p.max_drawdown)
+        f_inv = 1.0 - p.inventory_weight * abs(inventory) if grows_position else 1.0
+        scale = f_vol * f_fill * f_tox * f_dd * f_inv
+        if scale <= 0:
+            return 0.0
+        return base_size * min(p.cap, max(p.floor, scale))
+
+    def size(self, quote: Quote, ctx: SizeContext) -> Quote:
+        sized = Quote(self._side(quote.bids, ctx), self._side(quote.asks, ctx))
+        return self.rounding.size(sized, ctx)
+
+    def _side(self, levels: list[QuoteLevel], ctx: SizeContext) -> list[QuoteLevel]:
+        out = []
+        for level in levels:
+            grows = (level.side is Side.BUY) == (ctx.inventory >= 0)
+            size = self.get_size(level.size, ctx.vol, ctx.fill_rate, ctx.toxicity, ctx.drawdown, ctx.inventory, grows)
+            if size > 0:
+                out.append(QuoteLevel(level.side, level.price, size))
+        return out
+
+
+def make_dynamic(params: DynamicParams, ctx: BuildContext) -> DynamicSizer:
+    return DynamicSizer(params, FixedSizer(ctx.asset))
+
+
+@hookimpl
+def botmm_register_sizers(register):
+    register("dynamic", make_dynamic, DynamicParams)

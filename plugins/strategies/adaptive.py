@@ -1,0 +1,122 @@
+"""``strategy=adaptive``: the seed's AdaptiveMMStrategy, on top of everything ``basic`` does (hot reload).
+
+Each tick it sets the quoter's multipliers:
+
+* Volatility regime: the ratio of a short to a long exponentially weighted volatility of mid's log returns
+  (``short_halflife`` and ``long_halflife`` ticks) classes the market LOW (ratio < ``low_ratio``), HIGH
+  (> ``high_ratio``) or MEDIUM. LOW multiplies spread by ``low_spread_mult`` and size by ``low_size_mult``; HIGH by
+  ``high_spread_mult`` and ``high_size_mult``; MEDIUM leaves both. A change of regime sends event ``regime``.
+* Inventory decay: a position held for t hours is skewed ``1 + inventory_decay_per_hour * t`` times harder (at most
+  ``max_skew_mult``), to flatten stale inventory.
+* Fill-rate targeting: after the first hour, the spread is multiplied by ``(fill_rate / target_fills_per_hour) **
+  fill_rate_gain`` clipped to [``min_fill_mult``, ``max_fill_mult``]: too few fills tighten, too many widen
+  (``target_fills_per_hour: 0`` turns it off).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from botmm.config import require
+from botmm.protocols import QuoteInputs, TickState
+from botmm.registry import BuildContext, hookimpl
+
+from .basic import BasicParams, BasicPolicy
+
+_HOUR_MS = 3_600_000
+
+
+@dataclass
+class AdaptiveParams(BasicParams):
+    short_halflife: float = 30.0
+    long_halflife: float = 720.0
+    low_ratio: float = 0.7
+    high_ratio: float = 1.5
+    low_spread_mult: float = 0.8
+    low_size_mult: float = 1.2
+    high_spread_mult: float = 2.0
+    high_size_mult: float = 0.5
+    inventory_decay_per_hour: float = 1.0
+    max_skew_mult: float = 4.0
+    target_fills_per_hour: float = 20.0
+    fill_rate_gain: float = 0.5
+    min_fill_mult: float = 0.7
+    max_fill_mult: float = 1.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 < self.short_halflife < self.long_halflife, self, "short_halflife", "must be in (0, long_halflife)")
+        require(0 < self.low_ratio < self.high_ratio, self, "low_ratio", "must be in (0, high_ratio)")
+        for key in ("low_spread_mult", "low_size_mult", "high_spread_mult", "high_size_mult"):
+            require(getattr(self, key) > 0, self, key, "must be > 0")
+        require(self.inventory_decay_per_hour >= 0, self, "inventory_decay_per_hour", "must be >= 0")
+        require(self.max_skew_mult >= 1, self, "max_skew_mult", "must be >= 1")
+        require(self.target_fills_per_hour >= 0, self, "target_fills_per_hour", "must be >= 0")
+        require(0 < self.min_fill_mult <= 1 <= self.max_fill_mult, self, "min_fill_mult",
+                "must satisfy 0 < min_fill_mult <= 1 <= max_fill_mult")
+
+
+class AdaptivePolicy(BasicPolicy):
+    def __init__(self, params: AdaptiveParams):
+        super().__init__(params)
+        self.p = params
+        self.a_short = 1.0 - 0.5 ** (1.0 / params.short_halflife)
+        self.a_long = 1.0 - 0.5 ** (1.0 / params.long_halflife)
+        self.var_short = self.var_long = 0.0
+        self.regime = "MEDIUM"
+        self._prev_mid = 0.0
+        self._start_ms: int | None = None
+
+    def adjust(self, inputs: QuoteInputs, state: TickState) -> QuoteInputs:
+        inputs = super().adjust(inputs, state)
+        p = self.p
+        self._observe(inputs.mid)
+        if self._start_ms is None:
+            self._start_ms = state.now_ms
+        regime = self._classify()
+        if regime != self.regime:
+            self.strategy.event("regime", regime=regime, previous=self.regime, ratio=round(self.vol_ratio, 4))
+            self.regime = regime
+        if regime == "LOW":
+            inputs.spread_mult *= p.low_spread_mult
+            inputs.size_mult *= p.low_size_mult
+        elif regime == "HIGH":
+            inputs.spread_mult *= p.high_spread_mult
+            inputs.size_mult *= p.high_size_mult
+        if state.position_since_ms is not None:
+            hours = (state.now_ms - state.position_since_ms) / _HOUR_MS
+            inputs.skew_mult *= min(p.max_skew_mult, 1.0 + p.inventory_decay_per_hour * hours)
+        if p.target_fills_per_hour > 0 and state.now_ms - self._start_ms >= _HOUR_MS:
+            ratio = max(state.fill_rate, 1e-9) / p.target_fills_per_hour
+            inputs.spread_mult *= min(p.max_fill_mult, max(p.min_fill_mult, ratio**p.fill_rate_gain))
+        return inputs
+
+    @property
+    def vol_ratio(self) -> float:
+        return math.sqrt(self.var_short / self.var_long) if self.var_long > 0 else 1.0
+
+    def _observe(self, mid: float) -> None:
+        prev, self._prev_mid = self._prev_mid, mid
+        if prev <= 0:
+            return
+        r2 = math.log(mid / prev) ** 2
+        self.var_short += self.a_short * (r2 - self.var_short)
+        self.var_long += self.a_long * (r2 - self.var_long)
+
+    def _classify(self) -> str:
+        ratio = self.vol_ratio
+        if ratio < self.p.low_ratio:
+            return "LOW"
+        if ratio > self.p.high_ratio:
+            return "HIGH"
+        return "MEDIUM"
+
+
+def make_adaptive(params: AdaptiveParams, ctx: BuildContext) -> AdaptivePolicy:
+    return AdaptivePolicy(params)
+
+
+@hookimpl
+def botmm_register_strategies(register):
+    register("adaptive", make_adaptive, AdaptiveParams)
