@@ -91,7 +91,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         overrides = [a for a in args if not a.startswith("-") and "=" in a]
         searchpath = _plugin_searchpath()
         if searchpath:
-            args = [*args, searchpath]
+            args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
         if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
             for combo in _combinations(overrides):

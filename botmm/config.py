@@ -8,8 +8,8 @@ full key (``quoter.spread_bps=-1.0: must be > 0``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -84,11 +84,15 @@ class RiskLimits:
 
 @dataclass
 class AssetConfig:
+    """An instrument. ``quote`` holds the asset's own values of the shared quoting knobs (spread_bps,
+    order_size_usd, ...), which every quoter takes as its defaults."""
+
     symbol: str = MISSING
     tick_size: float = MISSING
     lot_size: float = MISSING
     min_notional: float = 10.0  # smallest order value the venue accepts, quote units
     ref_price: float = 1000.0  # a typical price: where synthetic data starts
+    quote: Dict[str, Any] = field(default_factory=dict)
 
 
     def __post_init__(self) -> None:
@@ -96,6 +100,9 @@ class AssetConfig:
         require(self.lot_size > 0, self, "lot_size", "must be > 0")
         require(self.min_notional >= 0, self, "min_notional", "must be >= 0")
         require(self.ref_price > 0, self, "ref_price", "must be > 0")
+        knobs = {f.name for f in fields(QuoteParams)} - {"name"}
+        unknown = sorted(set(self.quote) - knobs)
+        require(not unknown, self, "quote", f"unknown knob {unknown[0] if unknown else ''}; knobs: {sorted(knobs)}")
 
 
 @dataclass
@@ -157,6 +164,8 @@ def parse_duration(text: str | float | int, key: str) -> float:
 def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:
     """Check ``node`` against ``schema`` and return a schema instance; one-line ConfigError naming ``path.key``."""
     try:
+        if isinstance(node, DictConfig):
+            node = OmegaConf.to_container(node, resolve=True)
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         return OmegaConf.to_object(merged)
     except InvalidValue as exc:

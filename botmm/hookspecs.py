@@ -52,8 +52,9 @@ def botmm_register_sizers(register: Register) -> None:
 def botmm_register_exchanges(register: Register) -> None:
     """Register exchanges (venues) implementing :class:`botmm.protocols.Venue`: where orders go and fills come from.
 
-    The factory receives the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data.
-    Returns nothing.
+    The factory receives the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data. Factories
+    of every kind must do no I/O (the CLI builds all components to check a config before a job starts); a venue
+    connects in ``connect()``. Returns nothing.
     """
 
 
@@ -68,8 +69,9 @@ def botmm_register_notifiers(register: Register) -> None:
 
 @hookspec
 def botmm_register_strategies(register: Register) -> None:
-    """Register strategies: components with ``adjust(inputs: QuoteInputs) -> QuoteInputs``, the policy that turns
-    the tick's market view into the quoter's inputs (regimes, hot-reloaded params, ...). Returns nothing.
+    """Register strategies (:class:`botmm.protocols.StrategyPolicy`): ``bind(strategy)`` once before the first
+    tick, then ``adjust(inputs: QuoteInputs, state: TickState) -> QuoteInputs`` every tick, the policy that shapes
+    the quoter's inputs (regimes, multipliers, hot-reloaded params, ...). Returns nothing.
     """
 
 
@@ -84,8 +86,8 @@ def botmm_register_feeds(register: Register) -> None:
 @hookspec
 def botmm_conf_packages() -> list[str]:
     """Return Hydra config search-path entries (for example ``["pkg://botmm_foo.conf"]``) holding YAML presets the
-    plugin ships, such as ``quoter/foo_wide.yaml``. Called once by the CLI before composing a config. Each plugin's
-    list is appended after botmm's own config tree.
+    plugin ships, such as ``quoter/foo_wide.yaml``. Called when plugins load (to learn which YAML presets exist) and
+    by the CLI before composing a config. Each plugin's list is appended after botmm's own config tree.
     """
 
 

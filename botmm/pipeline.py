@@ -190,7 +190,8 @@ class Strategy:
             self.calls["placed"] += len(actions.place)
         bid = allowed.bids[0].price if allowed.bids else _NAN
         ask = allowed.asks[0].price if allowed.asks else _NAN
-        self.metrics.record(now_ms, mid, position, state.equity, bid, ask)
+        self.metrics.record(now_ms, mid, position, state.equity, bid, ask, inputs.vol, inputs.signal,
+                            inputs.imbalance, inputs.toxicity)
 
     def _update_state(self, now_ms: int, mid: float, position: float, new_fills: int) -> TickState:
         state = self.state

@@ -15,13 +15,14 @@ not shipped by botmm itself.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from importlib import metadata, resources
 from typing import Any, Callable
 
 import pluggy
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from botmm import hookspecs
 from botmm.config import AssetConfig, ComponentParams, QuoteParams, to_params
@@ -88,7 +89,10 @@ class Registry:
             raise PluginError(f"{self.kind} {name!r} from plugin {plugin!r} is already provided by plugin {other!r}")
         self.components[name] = Component(self.kind, name, factory, schema, plugin)
         if name not in self.presets:
-            ConfigStore.instance().store(group=self.kind, name=name, node=schema(name=name), provider=plugin)
+            node = OmegaConf.structured(schema(name=name))
+            if self.kind == "quoter":
+                _default_from_asset(node)
+            ConfigStore.instance().store(group=self.kind, name=name, node=node, provider=plugin)
 
 
 class _State:
@@ -119,8 +123,8 @@ def load_plugins() -> pluggy.PluginManager:
         pm.register(plugin, name=ep.name)
         dist = ep.dist
         infos[ep.name] = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
-    packages = ["botmm.conf", *(p.removeprefix("pkg://") for ps in pm.hook.botmm_conf_packages() for p in ps)]
-    registries = {kind: Registry(kind, _yaml_options(packages, kind)) for kind in KINDS}
+    search_path = ["pkg://botmm.conf", *(p for paths in pm.hook.botmm_conf_packages() for p in paths)]
+    registries = {kind: Registry(kind, _yaml_options(search_path, kind)) for kind in KINDS}
     for kind, registry in registries.items():
         for impl in getattr(pm.hook, f"botmm_register_{KINDS[kind]}").get_hookimpls():
             impl.function(register=_registrar(registry, impl.plugin_name))
@@ -128,13 +132,22 @@ def load_plugins() -> pluggy.PluginManager:
     return pm
 
 
-def _yaml_options(packages: list[str], group: str) -> frozenset[str]:
-    """Names of the YAML configs in ``group`` across the config packages."""
+def _default_from_asset(node: DictConfig) -> None:
+    """Make the shared quoting knobs default to the asset's values (``asset.quote.<knob>``) when the asset preset
+    sets them, so the precedence is: schema default < asset < quoter preset YAML < command line."""
+    for knob in fields(QuoteParams):
+        if knob.name != "name":
+            node[knob.name] = f"${{oc.select:asset.quote.{knob.name},{node[knob.name]}}}"
+
+
+def _yaml_options(search_path: list[str], group: str) -> frozenset[str]:
+    """Names of the YAML configs in ``group`` across the config search path (``pkg://`` and ``file://`` entries)."""
     names = set()
-    for package in packages:
-        folder = resources.files(package).joinpath(group)
+    for entry in search_path:
+        scheme, _, location = entry.rpartition("://")
+        folder = (Path(location) if scheme == "file" else resources.files(location)).joinpath(group)
         if folder.is_dir():
-            names.update(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+            names.update(item.name[:-5] for item in folder.iterdir() if item.name.endswith(".yaml"))
     return frozenset(names)
 
 

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botmm.config import RiskLimits
+from botmm.config import OrderManagerConfig, RiskLimits
 from botmm.core.order_manager import OrderManager
 from botmm.core.risk import RiskManager
 from botmm.model import Order, Quote, QuoteLevel, RiskState, Side
@@ -39,7 +39,7 @@ def _apply(open_orders, actions):
 @given(quotes, open_books, st.sampled_from([0.0, 1.0, 5.0]))
 def test_reconcile_leaves_exactly_the_desired_orders_without_duplicates(desired, book, threshold_bps):
     open_orders = [Order(i + 1, side, price, size, 0) for i, (side, price, size) in enumerate(book)]
-    om = OrderManager(threshold_bps)
+    om = OrderManager(OrderManagerConfig(modify_threshold_bps=threshold_bps), tick=0.1, lot=0.01)
     actions = om.reconcile(desired, open_orders)
     touched = actions.cancel + [oid for oid, _ in actions.modify]
     assert len(touched) == len(set(touched)), "an order was both cancelled and modified, or modified twice"
@@ -52,7 +52,7 @@ def test_reconcile_leaves_exactly_the_desired_orders_without_duplicates(desired,
 
 
 def test_unchanged_quotes_are_not_resent_and_small_moves_are_skipped():
-    om = OrderManager(modify_threshold_bps=1.0)
+    om = OrderManager(OrderManagerConfig(modify_threshold_bps=1.0), tick=0.01, lot=0.01)
     open_orders = [Order(1, Side.BUY, 1000.0, 0.1, 0), Order(2, Side.SELL, 1001.0, 0.1, 0)]
     same = Quote([QuoteLevel(Side.BUY, 1000.0, 0.1)], [QuoteLevel(Side.SELL, 1001.0, 0.1)])
     actions = om.reconcile(same, open_orders)
@@ -101,3 +101,22 @@ def test_daily_loss_trips_the_circuit_breaker_until_the_next_utc_day():
     assert risk.state is RiskState.CIRCUIT_BREAK
     risk.reset()
     assert risk.check(11 * day + 2, 100.0, 0.0, 8_900) is RiskState.SAFE
+
+
+def test_tick_threshold_and_partial_fills():
+    om = OrderManager(OrderManagerConfig(modify_threshold_ticks=2), tick=0.5, lot=0.01)
+    partly_filled = Order(1, Side.BUY, 1000.0, 0.04, 0, filled=0.06)
+    actions = om.reconcile(Quote([QuoteLevel(Side.BUY, 1001.0, 0.1)], []), [partly_filled])
+    assert actions.kept == 1  # 2 ticks away, original size 0.1: the rest of the order keeps its place in the queue
+    actions = om.reconcile(Quote([QuoteLevel(Side.BUY, 1001.5, 0.1)], []), [partly_filled])
+    assert actions.modify == [(1, QuoteLevel(Side.BUY, 1001.5, 0.1))]  # 3 ticks: re-sent at the full size
+    refill = OrderManager(OrderManagerConfig(refill_partial=True), tick=0.5, lot=0.01)
+    actions = refill.reconcile(Quote([QuoteLevel(Side.BUY, 1000.0, 0.1)], []), [partly_filled])
+    assert actions.modify == [(1, QuoteLevel(Side.BUY, 1000.0, 0.1))]
+
+
+def test_batched_splits_modifies_at_the_venue_limit():
+    from botmm.core.order_manager import batched
+
+    assert [len(b) for b in batched(list(range(45)), 20)] == [20, 20, 5]
+    assert list(batched([], 20)) == []

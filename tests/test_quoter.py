@@ -23,7 +23,7 @@ def test_seed_formula_values():
 
 
 def test_long_inventory_lowers_both_quotes_and_short_raises_them():
-    q = _quoter(inventory_skew_factor=0.5)
+    q = _quoter(inventory_skew_factor=0.5, vol_multiplier=2.0)
     flat = q.quote(QuoteInputs(mid=2000.0, vol=0.0005, atr=1.0, inventory=0.0))
     long = q.quote(QuoteInputs(mid=2000.0, vol=0.0005, atr=1.0, inventory=1.0))
     short = q.quote(QuoteInputs(mid=2000.0, vol=0.0005, atr=1.0, inventory=-1.0))

@@ -24,6 +24,11 @@ _DAY_MS = 86_400_000
 _YEAR_MS = 365 * _DAY_MS
 
 
+TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imbalance", "toxicity")
+"""Per-tick columns of ``equity.parquet`` besides ``ts``: ``bid``/``ask`` are the best prices quoted after risk
+(NaN when that side was not quoted); ``vol``, ``signal``, ``imbalance``, ``toxicity`` are the quoter's inputs."""
+
+
 class MetricsRecorder:
     def __init__(self, capital: float):
         self.capital = capital
@@ -31,18 +36,16 @@ class MetricsRecorder:
         self.mid: list[float] = []
         self.position: list[float] = []
         self.equity: list[float] = []
-        self.bid: list[float] = []
-        self.ask: list[float] = []
+        self.ticks: list[tuple[float, ...]] = []
         self.fills: list[Fill] = []
 
-    def record(self, ts: int, mid: float, position: float, equity: float, bid: float, ask: float) -> None:
-        """One tick: ``bid``/``ask`` are the best prices quoted after risk (NaN when that side was not quoted)."""
+    def record(self, ts: int, mid: float, position: float, equity: float, *extra: float) -> None:
+        """One tick: the values of :data:`TICK_COLUMNS`, in order."""
         self.ts.append(ts)
         self.mid.append(mid)
         self.position.append(position)
         self.equity.append(equity)
-        self.bid.append(bid)
-        self.ask.append(ask)
+        self.ticks.append(extra)
 
     def result(self, volume: float, fees: float) -> dict[str, Any]:
         equity = np.asarray(self.equity, dtype=float) if self.equity else np.array([self.capital])
@@ -88,15 +91,11 @@ class MetricsRecorder:
             }
         )
         pq.write_table(fills, output_dir / "fills.parquet")
+        extra = np.array(self.ticks, dtype=float).reshape(len(self.ts), len(TICK_COLUMNS) - 3)
+        columns = [self.mid, self.position, self.equity, *extra.T]
         equity = pa.table(
-            {
-                "ts": pa.array(self.ts, ms),
-                "mid": pa.array(self.mid, pa.float64()),
-                "position": pa.array(self.position, pa.float64()),
-                "equity": pa.array(self.equity, pa.float64()),
-                "bid": pa.array(self.bid, pa.float64()),
-                "ask": pa.array(self.ask, pa.float64()),
-            }
+            {"ts": pa.array(self.ts, ms), **{name: pa.array(np.asarray(col, dtype=float))
+                                             for name, col in zip(TICK_COLUMNS, columns)}}
         )
         pq.write_table(equity, output_dir / "equity.parquet")
 

@@ -23,9 +23,9 @@ from botmm.registry import BuildContext, hookimpl
 
 @dataclass
 class KalmanQQEParams(ComponentParams):
-    process_noise: float = 0.01
+    process_noise: float = 0.001
     measurement_noise: float = 1.0
-    slope_threshold_bps: float = 0.2
+    slope_threshold_bps: float = 0.5
     rsi_period: int = 14
     smoothing: int = 5
     qqe_factor: float = 4.236

@@ -1,0 +1,72 @@
+"""``quoter=demo``: an example third-party botmm plugin (the walk-through in botmm's ``docs/plugins.md``).
+
+A symmetric quoter around mid, shifted by a fixed skew::
+
+    center = mid * (1 + skew_bps / 1e4)
+    half   = spread_bps / 2 / 1e4 * mid * spread_mult
+    bid_k  = center - (k + 1) * half                             # level k = 0 .. num_levels - 1
+    ask_k  = center + (k + 1) * half
+
+Bids round down and asks up to the tick; sizes are ``order_size_usd * size_mult / price`` rounded down to the lot.
+``spread_mult`` and ``size_mult`` come from the strategy policy, as for every quoter. It ignores volatility,
+inventory and signals (so it has no inventory skew for ``skew_mult`` to scale): it exists to show the plugin API,
+not to make money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl, require
+from botmm.rounding import round_ask, round_bid, round_lot
+
+
+@dataclass
+class DemoParams(QuoteParams):
+    """The shared quoter knobs plus ``skew_bps``, a fixed shift of both quotes in bps of mid (positive = up)."""
+
+    skew_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(abs(self.skew_bps) < self.spread_bps / 2, self, "skew_bps",
+                "must be within (-spread_bps/2, spread_bps/2)")
+
+
+class DemoQuoter:
+    """``num_levels`` bids and asks, ``spread_bps / 2`` apart, around a skewed mid."""
+
+    def __init__(self, params: DemoParams, tick: float, lot: float):
+        self.params, self.tick, self.lot = params, tick, lot
+
+    def quote(self, inputs: QuoteInputs) -> Quote:
+        p, mid = self.params, inputs.mid
+        center = mid * (1 + p.skew_bps * 1e-4)
+        half = p.spread_bps * 0.5e-4 * mid * inputs.spread_mult
+        notional = p.order_size_usd * inputs.size_mult
+        bids, asks = [], []
+        for k in range(1, p.num_levels + 1):
+            bid = round_bid(center - k * half, self.tick)
+            ask = round_ask(center + k * half, self.tick)
+            if bid > 0:
+                bids.append(QuoteLevel(Side.BUY, bid, round_lot(notional / bid, self.lot)))
+            asks.append(QuoteLevel(Side.SELL, ask, round_lot(notional / ask, self.lot)))
+        return Quote(bids, asks)
+
+
+def make_demo(params: DemoParams, ctx: BuildContext) -> DemoQuoter:
+    """The factory botmm calls once per job with the checked params."""
+    return DemoQuoter(params, ctx.asset.tick_size, ctx.asset.lot_size)
+
+
+@hookimpl
+def botmm_register_quoters(register: Callable[..., None]) -> None:
+    """Register ``quoter=demo``; its schema lands in Hydra's ConfigStore as ``quoter/demo``."""
+    register("demo", make_demo, DemoParams)
+
+
+@hookimpl
+def botmm_conf_packages() -> list[str]:
+    """Ship the YAML presets under ``botmm_demo/conf`` (``quoter=demo_wide``)."""
+    return ["pkg://botmm_demo.conf"]

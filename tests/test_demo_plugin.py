@@ -1,0 +1,123 @@
+"""The example third-party plugin, built and installed as a wheel (not editable) into a temporary directory, then used
+through the ``botmm`` command line in subprocesses: discovery, ConfigStore schemas, YAML presets, one-line errors and
+``BOTMM_DISABLE_PLUGINS``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "botmm-demo-plugin"
+BARS = "feed.bars=3000"
+
+
+@dataclass
+class Backtest:
+    proc: subprocess.CompletedProcess
+    result: dict
+    config: DictConfig
+
+
+class Cli:
+    """``python -m botmm`` in a subprocess whose PYTHONPATH holds the installed demo plugin (repr kept short, so a
+    failing test never prints the environment)."""
+
+    def __init__(self, site: Path):
+        self.env = {k: v for k, v in os.environ.items() if k != "BOTMM_DISABLE_PLUGINS"}
+        paths = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.env["PYTHONPATH"] = os.pathsep.join(paths)
+
+    def __repr__(self) -> str:
+        return f"Cli(PYTHONPATH={self.env['PYTHONPATH']!r})"
+
+    def __call__(self, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "botmm", *args], cwd=cwd, env={**self.env, **env},
+                              capture_output=True, text=True, timeout=120)
+
+    def backtest(self, cwd: Path, *overrides: str) -> Backtest:
+        proc = self(cwd, "backtest", *overrides)
+        assert proc.returncode == 0, proc.stderr
+        (out,) = (cwd / "outputs" / "backtest").glob("*/result.json")
+        return Backtest(proc, json.loads(out.read_text()), OmegaConf.load(out.parent / ".hydra" / "config.yaml"))
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """The demo plugin built into a wheel with no network and installed into a temporary target directory."""
+    base = tmp_path_factory.mktemp("demo_plugin")
+    source = base / "src"  # a copy, so pip's in-tree build leaves nothing in the repository
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    site = base / "site"
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "-q", "--target", str(site), str(source)],
+        capture_output=True, text=True,
+    )
+    assert pip.returncode == 0, pip.stderr
+    assert (site / "botmm_demo" / "conf" / "quoter" / "demo_wide.yaml").is_file(), "the preset is not in the wheel"
+    return Cli(site)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    return cli.backtest(tmp_path_factory.mktemp("demo"), "quoter=demo", BARS)
+
+
+def test_plugins_lists_demo_and_builtins(cli: Cli, tmp_path: Path) -> None:
+    proc = cli(tmp_path, "plugins", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["plugin"]: row for row in json.loads(proc.stdout)}
+    assert rows["demo"]["distribution"] == "botmm-demo-plugin"
+    assert rows["demo"]["version"] == "0.1.0"
+    assert rows["demo"]["components"] == ["quoter:demo"]
+    assert set(rows["demo"]["hooks"]) == {"botmm_register_quoters", "botmm_conf_packages"}
+    assert "quoter:avellaneda" in rows["avellaneda"]["components"]
+    assert rows["avellaneda"]["distribution"] == "botmm"
+
+
+def test_backtest_with_demo_quoter(demo: Backtest) -> None:
+    assert demo.config.quoter.name == "demo"
+    assert demo.config.quoter.skew_bps == 0.0
+    assert demo.result["fills"] > 0
+
+
+def test_preset_from_plugin_yaml(cli: Cli, tmp_path: Path, demo: Backtest) -> None:
+    wide = cli.backtest(tmp_path, "quoter=demo_wide", BARS)
+    assert wide.config.quoter.name == "demo"
+    assert wide.config.quoter.spread_bps == 20.0
+    assert wide.config.seed == demo.config.seed
+    assert 0 < wide.result["fills"] < demo.result["fills"]
+
+
+@pytest.mark.parametrize("override, key", [("quoter.no_such_key=1", "no_such_key"),
+                                           ("quoter.skew_bps=abc", "skew_bps")])
+def test_bad_override_is_one_line(cli: Cli, tmp_path: Path, override: str, key: str) -> None:
+    line = one_line_error(cli(tmp_path, "backtest", "quoter=demo", override, BARS))
+    assert key in line
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("disabled", ["demo", "*"])
+def test_disabled_plugin_is_gone(cli: Cli, tmp_path: Path, disabled: str) -> None:
+    proc = cli(tmp_path, "plugins", "--json", BOTMM_DISABLE_PLUGINS=disabled)
+    assert proc.returncode == 0, proc.stderr
+    plugins = {row["plugin"] for row in json.loads(proc.stdout)}
+    assert "demo" not in plugins and "avellaneda" in plugins
+    line = one_line_error(cli(tmp_path, "backtest", "quoter=demo", BARS, BOTMM_DISABLE_PLUGINS=disabled))
+    assert "demo" in line
