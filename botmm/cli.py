@@ -9,6 +9,8 @@ bad key, value, component name or file is reported in one line before anything t
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +23,8 @@ from botmm.errors import BotmmError
 HYDRA_COMMANDS = {
     "run": "Quote on a venue in real time (default: paper venue on a synthetic feed).",
     "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
+    "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
+              "synthetic hour).",
 }
 MULTIRUN_FLAGS = ("-m", "--multirun")
 MODE_FLAGS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info", "--run": "--run", "-r": "--run",
@@ -78,7 +82,7 @@ for _name, _doc in HYDRA_COMMANDS.items():
 def launch(name: str, args: list[str], multirun: bool) -> None:
     """Check the command line, pre-validate the config, then hand over to Hydra."""
     from botmm.registry import load_plugins
-    from botmm.runners.summary import SweepDir, summarise_sweep
+    from botmm.runners.summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
 
     if multirun and name == "run":
         fail("'botmm -m run' is refused: a multirun starts its jobs one after another, so a second live bot would "
@@ -94,8 +98,13 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
         if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
-            for combo in _combinations(overrides):
+            combos, grid = _combinations(overrides)
+            for combo in combos:
                 _prevalidate(name, combo)
+            if grid:
+                os.environ[SWEEP_JOBS_ENV] = str(grid)
+            else:
+                os.environ.pop(SWEEP_JOBS_ENV, None)
     except BotmmError as exc:
         fail(str(exc))
     saved = sys.argv
@@ -122,9 +131,10 @@ def _plugin_searchpath() -> str | None:
     return f"hydra.searchpath=[{','.join(repr(p) for p in paths)}]" if paths else None
 
 
-def _combinations(overrides: list[str]) -> list[list[str]]:
-    """Override lists to pre-validate: the sweep's first combination plus one per other swept value, so every value
-    is composed once without composing the whole grid. Keys of Hydra's own node go to Hydra unchecked."""
+def _combinations(overrides: list[str]) -> tuple[list[list[str]], int | None]:
+    """Override lists to pre-validate — the sweep's first combination plus one per other swept value, so every value
+    is composed once without composing the whole grid — and the grid's size. Keys of Hydra's own node go to Hydra
+    unchecked."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -133,6 +143,7 @@ def _combinations(overrides: list[str]) -> list[list[str]]:
         raise BotmmError(_one_line(exc)) from None
     base: list[str] = []
     swept: list[tuple[int, list[str]]] = []
+    grid_known = True
     for override in parsed:
         key = override.get_key_element()
         if key.startswith("hydra.") and not key.startswith("hydra.searchpath"):
@@ -141,7 +152,8 @@ def _combinations(overrides: list[str]) -> list[list[str]]:
             try:
                 values = [f"{key}={v}" for v in override.sweep_string_iterator()]
             except Exception:
-                continue  # a sweeper-specific form (interval, tag, ...): left to the configured sweeper
+                grid_known = False  # a sweeper-specific form (interval, tag, ...): left to the configured sweeper
+                continue
             swept.append((len(base), values))
             base.append(values[0])
         else:
@@ -150,7 +162,7 @@ def _combinations(overrides: list[str]) -> list[list[str]]:
     for index, values in swept:
         for value in values[1:]:
             combos.append([*base[:index], value, *base[index + 1:]])
-    return combos
+    return combos, math.prod(len(values) for _, values in swept) if grid_known else None
 
 
 def _prevalidate(name: str, overrides: list[str]) -> None:
@@ -186,9 +198,10 @@ def _hydra_main(name: str) -> Callable[[], Any]:
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    def task(cfg: DictConfig) -> dict[str, Any]:
+    def task(cfg: DictConfig) -> dict[str, Any] | float:
+        from botmm.config import SummaryWeights, to_params
         from botmm.runners import live, simulate
-        from botmm.runners.summary import print_result
+        from botmm.runners.summary import objective, print_result
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
@@ -201,6 +214,8 @@ def _hydra_main(name: str) -> Callable[[], Any]:
             fail(str(exc), code=1)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             print_result(result)
+        if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
+            return objective(result, to_params(SummaryWeights, cfg.summary, "summary"))  # optimisers want a number
         return result
 
     return hydra.main(version_base="1.3", config_path="pkg://botmm.conf", config_name=name)(task)

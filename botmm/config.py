@@ -117,12 +117,35 @@ class OrderManagerConfig:
 
 
 @dataclass
+class BacktestConfig:
+    split: Optional[str] = None  # walk-forward split: a fraction of the ticks (0.7) or a UTC date (2022-01-20)
+
+    def __post_init__(self) -> None:
+        require(self.split is None or parse_split(self.split) is not None, self, "split",
+                "must be a fraction in (0, 1) or an ISO date")
+
+
+def parse_split(text: str | None) -> float | str | None:
+    """``backtest.split`` as a fraction (float) or an ISO date (str); None when it is neither."""
+    if text is None:
+        return None
+    try:
+        fraction = float(text)
+    except ValueError:
+        return text if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+Z?)?", text.strip()) else None
+    return fraction if 0 < fraction < 1 else None
+
+
+@dataclass
 class SummaryWeights:
-    """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`)."""
+    """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`), and
+    ``objective``, the figure a sweeper that optimises (``hydra/sweeper=optuna``) receives from each job: ``score``
+    or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set)."""
 
     sharpe: float = 1.0
     return_pct: float = 0.1
     max_drawdown_pct: float = 0.5
+    objective: str = "score"
 
 
 @dataclass
@@ -136,6 +159,9 @@ class JobConfig:
     interval: str = "1s"  # strategy tick period of a wall-clock run; a backtest ticks once per bar
     duration: Optional[str] = None  # stop a wall-clock run after this long (None: until Ctrl-C)
     seed: int = 7
+    compound: bool = False  # order sizes grow and shrink with equity (size * equity / capital)
+    progress: Optional[bool] = None  # a progress bar for long backtests; None: when the terminal is interactive
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     summary: SummaryWeights = field(default_factory=SummaryWeights)
     quoter: Any = MISSING
     sizer: Any = MISSING

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from omegaconf import DictConfig
 
-from botmm.config import AssetConfig, OrderManagerConfig, RiskLimits, to_params
+from botmm.config import AssetConfig, BacktestConfig, OrderManagerConfig, RiskLimits, parse_split, to_params
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import MetricsRecorder
 from botmm.core.order_manager import OrderManager, batched
@@ -50,6 +50,7 @@ def check_config(cfg: DictConfig) -> tuple[AssetConfig, RiskLimits, OrderManager
     asset = to_params(AssetConfig, cfg.asset, "asset")
     risk = to_params(RiskLimits, cfg.risk, "risk")
     order_manager = to_params(OrderManagerConfig, cfg.order_manager, "order_manager")
+    to_params(BacktestConfig, cfg.backtest, "backtest")
     if cfg.capital <= 0:
         raise ConfigError(f"capital={cfg.capital}: must be > 0")
     unknown = set(cfg.signals) - set(SIGNAL_SLOTS)
@@ -113,7 +114,9 @@ class Strategy:
         self.order_manager = OrderManager(parts.order_manager, parts.asset.tick_size, parts.asset.lot_size)
         self.max_batch = self.venue.max_batch
         self.inventory = InventoryTracker()
-        self.metrics = MetricsRecorder(self.capital)
+        self.metrics = MetricsRecorder(self.capital, parts.limits.max_position_usd)
+        self.split = parse_split(cfg.backtest.split)
+        self.compound = bool(cfg.compound)
         self.state = TickState(equity=self.capital, peak_equity=self.capital)
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
@@ -166,6 +169,8 @@ class Strategy:
         position = self.inventory.position
         state = self._update_state(now_ms, mid, position, new_fills)
         inputs = self.policy.adjust(self._inputs(market, position), state)
+        if self.compound:
+            inputs.size_mult *= state.equity / self.capital
         quote = self.quoter.quote(inputs)
         ctx = SizeContext(mid, position, state.equity, inputs.vol, inputs.toxicity, inputs.inventory,
                           state.fill_rate, state.drawdown)
@@ -248,7 +253,7 @@ class Strategy:
 
     def result(self) -> dict[str, Any]:
         inv = self.inventory
-        result = self.metrics.result(inv.volume, inv.total_fees)
+        result = self.metrics.result(self.split)
         result.update(
             symbol=self.asset.symbol,
             mode=self.run.mode,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -24,3 +26,13 @@ def backtest_strategy(tmp_path: Path, *overrides: str) -> Strategy:
     strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
     drive(strategy)
     return strategy
+
+
+def cli(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``botmm <args>`` as a user would, in ``cwd`` (where Hydra writes outputs/ and multirun/)."""
+    return subprocess.run([sys.executable, "-m", "botmm", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def last_sweep(cwd: Path, name: str = "backtest") -> Path:
+    return max((cwd / "multirun" / name).iterdir(), key=lambda p: p.stat().st_mtime)

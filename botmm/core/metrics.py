@@ -1,12 +1,21 @@
 """Equity curve, fills and the figures of a job's ``result.json``.
 
-* ``pnl``: final equity minus capital, quote units; ``return_pct``: pnl over capital, in %.
+Figures (:func:`figures`), for a whole run or for one part of it:
+
+* ``pnl``: equity at the end minus equity at the start, quote units; ``return_pct``: pnl over starting equity, %.
 * ``sharpe``: mean over standard deviation of daily returns (equity at each UTC day end), times sqrt(365) — crypto
-  trades every day. A job shorter than three days has too few daily returns; its Sharpe uses per-tick returns scaled
-  by sqrt(ticks per year) instead, and ``sharpe_basis`` says which was used.
+  trades every day. ``sortino``: the same with the downside deviation (root mean square of the negative daily
+  returns) in the denominator. With fewer than three days both use per-tick returns scaled by sqrt(ticks per year)
+  instead, and ``sharpe_basis`` says which was used.
 * ``max_drawdown`` / ``max_drawdown_pct``: the largest fall of equity from a previous peak, in quote units and in %
   of that peak.
-* ``fills``, ``volume`` (traded notional), ``fees`` (net; negative when rebates exceed fees).
+* ``fills``, ``volume`` (traded notional), ``turnover`` (volume over starting equity), ``fees`` (net) and
+  ``rebates`` (the negative fees, as a positive amount).
+* ``profitable_days_pct``: % of UTC days whose equity rose; ``avg_inventory_usd`` / ``max_inventory_usd``: mean and
+  largest ``|position| * mid``; ``time_at_limit_pct``: % of ticks with ``|position| * mid >= max_position_usd``.
+
+With ``backtest.split`` (a fraction of the ticks, or a date), ``result.json`` also holds ``in_sample`` and
+``out_of_sample`` figures for the two parts.
 """
 
 from __future__ import annotations
@@ -23,15 +32,15 @@ from botmm.model import Fill
 _DAY_MS = 86_400_000
 _YEAR_MS = 365 * _DAY_MS
 
-
 TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imbalance", "toxicity")
 """Per-tick columns of ``equity.parquet`` besides ``ts``: ``bid``/``ask`` are the best prices quoted after risk
 (NaN when that side was not quoted); ``vol``, ``signal``, ``imbalance``, ``toxicity`` are the quoter's inputs."""
 
 
 class MetricsRecorder:
-    def __init__(self, capital: float):
+    def __init__(self, capital: float, max_position_usd: float):
         self.capital = capital
+        self.max_position_usd = max_position_usd
         self.ts: list[int] = []
         self.mid: list[float] = []
         self.position: list[float] = []
@@ -47,29 +56,24 @@ class MetricsRecorder:
         self.equity.append(equity)
         self.ticks.append(extra)
 
-    def result(self, volume: float, fees: float) -> dict[str, Any]:
-        equity = np.asarray(self.equity, dtype=float) if self.equity else np.array([self.capital])
-        ts = np.asarray(self.ts, dtype=np.int64) if self.ts else np.array([0], dtype=np.int64)
-        sharpe, basis = _sharpe(ts, equity)
-        peak = np.maximum.accumulate(equity)
-        drawdown = peak - equity
-        worst = int(np.argmax(drawdown))
-        pnl = float(equity[-1] - self.capital)
-        return {
-            "pnl": round(pnl, 6),
-            "return_pct": round(100.0 * pnl / self.capital, 6),
-            "sharpe": round(sharpe, 6),
-            "sharpe_basis": basis,
-            "max_drawdown": round(float(drawdown[worst]), 6),
-            "max_drawdown_pct": round(float(100.0 * drawdown[worst] / peak[worst]) if peak[worst] > 0 else 0.0, 6),
-            "fills": len(self.fills),
-            "volume": round(volume, 6),
-            "fees": round(fees, 6),
-            "final_position": self.position[-1] if self.position else 0.0,
-            "ticks": len(self.ts),
-            "start_ms": int(ts[0]),
-            "end_ms": int(ts[-1]),
-        }
+    def result(self, split: float | str | None = None) -> dict[str, Any]:
+        """Figures of the whole run, plus ``in_sample``/``out_of_sample`` when ``split`` is given."""
+        ts = np.asarray(self.ts or [0], dtype=np.int64)
+        equity = np.asarray(self.equity or [self.capital], dtype=float)
+        exposure = np.abs(np.asarray(self.position or [0.0]) * np.asarray(self.mid or [0.0]))
+        fill_ts = np.fromiter((f.ts for f in self.fills), dtype=np.int64, count=len(self.fills))
+        whole = figures(ts, equity, exposure, self.fills, self.capital, self.max_position_usd)
+        whole.update(final_position=self.position[-1] if self.position else 0.0, ticks=len(self.ts),
+                     start_ms=int(ts[0]), end_ms=int(ts[-1]))
+        if split is not None and len(self.ts) >= 2:
+            k = split_index(ts, split)
+            first = int(np.searchsorted(fill_ts, ts[k - 1], side="right"))
+            whole["in_sample"] = figures(ts[:k], equity[:k], exposure[:k], self.fills[:first], self.capital,
+                                         self.max_position_usd)
+            whole["out_of_sample"] = figures(ts[k - 1:], equity[k - 1:], exposure[k - 1:], self.fills[first:],
+                                             float(equity[k - 1]), self.max_position_usd)
+            whole["split_ms"] = int(ts[k - 1])
+        return whole
 
     def write(self, output_dir: Path, result: dict[str, Any]) -> None:
         """Write ``result.json``, ``fills.parquet`` and ``equity.parquet`` into ``output_dir``."""
@@ -100,22 +104,67 @@ class MetricsRecorder:
         pq.write_table(equity, output_dir / "equity.parquet")
 
 
-def _sharpe(ts: np.ndarray, equity: np.ndarray) -> tuple[float, str]:
+def split_index(ts: np.ndarray, split: float | str) -> int:
+    """The first tick of the out-of-sample part: ``split`` is a fraction in (0, 1) or an ISO date (UTC)."""
+    if isinstance(split, str):
+        at = np.datetime64(split.replace("Z", ""), "ms").astype(np.int64)
+        k = int(np.searchsorted(ts, at))
+    else:
+        k = int(round(split * len(ts)))
+    return min(max(k, 1), len(ts) - 1)
+
+
+def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: list[Fill], start_equity: float,
+            max_position_usd: float) -> dict[str, Any]:
+    """The figures of one stretch of a run (see the module docstring)."""
+    sharpe, sortino, basis, daily = _ratios(ts, equity)
+    peak = np.maximum.accumulate(np.maximum(equity, start_equity))
+    drawdown = peak - equity
+    worst = int(np.argmax(drawdown))
+    pnl = float(equity[-1] - start_equity)
+    volume = sum(f.price * f.size for f in fills)
+    fees = sum(f.fee for f in fills)
+    rebates = -sum(f.fee for f in fills if f.fee < 0)
+    return {
+        "pnl": round(pnl, 6),
+        "return_pct": round(100.0 * pnl / start_equity, 6),
+        "sharpe": round(sharpe, 6),
+        "sortino": round(sortino, 6),
+        "sharpe_basis": basis,
+        "max_drawdown": round(float(drawdown[worst]), 6),
+        "max_drawdown_pct": round(float(100.0 * drawdown[worst] / peak[worst]) if peak[worst] > 0 else 0.0, 6),
+        "fills": len(fills),
+        "volume": round(volume, 6),
+        "turnover": round(volume / start_equity, 6),
+        "fees": round(fees, 6),
+        "rebates": round(rebates, 6),
+        "profitable_days_pct": round(100.0 * float(np.mean(daily > 0)), 6) if len(daily) else 0.0,
+        "avg_inventory_usd": round(float(exposure.mean()), 6),
+        "max_inventory_usd": round(float(exposure.max()), 6),
+        "time_at_limit_pct": round(100.0 * float(np.mean(exposure >= max_position_usd)), 6),
+    }
+
+
+def _ratios(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float, str, np.ndarray]:
+    """Sharpe, Sortino, their basis and the daily returns."""
     days = ts // _DAY_MS
     last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1))
-    daily = equity[last_of_day]
+    daily_equity = np.concatenate([[equity[0]], equity[last_of_day]])
+    daily = np.diff(daily_equity) / daily_equity[:-1]
     if len(daily) >= 3:
-        returns = np.diff(daily) / daily[:-1]
-        return _annualised(returns, 365.0), "daily"
+        return *_annualised(daily, 365.0), "daily", daily
     if len(equity) < 3:
-        return 0.0, "none"
+        return 0.0, 0.0, "none", daily
     returns = np.diff(equity) / equity[:-1]
     tick_ms = max(float(np.median(np.diff(ts))), 1.0)
-    return _annualised(returns, _YEAR_MS / tick_ms), "tick"
+    return *_annualised(returns, _YEAR_MS / tick_ms), "tick", daily
 
 
-def _annualised(returns: np.ndarray, periods_per_year: float) -> float:
+def _annualised(returns: np.ndarray, periods_per_year: float) -> tuple[float, float]:
+    scale = math.sqrt(periods_per_year)
+    mean = float(np.mean(returns))
     std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
-    if std == 0.0 or not math.isfinite(std):
-        return 0.0
-    return float(np.mean(returns)) / std * math.sqrt(periods_per_year)
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    sharpe = mean / std * scale if std > 0 and math.isfinite(std) else 0.0
+    sortino = mean / downside * scale if downside > 0 else 0.0
+    return sharpe, sortino

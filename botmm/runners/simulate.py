@@ -1,27 +1,53 @@
-"""Backtests: the data's own clock calls ``Strategy.step`` once per bar, as fast as the machine goes."""
+"""Backtests: the data's own clock calls ``Strategy.step`` once per bar (or replay interval), as fast as the machine
+goes, with a progress bar when the terminal is interactive (``progress=true|false`` forces it)."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from omegaconf import DictConfig
 
 from botmm.errors import ConfigError
 from botmm.pipeline import Run, Strategy
 
+_PROGRESS_EVERY = 2048  # ticks between progress-bar updates: cheap enough to vanish in the loop
+
 
 def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Run one backtest over the whole feed and return its result (also written into ``output_dir``)."""
-    return drive(Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, output_dir)))
+    show = sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)
+    return drive(Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, output_dir)), progress=show)
 
 
-def drive(strategy: Strategy) -> dict[str, Any]:
-    """Tick ``strategy`` at every bar close of its simulated venue until the data ends."""
+def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:
+    """Tick ``strategy`` at every step of its simulated venue's clock until the data ends."""
     venue = strategy.venue
     if not hasattr(venue, "next_tick"):
         raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a simulated venue; backtests need one")
-    with strategy.session():
-        while (now := venue.next_tick()) is not None:
-            strategy.step(now)
+    step, next_tick = strategy.step, venue.next_tick
+    with strategy.session(), _bar(progress, strategy.run.symbol) as show:
+        ticks = 0
+        while (now := next_tick()) is not None:
+            step(now)
+            ticks += 1
+            if show is not None and ticks % _PROGRESS_EVERY == 0:
+                show(ticks)
     return strategy.outcome
+
+
+@contextmanager
+def _bar(show: bool, symbol: str) -> Iterator[Callable[[int], None] | None]:
+    """Yields a function that shows the tick count in a rich progress display (the feed's length may be unknown),
+    or None when there is no display."""
+    if not show:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"backtest {symbol}: {{task.completed:,}} ticks"), TimeElapsedColumn(),
+                  transient=True) as progress:
+        task = progress.add_task("ticks", total=None)
+        yield lambda ticks: progress.update(task, completed=ticks)

@@ -5,21 +5,29 @@ The composite score that ranks a sweep's jobs is::
     score = summary.sharpe * sharpe + summary.return_pct * return_pct - summary.max_drawdown_pct * max_drawdown_pct
 
 with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
-as a tie-breaker, drawdown as a penalty. Failed jobs are listed last with their status, so a sweep with failures
-still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a console table.
+as a tie-breaker, drawdown as a penalty. When the jobs ran with ``backtest.split`` (walk-forward), the score and the
+figures shown are the out-of-sample ones (``scored_on`` says which). Failed jobs are listed last with their status,
+so a sweep with failures still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a
+console table.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from botmm.config import SummaryWeights
+from botmm.config import SummaryWeights, to_params
+from botmm.errors import ConfigError
 
+SWEEP_JOBS_ENV = "BOTMM_SWEEP_JOBS"
 SHOWN = ("pnl", "return_pct", "sharpe", "max_drawdown_pct", "fills", "volume", "fees")
 
 
@@ -29,6 +37,17 @@ def score(result: dict[str, Any], weights: SummaryWeights) -> float:
         + weights.return_pct * result["return_pct"]
         - weights.max_drawdown_pct * result["max_drawdown_pct"]
     )
+
+
+def objective(result: dict[str, Any], weights: SummaryWeights) -> float:
+    """The figure an optimising sweeper maximises or minimises (``summary.objective``), out-of-sample when split."""
+    figures = result.get("out_of_sample", result)
+    if weights.objective == "score":
+        return score(figures, weights)
+    if not isinstance(figures.get(weights.objective), (int, float)):
+        raise ConfigError(f"summary.objective={weights.objective}: not a figure of result.json; "
+                          f"figures: score, {', '.join(k for k, v in figures.items() if isinstance(v, (int, float)))}")
+    return float(figures[weights.objective])
 
 
 def print_result(result: dict[str, Any]) -> None:
@@ -45,12 +64,23 @@ def print_result(result: dict[str, Any]) -> None:
 
 class SweepDir(Callback):
     """Remembers where the current multirun writes, so the CLI can summarise it even when a job failed (Hydra
-    skips ``on_multirun_end`` then)."""
+    skips ``on_multirun_end`` then), and reports the sweep's progress as each job ends (in whichever process the
+    launcher ran it). The total is the grid size the CLI computed (``BOTMM_SWEEP_JOBS``) or the sweeper's
+    ``n_trials``."""
 
     last: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         SweepDir.last = Path(config.hydra.sweep.dir)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        hydra = config.hydra
+        if hydra.mode != RunMode.MULTIRUN:
+            return
+        total = os.environ.get(SWEEP_JOBS_ENV) or hydra.sweeper.get("n_trials") or "?"
+        status = "ok" if job_return.status == JobStatus.COMPLETED else "failed"
+        overrides = " ".join(hydra.overrides.task)
+        print(f"[sweep] job {hydra.job.num + 1}/{total} {status}: {overrides}", file=sys.stderr, flush=True)
 
 
 def summarise_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -66,13 +96,17 @@ def summarise_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def _job_row(job_dir: Path) -> dict[str, Any]:
     overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "failed", "score": None}
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "failed", "score": None,
+                           "scored_on": None}
     row.update({key: None for key in SHOWN})
     result_file = job_dir / "result.json"
     if result_file.is_file():
         result = json.loads(result_file.read_text())
+        scored_on = "out_of_sample" if "out_of_sample" in result else "whole"
+        result = result.get("out_of_sample", result)
+        row["scored_on"] = scored_on
         cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-        weights = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SummaryWeights), cfg.get("summary", {})))
+        weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
         row.update({key: result[key] for key in SHOWN}, status="ok", score=round(score(result, weights), 6))
     return row
 
@@ -82,7 +116,7 @@ def _write(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    columns = ["rank", "job", "status", "score", *SHOWN, "overrides"]
+    columns = ["rank", "job", "status", "score", "scored_on", *SHOWN, "overrides"]
     table = pa.table({c: [row[c] for row in rows] for c in columns})
     pcsv.write_csv(table, sweep_dir / "summary.csv")
     pq.write_table(table, sweep_dir / "summary.parquet")
@@ -98,4 +132,7 @@ def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     for row in rows:
         cells = [row["rank"], row["overrides"], row["status"], row["score"], *(row[c] for c in SHOWN)]
         table.add_row(*("-" if v is None else f"{v:,.4f}" if isinstance(v, float) else str(v) for v in cells))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 200  # a log or a pipe has no width: keep the table readable
+    console.print(table)
