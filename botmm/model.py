@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -96,8 +97,10 @@ class Market:
         return 0.5 * (self.bid + self.ask)
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteLevel:
+class QuoteLevel(NamedTuple):
+    """One desired order. A named tuple: the pipeline makes several per tick, and tuples are the cheapest
+    immutable value Python builds."""
+
     side: Side
     price: float
     size: float

@@ -228,6 +228,8 @@ class Strategy:
 
     def _take_fills(self) -> int:
         fills, self._cursor = self.venue.fills_since(self._cursor)
+        if not fills:
+            return 0
         for fill in fills:
             self.inventory.record(fill)
             self.metrics.fills.append(fill)

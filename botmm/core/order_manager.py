@@ -34,8 +34,12 @@ class OrderManager:
 
     def reconcile(self, desired: Quote, open_orders: Sequence[Order]) -> Actions:
         actions = Actions()
-        bids = sorted((o for o in open_orders if o.side is Side.BUY), key=lambda o: -o.price)
-        asks = sorted((o for o in open_orders if o.side is Side.SELL), key=lambda o: o.price)
+        bids = [o for o in open_orders if o.side is Side.BUY]
+        asks = [o for o in open_orders if o.side is Side.SELL]
+        if len(bids) > 1:
+            bids.sort(key=_price, reverse=True)
+        if len(asks) > 1:
+            asks.sort(key=_price)
         self._pair(desired.bids, bids, actions)
         self._pair(desired.asks, asks, actions)
         self.calls_saved += actions.kept
@@ -53,6 +57,10 @@ class OrderManager:
                 actions.modify.append((order.oid, level))
         actions.place.extend(levels[len(orders):])
         actions.cancel.extend(order.oid for order in orders[len(levels):])
+
+
+def _price(order: Order) -> float:
+    return order.price
 
 
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:

@@ -61,7 +61,7 @@ class CandleVenue:
         self._oid = 0
         self._batches: Iterator[Candles] | None = None
         self._bar: list[list] = []  # columns of the current batch as Python lists
-        self._i = 0
+        self._i = self._n = 0  # the next bar and the length of the current batch
         self._bar_ms = 0
         self._t0 = 0  # wall-clock ms of the first bar's open (paper)
         self._k = 0  # bars released so far
@@ -77,35 +77,39 @@ class CandleVenue:
         self._batches = None
 
     def _load(self) -> bool:
-        while self._i >= len(self._bar[0] if self._bar else ()):
+        """Move to the next non-empty batch of the feed; False when the feed is exhausted."""
+        while self._i >= self._n:
             batch = next(self._batches, None) if self._batches else None
             if batch is None:
                 return False
             self._bar_ms = batch.bar_ms
             self._bar = [getattr(batch, name).tolist() for name in CANDLE_ARRAYS]
-            self._i = 0
+            self._i, self._n = 0, len(batch)
         return True
 
     def next_tick(self) -> int | None:
         """The close of the next bar, or None at the end of the data (backtests tick once per bar)."""
-        if not self._load():
+        if self._i >= self._n and not self._load():
             return None
         if self.wall_clock:
             return self._t0 + int((self._k + 1) * self._bar_ms / self.speed)
         return self._bar[0][self._i] + self._bar_ms
 
     def poll(self, now_ms: int) -> Market | None:
-        while (end := self.next_tick()) is not None and end <= now_ms:
+        end = self.next_tick()
+        while end is not None and end <= now_ms:
             self._release(end)
+            end = self.next_tick()
         return self._market
 
     def _release(self, end_ms: int) -> None:
-        ts, o, h, low, c, v, bid, ask, bid_size, ask_size = (col[self._i] for col in self._bar)
-        self._i += 1
+        i = self._i
+        _, o, h, low, c, v, bid, ask, bid_size, ask_size = self._bar
+        self._i = i + 1
         self._k += 1
         if self.orders:
-            self._match(end_ms, h, low, v)
-        self._market = Market(end_ms, bid, ask, o, h, low, c, v, bid_size, ask_size)
+            self._match(end_ms, h[i], low[i], v[i])
+        self._market = Market(end_ms, bid[i], ask[i], o[i], h[i], low[i], c[i], v[i], bid_size[i], ask_size[i])
 
     def _match(self, end_ms: int, high: float, low: float, volume: float) -> None:
         cap = None if self.volume_cap is None else self.volume_cap * volume
@@ -170,4 +174,5 @@ class CandleVenue:
         return Position(self.book.position, self.book.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
-        return self.fills[cursor:], len(self.fills)
+        count = len(self.fills)
+        return (self.fills[cursor:] if cursor < count else []), count

@@ -14,14 +14,15 @@ class FixedSizer:
     def __init__(self, asset: AssetConfig):
         self.lot, self.min_notional = asset.lot_size, asset.min_notional
 
-    def size(self, quote: Quote, ctx: SizeContext) -> Quote:
+    def size(self, quote: Quote, ctx: SizeContext | None) -> Quote:
         return Quote([self._level(lv) for lv in quote.bids], [self._level(lv) for lv in quote.asks])
 
     def _level(self, level: QuoteLevel) -> QuoteLevel:
-        size = round_lot(level.size, self.lot)
-        if size * level.price < self.min_notional:
-            size = lots_for_notional(self.min_notional, level.price, self.lot)
-        return QuoteLevel(level.side, level.price, size)
+        side, price, size = level
+        lots = round_lot(size, self.lot)
+        if lots * price < self.min_notional:
+            lots = lots_for_notional(self.min_notional, price, self.lot)
+        return level if lots == size else QuoteLevel(side, price, lots)
 
 
 def make_fixed(params: ComponentParams, ctx: BuildContext) -> FixedSizer:
