@@ -171,6 +171,7 @@ class JobConfig:
     fill_model: Any = MISSING
     notifier: Any = MISSING
     signals: Any = field(default_factory=dict)
+    logging: Any = field(default_factory=dict)  # console/file/JSON logging (botmm.logs)
 
 
 ConfigStore.instance().store(name="botmm_schema", node=JobConfig)

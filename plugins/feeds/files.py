@@ -1,12 +1,24 @@
-"""``feed=candles_file``: bars from a CSV or Parquet file (``feed.path=...``), read by
-:func:`botmm.data.candles.read_candles`. ``columns`` maps botmm's names (ts, open, high, low, close, volume) to the
-file's; ``volume_unit=quote`` converts notional volume to base units."""
+"""Bars from files: ``feed=candles_file`` reads one CSV or Parquet file, ``feed=candles`` a series of the candles
+dataset that ``botmm data fetch`` writes.
+
+* ``candles_file`` (``feed.path=...``), read by :func:`botmm.data.candles.read_candles`: ``columns`` maps botmm's
+  names (ts, open, high, low, close, volume) to the file's; ``volume_unit=quote`` converts notional volume to base
+  units.
+* ``candles`` reads ``<root>/candles/<venue>/<symbol>/<interval>/`` (:mod:`botmm.data.dataset`) one month file at a
+  time, from ``start`` (inclusive) to ``end`` (exclusive), ISO dates or times in UTC unless zoned; ``symbol``
+  defaults to the asset's symbol.
+
+Both check the bars and refuse bad ones with one line naming the file, unless ``repair`` names repairs: ``none``,
+``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates, fill_gaps (semantics in
+:mod:`botmm.data.candles`; each repair is counted in a logged warning). Factories only check that the data exists;
+the bars are read and checked when the run starts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 from omegaconf import MISSING
 
@@ -16,16 +28,27 @@ from botmm.model import Candles
 from botmm.registry import BuildContext, hookimpl
 
 
+def _check_repair(params: CandlesFileParams | CandlesDatasetParams) -> None:
+    from botmm.data.candles import parse_repair
+
+    try:
+        parse_repair(params.repair)
+    except ValueError as exc:
+        require(False, params, "repair", str(exc))
+
+
 @dataclass
 class CandlesFileParams(ComponentParams):
     path: str = MISSING
     columns: Dict[str, str] = field(default_factory=dict)
     ts_unit: str = "auto"  # s | ms | ns | auto (inferred from magnitude); ISO strings are always understood
     volume_unit: str = "base"  # base | quote
+    repair: str = "none"  # none | all | names joined by +: drop_bad_rows, sort, drop_duplicates, fill_gaps
 
     def __post_init__(self) -> None:
         require(self.ts_unit in ("s", "ms", "ns", "auto"), self, "ts_unit", "must be s, ms, ns or auto")
         require(self.volume_unit in ("base", "quote"), self, "volume_unit", "must be base or quote")
+        _check_repair(self)
 
 
 class CandlesFile:
@@ -36,7 +59,8 @@ class CandlesFile:
         from botmm.data.candles import read_candles
 
         p = self.params
-        yield read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit)
+        yield read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
+                           repair=p.repair)
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:
@@ -45,6 +69,60 @@ def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFi
     return CandlesFile(params)
 
 
+@dataclass
+class CandlesDatasetParams(ComponentParams):
+    root: str = "data"  # the dataset root: bars live in <root>/candles/<venue>/<symbol>/<interval>/
+    venue: str = "hyperliquid"
+    symbol: Optional[str] = None  # None: the asset's symbol
+    interval: str = "1m"
+    start: Optional[str] = None  # first bar, ISO date or time (UTC unless zoned); None: from the first stored bar
+    end: Optional[str] = None  # exclusive; None: to the last stored bar
+    repair: str = "none"  # as for candles_file
+
+    def __post_init__(self) -> None:
+        from botmm.data.dataset import INTERVALS, parse_time
+
+        require(self.interval in INTERVALS, self, "interval", f"must be one of {', '.join(INTERVALS)}")
+        _check_repair(self)
+        bounds = [parse_time(text, f"feed.{key}") for key, text in (("start", self.start), ("end", self.end)) if text]
+        require(len(bounds) < 2 or bounds[0] < bounds[1], self, "end", f"must be after start {self.start}")
+
+
+class CandlesDataset:
+    """One series of the dataset, streamed as one ``Candles`` batch per month file."""
+
+    def __init__(self, directory: Path, params: CandlesDatasetParams):
+        from botmm.data.dataset import interval_ms, parse_time
+
+        self.directory, self.params = directory, params
+        self.bar_ms = interval_ms(params.interval)
+        self.start_ms = parse_time(params.start, "feed.start") if params.start else None
+        self.end_ms = parse_time(params.end, "feed.end") if params.end else None
+
+    def batches(self) -> Iterator[Candles]:
+        from botmm.data.dataset import read_dataset
+
+        return read_dataset(self.directory, self.bar_ms, self.start_ms, self.end_ms, self.params.repair)
+
+
+def make_candles_dataset(params: CandlesDatasetParams, ctx: BuildContext) -> CandlesDataset:
+    from botmm.data.dataset import dataset_dir
+
+    symbol = params.symbol or ctx.asset.symbol
+    try:
+        directory = dataset_dir(params.root, params.venue, symbol, params.interval)
+    except ConfigError as exc:
+        raise ConfigError(f"feed=candles: {exc}") from None
+    if not any(directory.glob("*.parquet")):
+        raise ConfigError(
+            f"feed=candles: no {params.venue} {symbol} {params.interval} bars under {params.root} ({directory} has no "
+            f"Parquet files); fetch them with: botmm data fetch --venue {params.venue} --symbol {symbol} "
+            f"--interval {params.interval} --start <date> --root {params.root}"
+        )
+    return CandlesDataset(directory, params)
+
+
 @hookimpl
 def botmm_register_feeds(register):
     register("candles_file", make_candles_file, CandlesFileParams)
+    register("candles", make_candles_dataset, CandlesDatasetParams)
