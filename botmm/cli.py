@@ -25,6 +25,7 @@ HYDRA_COMMANDS = {
     "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
+    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour).",
 }
 MULTIRUN_FLAGS = ("-m", "--multirun")
 MODE_FLAGS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info", "--run": "--run", "-r": "--run",
@@ -175,6 +176,11 @@ def _prevalidate(name: str, overrides: list[str]) -> None:
             cfg = compose(config_name=name, overrides=overrides)
     except Exception as exc:
         raise BotmmError(_one_line(exc)) from None
+    if name == "record":
+        from botmm.runners.record import check
+
+        check(cfg)
+        return
     build_components(cfg)
 
 
@@ -186,7 +192,8 @@ def _one_line(exc: BaseException) -> str:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         if group:
             return f"{group}={option}: no such option; available: {', '.join(exc.options)}"
-    parts = [str(exc).strip().splitlines()[0]] if str(exc).strip() else [type(exc).__name__]
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    parts = lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1] or [type(exc).__name__]
     if exc.__cause__ is not None and str(exc.__cause__).strip():
         parts.append(str(exc.__cause__).strip().splitlines()[0])
     return " ".join(parts)
@@ -200,20 +207,22 @@ def _hydra_main(name: str) -> Callable[[], Any]:
 
     def task(cfg: DictConfig) -> dict[str, Any] | float:
         from botmm.config import SummaryWeights, to_params
-        from botmm.runners import live, simulate
+        from botmm.logs import setup_logging
+        from botmm.runners import live, record, simulate
         from botmm.runners.summary import objective, print_result
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
-        runner = live.run if name == "run" else simulate.backtest
+        runner = {"run": live.run, "record": record.record}.get(name, simulate.backtest)
         try:
+            setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
             result = runner(cfg, output_dir)
         except BotmmError as exc:
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 raise  # Hydra marks the job failed; the sweep summary lists it
             fail(str(exc), code=1)
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            print_result(result)
+            (record.print_summary if name == "record" else print_result)(result)
         if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
             return objective(result, to_params(SummaryWeights, cfg.summary, "summary"))  # optimisers want a number
         return result

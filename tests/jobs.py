@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,21 @@ def backtest_strategy(tmp_path: Path, *overrides: str) -> Strategy:
     return strategy
 
 
+BOTMM = [sys.executable, "-m", "botmm"]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: Hydra's own error reporting, tables wide enough to read back."""
+    env = dict(os.environ)
+    env.pop("HYDRA_FULL_ERROR", None)  # would change how Hydra reports errors
+    env["COLUMNS"] = "250"  # rich tables wide enough that no cell is elided
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 def cli(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run ``botmm <args>`` as a user would, in ``cwd`` (where Hydra writes outputs/ and multirun/)."""
-    return subprocess.run([sys.executable, "-m", "botmm", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*BOTMM, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def last_sweep(cwd: Path, name: str = "backtest") -> Path:

@@ -1,0 +1,50 @@
+"""Shared fixtures: the shared data folder (real market data beside the repository) and small candle CSVs."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+SHARED_DATA_ENV = "BOTMM_SHARED_DATA"
+T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder: ``$BOTMM_SHARED_DATA`` if set, else ``shared/data`` beside the repository (same
+    locator as tests/test_data_candles.py). Skips when the folder is absent."""
+    env = os.environ.get(SHARED_DATA_ENV)
+    folder = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not folder.is_dir():
+        pytest.skip(f"shared data folder not present: {folder} (set {SHARED_DATA_ENV} to point at it)")
+    return folder
+
+
+@pytest.fixture
+def candles_csv(tmp_path: Path) -> Callable[..., Path]:
+    """A factory writing a small valid 1-minute candle CSV (ts in ms, open/high/low/close/volume) into tmp_path.
+
+    ``bad_close_row`` puts text in the close column of that 0-based data row: the file exists and has the right
+    header, so only reading the data finds the problem.
+    """
+
+    def write(name: str = "candles.csv", bars: int = 300, bad_close_row: Optional[int] = None) -> Path:
+        lines = ["ts,open,high,low,close,volume"]
+        price = 3000.0
+        for i in range(bars):
+            # a deterministic zig-zag with a drift: bars move 0.05 %-0.3 %, enough for quotes to be traded through
+            close = price * (1.0 + 0.003 * math.sin(i * 1.7) + 0.0005 * math.cos(i * 0.31))
+            high = max(price, close) * 1.001
+            low = min(price, close) * 0.999
+            close_text = "oops" if i == bad_close_row else f"{close:.2f}"
+            lines.append(f"{T0_MS + i * 60_000},{price:.2f},{high:.2f},{low:.2f},{close_text},{40 + i % 17}.5")
+            price = round(close, 2)
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return write

@@ -1,0 +1,334 @@
+"""The ``botmm`` command end to end, in subprocesses run from tmp_path (Hydra's outputs/ and multirun/ land there).
+
+Covers the acceptance points of the CLI: single backtests and their files, multiruns and their ranked summary
+(sequential, ``-m`` anywhere in the line, joblib launcher, a failing job), mode conflicts, Hydra's ``--cfg``,
+``--info`` and ``--help`` passing through, one-line config errors that run nothing, real FTX data, and wall-clock
+paper runs ended by their duration, SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from jobs import BOTMM, cli_env
+from jobs import cli as botmm
+from omegaconf import OmegaConf
+
+FTX_FILE = "candles/ftx_btc-perp_20211231-20220201_1m.csv"
+RESULT_KEYS = {"pnl", "return_pct", "sharpe", "max_drawdown", "fills", "volume", "fees"}
+DEFAULT_CAPITAL = 10_000.0
+
+
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def only_dir(parent: Path) -> Path:
+    dirs = [p for p in parent.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def result_of(job_dir: Path) -> dict[str, Any]:
+    return json.loads((job_dir / "result.json").read_text())
+
+
+def printed(stdout: str, key: str) -> str:
+    """The value in the printed result table's row ``key``."""
+    match = re.search(rf"^\W*{re.escape(key)}\s*│\s*(\S+)", stdout, re.MULTILINE)
+    assert match, f"no {key!r} row in:\n{stdout}"
+    return match.group(1)
+
+
+def sweep_dir(tmp_path: Path, name: str = "backtest") -> Path:
+    return only_dir(tmp_path / "multirun" / name)
+
+
+def summary_rows(sweep: Path) -> list[dict[str, Any]]:
+    csv_rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
+    parquet_rows = pq.read_table(sweep / "summary.parquet").to_pylist()
+    for key in ("rank", "job", "status", "overrides"):
+        assert [str(r[key]) for r in csv_rows] == [str(r[key]) for r in parquet_rows]
+    return parquet_rows
+
+
+def expected_score(result: dict[str, Any]) -> float:
+    # default summary weights (conf: summary.sharpe=1.0, summary.return_pct=0.1, summary.max_drawdown_pct=0.5)
+    return result["sharpe"] + 0.1 * result["return_pct"] - 0.5 * result["max_drawdown_pct"]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *names: str) -> str:
+    assert proc.returncode != 0, output(proc)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].strip(), output(proc)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for name in names:
+        assert name in lines[0], output(proc)
+    return lines[0]
+
+
+def assert_nothing_ran(tmp_path: Path) -> None:
+    assert not (tmp_path / "outputs").exists()
+    assert not (tmp_path / "multirun").exists()
+
+
+# --- single backtests --------------------------------------------------------------------------------------------
+
+
+def test_default_backtest_writes_result_fills_and_equity(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest")
+    assert proc.returncode == 0, output(proc)
+    job = only_dir(tmp_path / "outputs" / "backtest")
+    result = result_of(job)
+
+    assert RESULT_KEYS <= result.keys()
+    assert result["mode"] == "backtest" and result["symbol"] == "ETH"
+    assert result["ticks"] == 43_200  # the default synthetic month of 1-minute bars
+    assert result["fills"] > 0
+    assert result["volume"] > 0 and result["fees"] > 0  # default maker fee 1.5 bps is a cost
+    assert result["return_pct"] == pytest.approx(100 * result["pnl"] / DEFAULT_CAPITAL, abs=1e-5)
+    assert result["max_drawdown"] >= max(0.0, -result["pnl"]) - 1e-6
+
+    fills = pq.read_table(job / "fills.parquet")
+    assert fills.num_rows == result["fills"]
+    assert {"ts", "oid", "side", "price", "size", "fee", "maker"} <= set(fills.column_names)
+    assert sum(fills.column("fee").to_pylist()) == pytest.approx(result["fees"], abs=1e-4)
+    equity = pq.read_table(job / "equity.parquet")
+    assert equity.num_rows == result["ticks"]
+    assert equity.column("equity").to_pylist()[-1] - DEFAULT_CAPITAL == pytest.approx(result["pnl"], abs=1e-4)
+
+    assert printed(proc.stdout, "pnl") == f"{result['pnl']:,.4f}"
+    assert printed(proc.stdout, "sharpe") == f"{result['sharpe']:,.4f}"
+    assert printed(proc.stdout, "fills") == str(result["fills"])
+    assert re.search(r"^\W*max_drawdown\w*\s*│", proc.stdout, re.MULTILINE), proc.stdout
+
+
+# --- multiruns ---------------------------------------------------------------------------------------------------
+
+
+def test_multirun_sweep_ranks_jobs_in_summary(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "-m", "backtest", "quoter.spread_bps=2,4,6", "feed.bars=3000")
+    assert proc.returncode == 0, output(proc)
+    sweep = sweep_dir(tmp_path)
+    jobs = {p.name: result_of(p) for p in sweep.iterdir() if (p / "result.json").is_file()}
+    assert sorted(jobs) == ["0", "1", "2"]
+    assert all(r["ticks"] == 3000 for r in jobs.values())
+    outcomes = {(r["pnl"], r["fills"]) for r in jobs.values()}
+    assert len(outcomes) == 3, f"spread_bps=2,4,6 gave identical results: {outcomes}"
+
+    rows = summary_rows(sweep)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert sorted(r["overrides"] for r in rows) == [f"quoter.spread_bps={s} feed.bars=3000" for s in (2, 4, 6)]
+    for row in rows:
+        job = jobs[str(row["job"])]
+        assert row["pnl"] == job["pnl"] and row["fills"] == job["fills"]
+        assert row["score"] == pytest.approx(expected_score(job), abs=1e-5)
+
+    assert "sweep summary" in proc.stdout
+    for row in rows:
+        assert re.search(rf"│\s*{row['rank']}\s*│\s*{re.escape(row['overrides'])}\s*│\s*ok", proc.stdout), proc.stdout
+
+
+def test_multirun_flag_is_lifted_from_mid_line(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "quoter.spread_bps=2,4", "-m", "feed.bars=2000")
+    assert proc.returncode == 0, output(proc)
+    assert not (tmp_path / "outputs").exists()
+    sweep = sweep_dir(tmp_path)
+    assert sorted(p.name for p in sweep.iterdir() if (p / "result.json").is_file()) == ["0", "1"]
+    rows = summary_rows(sweep)
+    assert sorted(r["overrides"] for r in rows) == [f"quoter.spread_bps={s} feed.bars=2000" for s in (2, 4)]
+    assert all(result_of(sweep / str(r["job"]))["ticks"] == 2000 for r in rows)
+
+
+def test_multirun_with_joblib_launcher_runs_jobs_in_parallel(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "-m", "backtest", "quoter.spread_bps=2,4", "feed.bars=2000", "hydra/launcher=joblib",
+                 "hydra.launcher.n_jobs=2")
+    assert proc.returncode == 0, output(proc)
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr, output(proc)
+    sweep = sweep_dir(tmp_path)
+    launcher = OmegaConf.load(sweep / "multirun.yaml").hydra.launcher
+    assert "joblib" in launcher._target_.lower() and launcher.n_jobs == 2
+    rows = summary_rows(sweep)
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for row in rows:
+        assert result_of(sweep / str(row["job"]))["fills"] == row["fills"]
+
+
+def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_csv) -> None:
+    good = candles_csv("good.csv")
+    bad = candles_csv("bad.csv", bad_close_row=5)  # exists, so pre-validation passes; reading it fails
+    proc = botmm(tmp_path, "-m", "backtest", "feed=candles_file", f"feed.path={good},{bad}")
+    assert proc.returncode != 0, output(proc)
+    assert "non-numeric value 'oops'" in proc.stdout + proc.stderr, output(proc)
+    rows = summary_rows(sweep_dir(tmp_path))
+    assert [(r["rank"], r["status"]) for r in rows] == [(1, "ok"), (2, "failed")]
+    assert f"feed.path={good}" in rows[0]["overrides"] and f"feed.path={bad}" in rows[1]["overrides"]
+    assert rows[0]["fills"] > 0 and rows[0]["score"] is not None
+    assert rows[1]["fills"] is None and rows[1]["score"] is None
+
+
+# --- modes and Hydra pass-through --------------------------------------------------------------------------------
+
+
+def test_multirun_of_run_is_refused(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "-m", "run")
+    assert_one_line_error(proc, "-m run")
+    assert_nothing_ran(tmp_path)
+
+
+def test_conflicting_modes_are_refused(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "-m", "backtest", "--cfg", "job")
+    assert_one_line_error(proc, "--cfg", "-m")
+    assert_nothing_ran(tmp_path)
+
+
+def test_cfg_job_prints_composed_config(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "--cfg", "job")
+    assert proc.returncode == 0, output(proc)
+    assert "spread_bps" in proc.stdout
+    cfg = OmegaConf.create(proc.stdout)
+    assert cfg.asset.symbol == "ETH"
+    assert cfg.quoter.spread_bps == 4.0  # conf/asset/eth.yaml
+    assert "hydra" not in cfg
+    assert cfg.exchange.name == "sim" and cfg.feed.name == "synthetic"
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("result.json"))
+
+
+def test_info_passes_through_to_hydra(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "--info")
+    assert proc.returncode == 0, output(proc)
+    assert "Hydra 1.3" in proc.stdout
+    assert "Installed Hydra Plugins" in proc.stdout
+    assert "JoblibLauncher" in proc.stdout
+    assert not any(tmp_path.rglob("result.json"))
+
+
+def test_run_help_lists_config_groups_and_options(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "run", "--help")
+    assert proc.returncode == 0, output(proc)
+    section = proc.stdout.split("== Config groups", 1)[1].split("== Config ==", 1)[0]
+    groups = dict(re.findall(r"^(\w+): (.+)$", section, re.MULTILINE))
+    assert {"btc", "eth", "sol"} <= set(groups["asset"].split(", "))
+    assert "avellaneda" in groups["quoter"].split(", ")
+    assert {"paper", "sim"} <= set(groups["exchange"].split(", "))
+    assert {"candles_file", "synthetic", "synthetic_live"} <= set(groups["feed"].split(", "))
+    assert "volatility" in groups["signal"].split(", ")
+    assert "hydra" not in groups
+    assert "name: paper" in proc.stdout  # the run config's default venue
+    assert not any(tmp_path.rglob("result.json"))
+
+
+# --- one-line config errors: nothing runs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        (["quoter.spread_bps=-1"], ["quoter.spread_bps", "> 0"]),
+        (["asset=nope"], ["asset=nope", "btc"]),
+        (["quoter=nope"], ["quoter=nope", "avellaneda"]),
+        (["feed=candles_file", "feed.path={tmp}/missing.csv"], ["feed.path", "missing.csv"]),
+        (["quoter.bad_key=1"], ["bad_key"]),
+        (["risk.max_open_orders=1"], ["risk.max_open_orders"]),
+        (["exchange=nope"], ["exchange=nope", "sim"]),
+    ],
+    ids=["negative-spread", "unknown-asset", "unknown-quoter", "missing-file", "unknown-key", "risk-limit",
+         "unknown-exchange"],
+)
+def test_config_errors_are_one_line_and_run_nothing(tmp_path: Path, overrides: list[str], names: list[str]) -> None:
+    args = [o.replace("{tmp}", str(tmp_path)) for o in overrides]
+    proc = botmm(tmp_path, "backtest", *args)
+    assert_one_line_error(proc, *names)
+    assert_nothing_ran(tmp_path)
+
+
+# --- real data ---------------------------------------------------------------------------------------------------
+
+
+def test_backtest_on_real_ftx_candles(tmp_path: Path, shared_data: Path) -> None:
+    path = shared_data / FTX_FILE
+    if not path.is_file():
+        pytest.skip(f"shared FTX candles not present: {path}")
+    proc = botmm(tmp_path, "backtest", "feed=candles_file", f"feed.path={path}", "feed.volume_unit=quote",
+                 "asset=btc")
+    assert proc.returncode == 0, output(proc)
+    result = result_of(only_dir(tmp_path / "outputs" / "backtest"))
+    assert result["symbol"] == "BTC"
+    assert result["ticks"] == 45_031
+    assert result["fills"] > 0
+    assert result["sharpe_basis"] == "daily"  # a month of data: daily returns
+
+
+# --- wall-clock paper runs ---------------------------------------------------------------------------------------
+
+def test_paper_run_stops_after_duration(tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc = botmm(tmp_path, "run", "interval=0.5s", "duration=8s", timeout=40)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, output(proc)
+    assert 8 <= elapsed < 25
+    job = only_dir(tmp_path / "outputs" / "run")
+    result = result_of(job)
+    assert result["mode"] == "run" and result["symbol"] == "ETH"
+    assert result["ticks"] >= 10
+    assert (result["end_ms"] - result["start_ms"]) / 1000 == pytest.approx(7.0, abs=1.5)
+    assert list(job.glob("*.log")), sorted(p.name for p in job.iterdir())
+    assert "botmm run ETH" in proc.stdout
+    assert printed(proc.stdout, "fills") == str(result["fills"])
+    assert result["fills"] > 0, result
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_paper_run_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen([*BOTMM, "run"], cwd=tmp_path, env=cli_env(), stdout=stdout, stderr=stderr, text=True)
+        try:
+            def started() -> bool:
+                return any("run started" in log.read_text() for log in tmp_path.glob("outputs/run/*/*.log"))
+
+            assert _wait_for(started, 30), out.read_text() + err.read_text()
+            time.sleep(4)
+            assert proc.poll() is None, "the run ended before the signal"
+            proc.send_signal(sig)
+            sent = time.monotonic()
+            code = proc.wait(timeout=5)
+            assert time.monotonic() - sent < 5
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert code == 0, out.read_text() + err.read_text()
+    assert "Traceback" not in out.read_text() + err.read_text()
+    job = only_dir(tmp_path / "outputs" / "run")
+    result = result_of(job)
+    assert result["mode"] == "run"
+    assert 3 <= result["ticks"] <= 8  # ~4 s of 1-second bars
+    assert result["orders_placed"] >= 2  # a bid and an ask were resting
+    assert result["orders_cancelled"] >= 1  # ...and were cancelled on the way out
+    assert (job / "fills.parquet").is_file() and (job / "equity.parquet").is_file()
+    log = "".join(p.read_text() for p in job.glob("*.log"))
+    assert "run ended" in log
+    assert "botmm run ETH" in out.read_text()

@@ -1,0 +1,248 @@
+"""Every primary config composes with every option of every config group, and every composition builds.
+
+Groups and options are enumerated from Hydra's config loader (YAML files and the ConfigStore entries plugins
+register), so a new option is tested as soon as it exists. Each group is overridden with the key its primary config
+places it under (``signal@signals.volatility=...`` for a group placed at a nested package).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.object_type import ObjectType
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from botmm.config import AssetConfig
+from botmm.errors import ConfigError
+from botmm.pipeline import Components, build_components
+from botmm.registry import KINDS, component, load_plugins, registry
+
+KNOWN_PRIMARY = ("run", "backtest")
+CONFIG_MODULE = "botmm.conf"
+COMPONENT_FIELD = {  # group -> the Components field holding what it builds
+    "quoter": "quoter", "sizer": "sizer", "strategy": "policy", "exchange": "venue", "feed": "feed",
+    "notifier": "notifier",
+}
+# Known asset values (conf/asset/*.yaml): symbol, quoter.spread_bps, risk.max_position_usd
+ASSETS = {"btc": ("BTC", 3.0, 2000.0), "eth": ("ETH", 4.0, 1000.0), "sol": ("SOL", 6.0, 500.0)}
+
+
+def _groups(loader: Any, parent: str = "") -> list[str]:
+    found = []
+    for name in loader.list_groups(parent):
+        group = f"{parent}/{name}" if parent else name
+        if group == "hydra" or group.startswith("hydra/"):
+            continue
+        found.append(group)
+        found.extend(_groups(loader, group))
+    return found
+
+
+def _primaries(loader: Any) -> list[str]:
+    """The primary configs: root configs built on the ``botmm_schema`` root (run, backtest, ...)."""
+    found = []
+    for name in loader.get_group_options("", results_filter=ObjectType.CONFIG):
+        if name.startswith("_") or name == "botmm_schema":
+            continue
+        defaults = loader.compute_defaults_list(name, [], RunMode.RUN).defaults
+        if any(d.config_path == "botmm_schema" for d in defaults):
+            found.append(name)
+    return found
+
+
+def _enumerate() -> tuple[list[str], list[tuple[str, str, str, str]]]:
+    """The primary configs, and (primary, group, override key, option) for every option of every non-Hydra
+    group."""
+    load_plugins()
+    combos = []
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        groups = _groups(loader)
+        primaries = _primaries(loader)
+        for primary in primaries:
+            defaults = loader.compute_defaults_list(primary, [], RunMode.RUN).defaults
+            keys: dict[str, list[str]] = {}
+            for d in defaults:
+                if d.parent != primary or not d.config_path or "/" not in d.config_path:
+                    continue
+                group = d.config_path.rpartition("/")[0]
+                # an option with its own defaults list appears as its _self_ entry, which has no override key
+                key = d.override_key or (group if d.package == group.replace("/", ".") else f"{group}@{d.package}")
+                keys.setdefault(group, []).append(key)
+            for group in groups:
+                options = loader.get_group_options(group, results_filter=ObjectType.CONFIG)
+                for key in keys.get(group, [f"+{group}"]):
+                    combos.extend((primary, group, key, option) for option in options)
+    return primaries, combos
+
+
+PRIMARY, COMBOS = _enumerate()
+ASSET_OPTIONS = sorted({option for _, group, _, option in COMBOS if group == "asset"})
+
+
+def compose_cfg(primary: str, overrides: list[str]) -> DictConfig:
+    load_plugins()
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        return compose(config_name=primary, overrides=overrides)
+
+
+def test_enumeration_found_the_groups() -> None:
+    assert set(KNOWN_PRIMARY) <= set(PRIMARY)
+    assert "common" not in PRIMARY
+    groups = {group for _, group, _, _ in COMBOS}
+    assert {"asset", "exchange", "feed", "fill_model", "quoter", "signal", "sizer", "strategy", "notifier"} <= groups
+    assert {option for _, group, _, option in COMBOS if group == "feed"} >= {"synthetic", "synthetic_live",
+                                                                              "candles_file"}
+    assert ("backtest", "signal", "signal@signals.volatility", "volatility") in COMBOS
+    assert not GlobalHydra.instance().is_initialized()
+
+
+L2_FEEDS = ("l2_file", "synthetic_l2")
+THROWAWAY_KEY = "0x" + "ab" * 32  # a made-up private key: building a venue only checks its format
+
+
+def _l2_dataset(folder: Path) -> Path:
+    """A small L2 event dataset (10 s of synthetic order flow), as ``botmm data convert`` writes them."""
+    from botmm.data.l2 import write_l2
+    from botmm.data.synthetic_l2 import SyntheticL2Params, synthetic_l2, synthetic_meta
+
+    p = SyntheticL2Params(duration_s=10.0)
+    write_l2(synthetic_l2(p), folder / "l2", synthetic_meta(p, "ETH"))
+    return folder / "l2"
+
+
+def _candles_dataset(folder: Path, cfg: DictConfig, csv: Path) -> Path:
+    """A candles dataset root holding one month file of the series ``feed=candles`` reads (as ``botmm data fetch``
+    writes them)."""
+    from botmm.data.candles import read_candles, write_candles_parquet
+
+    series = folder / "data" / "candles" / cfg.feed.venue / (cfg.feed.symbol or cfg.asset.symbol) / cfg.feed.interval
+    series.mkdir(parents=True)
+    write_candles_parquet(read_candles(csv), series / "2024-01.parquet")
+    return folder / "data"
+
+
+def _requirements(cfg: DictConfig, group: str, tmp_path: Path, candles_csv) -> list[str]:
+    """The overrides an option cannot run without, as a user would give them: data for file-backed feeds, a feed
+    of the kind the fill model reads (or, when the feed is under test, the fill model for it), a key file (and the
+    mainnet confirmation) for Hyperliquid. Never an override of the group under test."""
+    extra = []
+    feed = cfg.feed.name
+    if cfg.fill_model.name == "orderbook" and feed not in L2_FEEDS:
+        if group == "feed":
+            extra.append("fill_model=candle")
+        else:
+            extra.append("feed=synthetic_l2")
+            feed = "synthetic_l2"
+    if feed == "candles_file":
+        extra.append(f"feed.path={candles_csv()}")
+    elif feed == "candles":
+        extra.append(f"feed.root={_candles_dataset(tmp_path, cfg, candles_csv())}")
+    elif feed == "l2_file":
+        extra.append(f"feed.path={_l2_dataset(tmp_path)}")
+    if cfg.exchange.name == "hyperliquid":
+        key_file = tmp_path / "hl.key"
+        key_file.write_text(THROWAWAY_KEY + "\n")
+        key_file.chmod(0o600)
+        extra += [f"exchange.key_file={key_file}", "exchange.confirm_mainnet=true"]
+    return extra
+
+
+@pytest.mark.parametrize(("primary", "group", "key", "option"), COMBOS,
+                         ids=[f"{p}-{k}={o}" for p, _, k, o in COMBOS])
+def test_every_option_composes_and_builds(primary: str, group: str, key: str, option: str, tmp_path: Path,
+                                          candles_csv) -> None:
+    overrides = [f"{key}={option}"]
+    cfg = compose_cfg(primary, overrides)
+    extra = _requirements(cfg, group, tmp_path, candles_csv)
+    if extra:
+        cfg = compose_cfg(primary, overrides + extra)
+    if cfg.exchange.name == "paper" and cfg.fill_model.name != "candle":
+        # the paper venue fills against bars: an order-book fill model is refused in one line, naming both
+        with pytest.raises(ConfigError, match=rf"^fill_model={cfg.fill_model.name}: exchange=paper fills against"):
+            build_components(cfg)
+        return
+    parts = build_components(cfg)
+
+    assert isinstance(parts, Components)
+    assert isinstance(parts.asset, AssetConfig)
+    assert "volatility" in parts.signals
+    package = key.partition("@")[2] or group.replace("/", ".")
+    node = OmegaConf.select(cfg, package)
+    if group in KINDS:
+        made_by = component(group, node.name).factory  # the node names an installed component
+        if option in registry(group).components:
+            assert node.name == option
+        built = parts.signals[package.split(".")[-1]] if group == "signal" else getattr(parts, COMPONENT_FIELD[group])
+        if group != "exchange":  # sim and paper venues are botmm.sim's CandleVenue
+            assert type(built).__module__ == made_by.__module__
+    if group == "asset":
+        assert parts.asset.symbol == ASSETS.get(option, (option.upper(),))[0]
+    elif group == "exchange":
+        if node.name in ("sim", "paper") and cfg.fill_model.name == "candle":
+            assert parts.venue.wall_clock is (node.name == "paper")
+            assert parts.venue.speed == cfg.exchange.get("speed", 1.0)
+        elif node.name in ("sim", "paper"):
+            assert type(parts.venue).__module__.startswith("botmm.sim.")
+        else:
+            assert type(parts.venue).__module__.startswith(made_by.__module__)
+    elif group == "feed":
+        if node.name == "candles_file":
+            assert Path(parts.feed.params.path).parent == tmp_path
+        elif node.name == "l2_file":
+            assert Path(parts.feed.path).parent == tmp_path
+        elif node.name == "candles":
+            assert tmp_path in Path(parts.feed.directory).parents
+        elif option == "synthetic":
+            assert parts.feed.n_bars == 43_200 and parts.feed.params.bar_seconds == 60  # the default month
+        elif option == "synthetic_live":
+            assert parts.feed.n_bars is None  # endless
+    elif group == "fill_model":
+        assert cfg.fill_model.name == option
+
+
+def _asset_values(option: str) -> tuple[str, float, float]:
+    """symbol, spread_bps and max_position_usd as conf/asset/<option>.yaml states them (the spread under
+    ``asset.quote`` or, in the older layout, ``quoter``)."""
+    own = OmegaConf.create((resources.files(CONFIG_MODULE) / "asset" / f"{option}.yaml").read_text())
+    spread = OmegaConf.select(own, "asset.quote.spread_bps", default=OmegaConf.select(own, "quoter.spread_bps"))
+    return own.asset.symbol, spread, own.risk.max_position_usd
+
+
+@pytest.mark.parametrize("primary", PRIMARY)
+@pytest.mark.parametrize("option", ASSET_OPTIONS)
+def test_asset_sets_symbol_and_overrides_quoter_and_risk(primary: str, option: str) -> None:
+    symbol, spread, max_position = _asset_values(option)
+    assert spread is not None, f"conf/asset/{option}.yaml sets no spread_bps"
+    if option in ASSETS:
+        assert (symbol, spread, max_position) == ASSETS[option]
+    cfg = compose_cfg(primary, [f"asset={option}"])
+    assert cfg.asset.symbol == symbol
+    assert cfg.quoter.spread_bps == spread
+    assert cfg.risk.max_position_usd == max_position
+    parts = build_components(cfg)
+    assert parts.asset.symbol == symbol
+    assert parts.quoter.params.spread_bps == spread
+    assert parts.limits.max_position_usd == max_position
+
+
+def test_assets_differ_from_each_other() -> None:
+    assert {"btc", "eth", "sol"} <= set(ASSET_OPTIONS)
+    composed = [compose_cfg("backtest", [f"asset={option}"]) for option in ASSET_OPTIONS]
+    for key in ("asset.symbol", "asset.tick_size", "quoter.spread_bps", "risk.max_position_usd"):
+        values = [OmegaConf.select(cfg, key) for cfg in composed]
+        assert len(set(values)) == len(ASSET_OPTIONS), f"{key}: {values}"
+
+
+@pytest.mark.parametrize("primary", PRIMARY)
+def test_command_line_beats_asset(primary: str) -> None:
+    cfg = compose_cfg(primary, ["asset=btc", "quoter.spread_bps=7.5", "risk.max_position_usd=123"])
+    assert cfg.asset.symbol == "BTC"
+    assert cfg.quoter.spread_bps == 7.5
+    assert cfg.risk.max_position_usd == 123
