@@ -26,6 +26,12 @@ HYDRA_COMMANDS = {
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
     "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour).",
+    "train": "Generate fill-prediction training data with the pipeline, train the fill predictor, report held-out "
+             "AUC and calibration (default: synthetic L2 replay).",
+    "reoptimize": "Nightly re-optimisation: fetch data, sweep, and write the live params file only when the "
+                  "out-of-sample score improves by the threshold (cron-safe).",
+    "supervise": "Backtest several assets, allocate capital (risk parity, Sharpe, equal) and compare the portfolio "
+                 "with equal weights.",
 }
 MULTIRUN_FLAGS = ("-m", "--multirun")
 MODE_FLAGS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info", "--run": "--run", "-r": "--run",
@@ -85,9 +91,9 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
     from botmm.registry import load_plugins
     from botmm.runners.summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
 
-    if multirun and name == "run":
-        fail("'botmm -m run' is refused: a multirun starts its jobs one after another, so a second live bot would "
-             "never start; run one process per bot")
+    if multirun and name in ("run", "record"):
+        fail(f"'botmm -m {name}' is refused: a multirun starts its jobs one after another, so a second live job "
+             f"would never start; run one process per {'bot' if name == 'run' else 'recorder'}")
     modes = {MODE_FLAGS[a] for a in args if a in MODE_FLAGS} | ({"-m"} if multirun else set())
     if len(modes) > 1:
         fail(f"choose one of {', '.join(sorted(modes))}: Hydra runs one mode at a time")
@@ -208,12 +214,16 @@ def _hydra_main(name: str) -> Callable[[], Any]:
     def task(cfg: DictConfig) -> dict[str, Any] | float:
         from botmm.config import SummaryWeights, to_params
         from botmm.logs import setup_logging
-        from botmm.runners import live, record, simulate
+        from botmm.ml import training
+        from botmm.runners import live, record, reoptimize, simulate, supervise
         from botmm.runners.summary import objective, print_result
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
-        runner = {"run": live.run, "record": record.record}.get(name, simulate.backtest)
+        runner = {"run": live.run, "record": record.record, "train": training.train,
+                  "reoptimize": reoptimize.reoptimize, "supervise": supervise.supervise}.get(name, simulate.backtest)
+        printer = {"record": record.print_summary, "train": training.print_report,
+                   "reoptimize": reoptimize.print_decision, "supervise": supervise.print_report}.get(name, print_result)
         try:
             setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
             result = runner(cfg, output_dir)
@@ -222,7 +232,7 @@ def _hydra_main(name: str) -> Callable[[], Any]:
                 raise  # Hydra marks the job failed; the sweep summary lists it
             fail(str(exc), code=1)
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            (record.print_summary if name == "record" else print_result)(result)
+            printer(result)
         if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
             return objective(result, to_params(SummaryWeights, cfg.summary, "summary"))  # optimisers want a number
         return result

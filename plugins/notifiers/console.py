@@ -1,12 +1,14 @@
-"""``notifier=console``: lifecycle events as log lines on the console (start, fills, errors, end)."""
+"""``notifier=console``: every lifecycle event as one log line (console and the run's log file), worded by the
+catalogue of :mod:`botmm.notify` and logged at the event's level with the event's symbol."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
-from botmm.config import ComponentParams
+from botmm.config import ComponentParams, require
+from botmm.notify import HookNotifier, Notification
 from botmm.registry import BuildContext, hookimpl
 
 log = logging.getLogger("botmm.notify")
@@ -15,29 +17,23 @@ log = logging.getLogger("botmm.notify")
 @dataclass
 class ConsoleParams(ComponentParams):
     fills: Optional[bool] = None  # log every fill; None: in wall-clock runs only (a backtest makes thousands)
+    events: Optional[List[str]] = None  # only these events (None: all; names in botmm.notify.CATALOGUE)
+    min_level: str = "DEBUG"  # drop notifications below this level
+
+    def __post_init__(self) -> None:
+        require(isinstance(logging.getLevelName(self.min_level.upper()), int), self, "min_level",
+                "must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
 
-class ConsoleNotifier:
+class ConsoleNotifier(HookNotifier):
+    """Logs each notification on the ``botmm.notify`` logger."""
+
     def __init__(self, params: ConsoleParams):
+        super().__init__(params.fills, params.events, logging.getLevelName(params.min_level.upper()))
         self.params = params
 
-    @hookimpl
-    def botmm_run_start(self, run):
-        log.info("[%s] %s started (output: %s)", run.symbol, run.mode, run.output_dir)
-
-    @hookimpl
-    def botmm_fill(self, run, fill):
-        if self.params.fills or (self.params.fills is None and run.mode == "run"):
-            side = "BUY" if fill.side > 0 else "SELL"
-            log.info("[%s] fill %s %g @ %g fee %.6f", run.symbol, side, fill.size, fill.price, fill.fee)
-
-    @hookimpl
-    def botmm_error(self, run, error):
-        log.error("[%s] %s stopped on error: %s", run.symbol, run.mode, error)
-
-    @hookimpl
-    def botmm_run_end(self, run, result):
-        log.info("[%s] %s ended: pnl %.4f, %d fills", run.symbol, run.mode, result["pnl"], result["fills"])
+    def deliver(self, note: Notification) -> None:
+        log.log(note.level, "%s", note.text, extra={"symbol": note.symbol, "event": note.event})
 
 
 def make_console(params: ConsoleParams, ctx: BuildContext) -> ConsoleNotifier:

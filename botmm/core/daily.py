@@ -1,0 +1,288 @@
+"""Daily figures of a job (the seed's MetricsTracker), the ``daily_stats`` files and the live daily report.
+
+:class:`MetricsTracker` takes equity marks and fills and keeps one aggregate per UTC day, so memory grows with days,
+not ticks. A day's figures (:meth:`MetricsTracker.daily_stats`):
+
+* ``start_equity`` (the previous day's close, or the capital) and ``end_equity``; ``pnl`` and ``return_pct``;
+* ``max_drawdown`` / ``max_drawdown_pct``: the deepest fall within the day from the day's running peak (which starts
+  at its opening equity);
+* ``fills``, ``buys``, ``sells``, ``maker_fills``, ``volume`` (traded notional) and ``fees`` (net);
+* ``sharpe``: mean over standard deviation of the daily returns up to and including that day, times sqrt(365);
+  null until there are two daily returns.
+
+:meth:`MetricsTracker.cumulative_stats` sums the whole job, with the all-time drawdown and the Sharpe of every
+daily return.
+
+This module is also a built-in plugin: at the end of every job that traded (its output dir holds
+``equity.parquet``), ``botmm_run_end`` writes ``daily_stats.json`` (days and cumulative figures) and
+``daily_stats.csv`` (one row per day) there. Live runs also send the ``daily_report`` event at every 00:00 UTC and
+rewrite those files then (:func:`daily_reports`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from botmm.model import Fill
+from botmm.registry import hookimpl
+
+DAY_MS = 86_400_000
+DAY_S = 86_400
+REPORT_DELAY_S = 1.0  # the daily report goes out this long after 00:00 UTC
+DAY_COLUMNS = ("date", "start_equity", "end_equity", "pnl", "return_pct", "max_drawdown", "max_drawdown_pct",
+               "fills", "buys", "sells", "maker_fills", "volume", "fees", "sharpe")
+
+
+@dataclass
+class _Day:
+    start_equity: float
+    end_equity: float
+    peak: float
+    max_drawdown: float = 0.0
+    max_drawdown_pct: float = 0.0
+    fills: int = 0
+    buys: int = 0
+    sells: int = 0
+    maker_fills: int = 0
+    volume: float = 0.0
+    fees: float = 0.0
+
+
+def _day_number(day: str | date | int) -> int:
+    if isinstance(day, int):
+        return day
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return (day - date(1970, 1, 1)).days
+
+
+def _date(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY_S, tz=timezone.utc).date().isoformat()
+
+
+def _sharpe(returns: Sequence[float]) -> Optional[float]:
+    if len(returns) < 2:
+        return None
+    std = float(np.std(returns, ddof=1))
+    if std == 0.0 or not math.isfinite(std):
+        return 0.0
+    return round(float(np.mean(returns)) / std * math.sqrt(365.0), 6)
+
+
+class MetricsTracker:
+    """Per-UTC-day aggregates of equity marks and fills (see the module docstring)."""
+
+    def __init__(self, capital: float):
+        self.capital = capital
+        self._days: dict[int, _Day] = {}
+        self._last_equity = capital
+        self._peak = capital
+        self.max_drawdown = 0.0
+        self.max_drawdown_pct = 0.0
+
+    def _day(self, day: int) -> _Day:
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = _Day(self._last_equity, self._last_equity, self._last_equity)
+        return found
+
+    def record_equity(self, ts_ms: int | np.ndarray, equity: float | np.ndarray) -> None:
+        """Equity marks in time order: one (``ts_ms``, ``equity``) or two arrays of them."""
+        ts = np.atleast_1d(np.asarray(ts_ms, dtype=np.int64))
+        eq = np.atleast_1d(np.asarray(equity, dtype=float))
+        if len(ts) == 0:
+            return
+        days = ts // DAY_MS
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(ts)]):
+            part = eq[start:stop]
+            day = self._day(int(days[start]))
+            peaks = np.maximum.accumulate(np.maximum(part, day.peak))
+            falls = peaks - part
+            worst = int(np.argmax(falls))
+            if falls[worst] > day.max_drawdown:
+                day.max_drawdown = float(falls[worst])
+                day.max_drawdown_pct = float(100.0 * falls[worst] / peaks[worst]) if peaks[worst] > 0 else 0.0
+            day.peak = float(peaks[-1])
+            day.end_equity = self._last_equity = float(part[-1])
+            overall = np.maximum.accumulate(np.maximum(part, self._peak))
+            falls = overall - part
+            worst = int(np.argmax(falls))
+            if falls[worst] > self.max_drawdown:
+                self.max_drawdown = float(falls[worst])
+                self.max_drawdown_pct = float(100.0 * falls[worst] / overall[worst]) if overall[worst] > 0 else 0.0
+            self._peak = float(overall[-1])
+
+    def record_fill(self, fill: Fill) -> None:
+        """One fill, counted on the UTC day of its time."""
+        day = self._day(fill.ts // DAY_MS)
+        day.fills += 1
+        day.buys += fill.side > 0
+        day.sells += fill.side < 0
+        day.maker_fills += bool(fill.maker)
+        day.volume += fill.price * fill.size
+        day.fees += fill.fee
+
+    @property
+    def dates(self) -> list[str]:
+        """The UTC days seen, in order."""
+        return [_date(d) for d in sorted(self._days)]
+
+    def _returns_until(self, day: int) -> list[float]:
+        return [(d.end_equity - d.start_equity) / d.start_equity
+                for n, d in sorted(self._days.items()) if n <= day and d.start_equity > 0]
+
+    def daily_stats(self, day: str | date | int | None = None) -> dict[str, Any]:
+        """The figures of one UTC day (``YYYY-MM-DD``, a date, or days since the epoch; default the latest). A day
+        with no mark or fill is flat at the equity it opened with."""
+        if day is None:
+            if not self._days:
+                raise ValueError("no day recorded yet")
+            day = max(self._days)
+        number = _day_number(day)
+        d = self._days.get(number)
+        if d is None:
+            before = [n for n in self._days if n < number]
+            flat = self._days[max(before)].end_equity if before else self.capital
+            d = _Day(flat, flat, flat)
+        pnl = d.end_equity - d.start_equity
+        return {
+            "date": _date(number),
+            "start_equity": round(d.start_equity, 6),
+            "end_equity": round(d.end_equity, 6),
+            "pnl": round(pnl, 6),
+            "return_pct": round(100.0 * pnl / d.start_equity, 6) if d.start_equity else 0.0,
+            "max_drawdown": round(d.max_drawdown, 6),
+            "max_drawdown_pct": round(d.max_drawdown_pct, 6),
+            "fills": d.fills,
+            "buys": d.buys,
+            "sells": d.sells,
+            "maker_fills": d.maker_fills,
+            "volume": round(d.volume, 6),
+            "fees": round(d.fees, 6),
+            "sharpe": _sharpe(self._returns_until(number)),
+        }
+
+    def days(self) -> list[dict[str, Any]]:
+        """:meth:`daily_stats` of every day seen, in order."""
+        return [self.daily_stats(n) for n in sorted(self._days)]
+
+    def cumulative_stats(self) -> dict[str, Any]:
+        """The whole job's figures: pnl, return, Sharpe of all daily returns, all-time drawdown, fills, volume."""
+        days = list(self._days.values())
+        returns = self._returns_until(max(self._days)) if self._days else []
+        pnl = self._last_equity - self.capital
+        return {
+            "first_date": self.dates[0] if days else None,
+            "last_date": self.dates[-1] if days else None,
+            "days": len(days),
+            "profitable_days": sum(d.end_equity > d.start_equity for d in days),
+            "start_equity": round(self.capital, 6),
+            "end_equity": round(self._last_equity, 6),
+            "pnl": round(pnl, 6),
+            "return_pct": round(100.0 * pnl / self.capital, 6),
+            "sharpe": _sharpe(returns),
+            "max_drawdown": round(self.max_drawdown, 6),
+            "max_drawdown_pct": round(self.max_drawdown_pct, 6),
+            "fills": sum(d.fills for d in days),
+            "volume": round(sum(d.volume for d in days), 6),
+            "fees": round(sum(d.fees for d in days), 6),
+        }
+
+    def write(self, output_dir: Path, symbol: str) -> tuple[Path, Path]:
+        """Write ``daily_stats.json`` and ``daily_stats.csv`` into ``output_dir``; returns their paths."""
+        output_dir.mkdir(parents=True, exist_ok=True)
+        rows = self.days()
+        json_path, csv_path = output_dir / "daily_stats.json", output_dir / "daily_stats.csv"
+        json_path.write_text(json.dumps({"symbol": symbol, "days": rows, "cumulative": self.cumulative_stats()},
+                                        indent=2) + "\n")
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=DAY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        return json_path, csv_path
+
+    @classmethod
+    def from_outputs(cls, output_dir: Path, capital: float) -> MetricsTracker:
+        """A tracker fed from a job's ``equity.parquet`` and ``fills.parquet``."""
+        import pyarrow.parquet as pq
+
+        tracker = cls(capital)
+        equity = pq.read_table(output_dir / "equity.parquet", columns=["ts", "equity"])
+        tracker.record_equity(equity.column("ts").cast("int64").to_numpy(), equity.column("equity").to_numpy())
+        fills_file = output_dir / "fills.parquet"
+        if fills_file.is_file():
+            table = pq.read_table(fills_file, columns=["ts", "oid", "side", "price", "size", "fee", "maker"])
+            columns = [table.column("ts").cast("int64").to_pylist()]
+            columns += [table.column(name).to_pylist() for name in ("oid", "side", "price", "size", "fee", "maker")]
+            for row in zip(*columns):
+                tracker.record_fill(Fill(*row))
+        return tracker
+
+
+@hookimpl
+def botmm_run_end(run: Any, result: dict[str, Any]) -> None:
+    """Write ``daily_stats.json``/``.csv`` beside ``result.json`` for jobs that traded (see the module docstring)."""
+    output_dir = Path(run.output_dir)
+    if (output_dir / "equity.parquet").is_file():
+        MetricsTracker.from_outputs(output_dir, float(run.cfg.capital)).write(output_dir, run.symbol)
+
+
+class DailyReporter:
+    """Feeds a live strategy's marks and fills into a tracker and reports finished days."""
+
+    def __init__(self, strategy: Any):
+        self.strategy = strategy
+        self.tracker = MetricsTracker(float(strategy.capital))
+        self._ticks = 0
+        self._fills = 0
+
+    def update(self) -> None:
+        """Take in the marks and fills the strategy recorded since the last call."""
+        metrics = self.strategy.metrics
+        end = min(len(metrics.ts), len(metrics.equity))
+        if end > self._ticks:
+            self.tracker.record_equity(np.asarray(metrics.ts[self._ticks:end], dtype=np.int64),
+                                       np.asarray(metrics.equity[self._ticks:end], dtype=float))
+            self._ticks = end
+        fills = metrics.fills[self._fills:]
+        for fill in fills:
+            self.tracker.record_fill(fill)
+        self._fills += len(fills)
+
+    def report(self, day: int) -> dict[str, Any]:
+        """Send the ``daily_report`` event of UTC day ``day`` (days since the epoch), rewrite the daily_stats files;
+        the day's figures."""
+        self.update()
+        stats = self.tracker.daily_stats(day)
+        run = self.strategy.run
+        self.tracker.write(Path(run.output_dir), run.symbol)
+        self.strategy.event("daily_report", **stats)
+        return stats
+
+
+async def daily_reports(strategies: Sequence[Any], stop: asyncio.Event,
+                        clock: Callable[[], float] = time.time) -> None:
+    """Until ``stop``: at every 00:00 UTC (by ``clock``) report the day that ended for each strategy. The live
+    runner starts it as a task beside its tickers."""
+    reporters = [DailyReporter(s) for s in strategies]
+    while not stop.is_set():
+        now = clock()
+        ended = int(now // DAY_S)
+        try:  # a second past midnight, so the day's last tick has landed
+            await asyncio.wait_for(stop.wait(), (ended + 1) * DAY_S - now + REPORT_DELAY_S)
+            return
+        except TimeoutError:
+            pass
+        for reporter in reporters:
+            await asyncio.to_thread(reporter.report, ended)
