@@ -23,7 +23,7 @@ from botmm.core.order_manager import OrderManager, batched
 from botmm.core.risk import RiskManager
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, RiskState
-from botmm.registry import BuildContext, build, load_plugins
+from botmm.registry import BuildContext, build, hookimpl, load_plugins
 from botmm.protocols import QuoteInputs, Signal, SizeContext, TickState
 
 _NAN = float("nan")
@@ -142,9 +142,13 @@ class Strategy:
 
     def start(self) -> None:
         """Connect the venue and tell every plugin and notifier the job has started."""
-        load_plugins().register(self.notifier, name=f"notifier:{id(self)}")
+        load_plugins().register(RunScoped(self.notifier, self.run), name=f"notifier:{id(self)}")
         self.venue.connect()
         self.hook.botmm_run_start(run=self.run)
+
+    def seed_position(self, size: float, avg_entry: float) -> None:
+        """Start from a position the account already holds (a live run adopting the exchange's state)."""
+        self.inventory.position, self.inventory.avg_entry = size, avg_entry
 
     def event(self, name: str, **data: Any) -> None:
         """Tell notifiers about a rare event (circuit break, regime change, params reloaded, ...)."""
@@ -239,18 +243,26 @@ class Strategy:
         return len(fills)
 
     def stop(self, error: BaseException | None = None) -> dict[str, Any]:
-        """Cancel every order, collect the last fills, write the outputs and tell plugins the job ended."""
+        """Cancel every order, collect the last fills, write the outputs and tell plugins the job ended. A venue
+        that cannot confirm its orders are gone still gets its fills read and its outputs written, then the
+        error is raised."""
+        cancel_error: VenueError | None = None
         try:
             self.calls["cancelled"] += self.venue.cancel_all_orders()
+        except VenueError as exc:
+            cancel_error = exc
+        try:
             self._take_fills()
         finally:
             self.venue.disconnect()
-        if error is not None:
-            self.hook.botmm_error(run=self.run, error=error)
+        if error is not None or cancel_error is not None:
+            self.hook.botmm_error(run=self.run, error=error or cancel_error)
         result = self.result()
         self.metrics.write(self.run.output_dir, result)
         self.hook.botmm_run_end(run=self.run, result=result)
         load_plugins().unregister(name=f"notifier:{id(self)}")
+        if cancel_error is not None:
+            raise cancel_error
         return result
 
     def result(self) -> dict[str, Any]:
@@ -267,3 +279,37 @@ class Strategy:
             calls_saved=self.order_manager.calls_saved,
         )
         return result
+
+
+class RunScoped:
+    """A job's notifier as registered with the plugin manager: it forwards lifecycle hooks only for its own run.
+    Every registered plugin hears every hook call, so with several strategies in one process (a multi-asset live
+    run) each event would otherwise be reported once per strategy."""
+
+    def __init__(self, notifier: Any, run: Run):
+        self.notifier, self.run = notifier, run
+
+    def _forward(self, hook: str, run: Run, **kwargs: Any) -> None:
+        method = getattr(self.notifier, hook, None)
+        if run is self.run and method is not None:
+            method(run=run, **kwargs)
+
+    @hookimpl
+    def botmm_run_start(self, run: Run) -> None:
+        self._forward("botmm_run_start", run)
+
+    @hookimpl
+    def botmm_run_end(self, run: Run, result: dict[str, Any]) -> None:
+        self._forward("botmm_run_end", run, result=result)
+
+    @hookimpl
+    def botmm_fill(self, run: Run, fill: Any) -> None:
+        self._forward("botmm_fill", run, fill=fill)
+
+    @hookimpl
+    def botmm_event(self, run: Run, event: str, data: dict[str, Any]) -> None:
+        self._forward("botmm_event", run, event=event, data=data)
+
+    @hookimpl
+    def botmm_error(self, run: Run, error: BaseException) -> None:
+        self._forward("botmm_error", run, error=error)

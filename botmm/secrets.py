@@ -55,7 +55,7 @@ class RedactingFilter(logging.Filter):
         self.secrets.update({value, bare, bare.lower(), bare.upper()})
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # "0x<hex>" before "<hex>"
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
@@ -92,6 +92,10 @@ def load_key(key_env: Optional[str], key_file: Optional[str], path: str = "excha
     Raises a one-line :class:`ConfigError` naming the variable or file (never the value) when the key is missing
     or is not 32 bytes of hex. Registers the key with the redacting filter.
     """
+    for name, value in (("key_env", key_env), ("key_file", key_file)):
+        if value and KEY_PATTERN.match(value.strip()):
+            raise ConfigError(f"{path}.{name}: holds what looks like a private key; it must name an environment "
+                              "variable or a file, never the key itself")
     if key_file:
         file = Path(key_file).expanduser()
         if not file.is_file():

@@ -1,0 +1,471 @@
+"""HTTP to Hyperliquid through hyperliquid-python-sdk, made safe for a bot that runs for days.
+
+* **One client per account and server**, shared by every venue (symbol) of the process that trades that account:
+  one nonce source, one weight budget, one fill log, one cache of account state and open orders.
+* **Nonces** are milliseconds, strictly increasing per signing key within the process (two actions in one
+  millisecond would otherwise collide). Actions are built and signed with the SDK's own wire and signing helpers
+  (``order_request_to_order_wire``, ``sign_l1_action``) so the nonce is ours, then posted through the SDK's
+  ``Exchange``; reads go through its ``Info``. Both carry ``timeout_s`` (the SDK's default is no timeout).
+* **Weight budget**: Hyperliquid allows 1200 request weight per minute per IP (``/info``: 2 for l2Book, allMids,
+  clearinghouseState; 20 for most others, plus 1 per 20 fills returned; ``/exchange``: 1 + batch/40). The
+  :class:`WeightBudget` counts what this process spent over the last 60 s against ``weight_budget``: market reads
+  may use 90 % of it and wait for room, optional reads (fill and order backstops) 75 % and are skipped when there
+  is none, actions all of it; cancels always go out. A 429 (its body is ``null``) closes the gate for 1 s, doubling
+  per consecutive 429 up to 60 s, during which only cancels are sent.
+* **Errors** become :class:`~botmm.errors.VenueError`: :class:`RateLimited` when nothing was executed (429 or the
+  local budget), :class:`Uncertain` when an action may or may not have been executed (timeout, dropped connection,
+  5xx), so the caller resynchronises before trusting its mirror.
+* **Fills**: the account's fills are read with ``userFillsByTime`` from a watermark (the ``userFills`` family,
+  windowed so a poll returns only new fills and costs ~20 weight instead of up to 120 for the last 2000), with a
+  5 s overlap and deduplication by trade id, into an append-only log; venues keep their own cursor into it. Fills
+  that existed before the client connected are marked seen and never delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import requests
+from hyperliquid.exchange import Exchange
+from hyperliquid.utils.error import ClientError, ServerError
+from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_to_order_action, sign_l1_action
+
+from botmm.errors import VenueError
+
+log = logging.getLogger("botmm.hyperliquid")
+
+INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
+                "exchangeStatus": 2, "userRole": 60}
+DEFAULT_INFO_WEIGHT = 20
+ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "recentTrades": 20, "historicalOrders": 20,
+                    "candleSnapshot": 60}
+MARKET_SHARE = 0.9  # of the budget that market-data reads may use
+OPTIONAL_SHARE = 0.75  # ... that backstop reads may use (skipped beyond)
+FILL_OVERLAP_MS = 5000  # each fill poll re-reads this much before the newest fill seen, for late arrivals
+FILLS_PAGE = 2000  # the most fills one userFillsByTime answer carries
+EMPTY_SPOT_META = {"universe": [], "tokens": []}
+ALO = {"limit": {"tif": "Alo"}}
+
+
+class RateLimited(VenueError):
+    """Refused before execution: HTTP 429, or the local weight budget had no room."""
+
+
+class Uncertain(VenueError):
+    """The request may or may not have been executed: timeout, dropped connection or a 5xx answer."""
+
+
+class Refused(VenueError):
+    """The exchange answered ``{"status": "err"}``: the action was not executed."""
+
+
+class WeightBudget:
+    """Request weight spent over the last 60 seconds, shared by every client of one server in the process."""
+
+    WINDOW_S = 60.0
+    MAX_COOLDOWN_S = 60.0
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.limit = per_minute
+        self.clock = clock
+        self._spent: deque[tuple[float, int]] = deque()
+        self._total = 0
+        self._lock = threading.Lock()
+        self._blocked_until = 0.0
+        self._strikes = 0
+
+    def _trim(self, now: float) -> None:
+        while self._spent and self._spent[0][0] <= now - self.WINDOW_S:
+            self._total -= self._spent.popleft()[1]
+
+    def spent(self) -> int:
+        """Weight spent over the last 60 s."""
+        with self._lock:
+            self._trim(self.clock())
+            return self._total
+
+    def cooling(self) -> float:
+        """Seconds left of a 429 cooldown (0 when none)."""
+        return max(0.0, self._blocked_until - self.clock())
+
+    def _wait_needed(self, weight: int, share: float) -> float:
+        now = self.clock()
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        self._trim(now)
+        room = self.limit * share - self._total
+        if weight <= room:
+            self._spent.append((now, weight))
+            self._total += weight
+            return 0.0
+        freed, need = 0, weight - room
+        for ts, spent in self._spent:
+            freed += spent
+            if freed >= need:
+                return ts + self.WINDOW_S - now
+        return self.WINDOW_S
+
+    def acquire(self, weight: int, share: float = 1.0, wait_s: float = 0.0) -> None:
+        """Spend ``weight`` within ``share`` of the budget, waiting up to ``wait_s`` for room; RateLimited if none."""
+        deadline = self.clock() + wait_s
+        while True:
+            with self._lock:
+                wait = self._wait_needed(weight, share)
+            if wait == 0.0:
+                return
+            if self.clock() + wait > deadline:
+                cooling = self.cooling()
+                raise RateLimited(f"rate limited by the exchange; retrying in {cooling:.1f}s" if cooling else
+                                  f"request weight budget ({self.limit}/min) spent; retry in {wait:.1f}s")
+            time.sleep(min(wait, 0.25))
+
+    def spend(self, weight: int) -> None:
+        """Count weight that cannot wait (cancels) or that is known only after the answer (per-item weight)."""
+        with self._lock:
+            now = self.clock()
+            self._trim(now)
+            self._spent.append((now, weight))
+            self._total += weight
+
+    def penalise(self) -> float:
+        """A 429: close the gate for 1 s, doubling per consecutive 429 up to 60 s. Returns the cooldown."""
+        with self._lock:
+            self._strikes += 1
+            cooldown = min(self.MAX_COOLDOWN_S, 2.0 ** (self._strikes - 1))
+            self._blocked_until = self.clock() + cooldown
+            return cooldown
+
+    def relieve(self) -> None:
+        """A request succeeded: the next 429 starts the backoff afresh."""
+        self._strikes = 0
+
+
+class NonceSource:
+    """Millisecond nonces, strictly increasing: ``max(now, last + 1)``."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(int(self.clock() * 1000), self._last + 1)
+            return self._last
+
+
+def info_weight(kind: str, items: int = 0) -> int:
+    """Weight of an ``/info`` request of ``kind`` that returned ``items`` items."""
+    per = ITEMS_PER_WEIGHT.get(kind)
+    return INFO_WEIGHTS.get(kind, DEFAULT_INFO_WEIGHT) + (items // per if per else 0)
+
+
+def action_weight(batch: int) -> int:
+    return 1 + batch // 40
+
+
+def fill_key(fill: dict) -> tuple:
+    """What identifies one fill of the account: its trade id, or (hash, oid, time, px, sz) on older answers."""
+    if fill.get("tid") is not None:
+        return ("tid", fill["tid"], fill.get("oid"))
+    return (fill.get("hash"), fill.get("oid"), fill.get("time"), fill.get("px"), fill.get("sz"))
+
+
+@dataclass
+class Snapshot:
+    """A cached answer and when (monotonic seconds) its request was sent."""
+
+    sent: float
+    data: Any
+
+
+@dataclass
+class ClientSettings:
+    base_url: str
+    is_mainnet: bool
+    timeout_s: float
+    weight_budget: int
+    fills_poll_s: float
+
+
+class HyperliquidClient:
+    """One account on one server: see the module docstring. Thread-safe; venues call it from their own threads."""
+
+    def __init__(self, settings: ClientSettings, wallet: Any, account: str, budget: WeightBudget,
+                 nonces: NonceSource):
+        self.settings = settings
+        self.wallet, self.account = wallet, account
+        self.budget, self.nonces = budget, nonces
+        self.exchange: Optional[Exchange] = None
+        self.sz_decimals: dict[str, int] = {}
+        self.fill_log: list[dict] = []
+        self.users = 0
+        self.armed_until: Optional[int] = None  # ms: when the exchange's dead man's switch fires
+        self._seen: dict[tuple, int] = {}
+        self._watermark = 0
+        self._fills_sent = 0.0
+        self._account: Optional[Snapshot] = None
+        self._orders: Optional[Snapshot] = None
+        self._armed_sent = 0.0
+        self._locks = {name: threading.RLock() for name in ("meta", "fills", "account", "orders", "arm")}
+
+    # -- transport ---------------------------------------------------------------------------------------------
+    def _call(self, what: str, send: Callable[[], Any], action: bool) -> Any:
+        try:
+            answer = send()
+        except ClientError as exc:
+            if exc.status_code == 429:
+                cooldown = self.budget.penalise()
+                raise RateLimited(f"{what}: HTTP 429 from the exchange; backing off {cooldown:.0f}s") from None
+            raise VenueError(f"{what}: HTTP {exc.status_code}: {exc.error_message}") from None
+        except ServerError as exc:
+            kind = Uncertain if action else VenueError
+            raise kind(f"{what}: HTTP {exc.status_code} from the exchange") from None
+        except requests.Timeout:
+            kind = Uncertain if action else VenueError
+            raise kind(f"{what}: no answer within {self.settings.timeout_s:g}s") from None
+        except requests.RequestException as exc:
+            kind = Uncertain if action else VenueError
+            raise kind(f"{what}: {type(exc).__name__} talking to {self.settings.base_url}") from None
+        self.budget.relieve()
+        return answer
+
+    def _info_api(self) -> Any:
+        if self.exchange is not None:
+            return self.exchange.info
+        from hyperliquid.api import API
+
+        return API(self.settings.base_url, self.settings.timeout_s)
+
+    def info(self, body: dict, share: float = MARKET_SHARE, wait_s: Optional[float] = None) -> Any:
+        """POST /info within the weight budget (waiting up to ``wait_s``, default the HTTP timeout)."""
+        kind = body["type"]
+        self.budget.acquire(info_weight(kind), share, self.settings.timeout_s if wait_s is None else wait_s)
+        api = self._info_api()
+        answer = self._call(kind, lambda: api.post("/info", body), action=False)
+        if kind in ITEMS_PER_WEIGHT and isinstance(answer, list):
+            extra = info_weight(kind, len(answer)) - info_weight(kind)
+            if extra:
+                self.budget.spend(extra)
+        return answer
+
+    def act(self, action: dict, batch: int = 1, urgent: bool = False) -> Any:
+        """Sign ``action`` with a fresh nonce and POST it to /exchange; the ``response`` of an ``ok`` answer.
+
+        ``urgent`` (cancels) goes out even when the budget is spent or a 429 cooldown runs.
+        """
+        weight = action_weight(batch)
+        if urgent:
+            self.budget.spend(weight)
+        else:
+            self.budget.acquire(weight, 1.0, 0.0)
+        nonce = self.nonces.next()
+        signature = sign_l1_action(self.wallet, action, None, nonce, None, self.settings.is_mainnet)
+        payload = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
+                   "expiresAfter": None}
+        answer = self._call(action["type"], lambda: self.exchange.post("/exchange", payload), action=True)
+        if not isinstance(answer, dict) or answer.get("status") != "ok":
+            detail = answer.get("response") if isinstance(answer, dict) else answer
+            raise Refused(f"{action['type']} refused: {detail}")
+        return answer.get("response")
+
+    # -- metadata ----------------------------------------------------------------------------------------------
+    def load_meta(self) -> dict[str, int]:
+        """Load ``meta`` (szDecimals of every perp), hand it to the SDK, and return {coin: szDecimals}."""
+        with self._locks["meta"]:
+            meta = self.info({"type": "meta"})
+            if not isinstance(meta, dict) or not isinstance(meta.get("universe"), list):
+                raise VenueError(f"meta: unexpected answer {str(meta)[:80]}")
+            decimals = {entry["name"]: int(entry["szDecimals"]) for entry in meta["universe"]}
+            if self.exchange is None:
+                s = self.settings
+                self.exchange = Exchange(self.wallet, s.base_url, meta=meta, account_address=self.account,
+                                         spot_meta=EMPTY_SPOT_META, timeout=s.timeout_s)
+            else:
+                self.exchange.info.set_perp_meta(meta, 0)
+            self.sz_decimals = decimals
+            return dict(decimals)
+
+    # -- account reads -----------------------------------------------------------------------------------------
+    def account_state(self, max_age: float, share: float = MARKET_SHARE) -> dict:
+        """clearinghouseState of the account, at most ``max_age`` seconds old."""
+        with self._locks["account"]:
+            now = time.monotonic()
+            if self._account is None or now - self._account.sent > max_age:
+                data = self.info({"type": "clearinghouseState", "user": self.account}, share)
+                self._account = Snapshot(now, data)
+            return self._account.data
+
+    def positions(self, max_age: float, share: float = MARKET_SHARE) -> dict[str, tuple[float, float]]:
+        """{coin: (signed size, entry price)} of the account's open positions."""
+        state = self.account_state(max_age, share)
+        out = {}
+        for entry in state.get("assetPositions", []) if isinstance(state, dict) else []:
+            pos = entry.get("position", {})
+            size = float(pos.get("szi") or 0.0)
+            if size:
+                out[pos["coin"]] = (size, float(pos.get("entryPx") or 0.0))
+        return out
+
+    def open_orders(self, sent_after: float, share: float = MARKET_SHARE,
+                    wait_s: Optional[float] = None) -> list[dict]:
+        """The account's resting orders, from a request sent after ``sent_after`` (monotonic seconds)."""
+        with self._locks["orders"]:
+            if self._orders is None or self._orders.sent < sent_after:
+                now = time.monotonic()
+                data = self.info({"type": "openOrders", "user": self.account}, share, wait_s)
+                if not isinstance(data, list):
+                    raise VenueError(f"openOrders: unexpected answer {str(data)[:80]}")
+                self._orders = Snapshot(now, data)
+            return self._orders.data
+
+    # -- fills -------------------------------------------------------------------------------------------------
+    def start_fills(self) -> None:
+        """Mark every fill the account already has as seen, so only fills from now on are delivered."""
+        with self._locks["fills"]:
+            if self._watermark:
+                return
+            since = int(time.time() * 1000) - 60_000
+            for fill in self._fetch_fills(since - FILL_OVERLAP_MS):  # as far back as any later poll reads
+                self._seen[fill_key(fill)] = int(fill["time"])
+            self._watermark = max([since, *self._seen.values()])
+            self._fills_sent = time.monotonic()
+
+    def _fetch_fills(self, since: int, share: float = MARKET_SHARE) -> list[dict]:
+        fills: list[dict] = []
+        while True:
+            page = self.info({"type": "userFillsByTime", "user": self.account, "startTime": since,
+                              "aggregateByTime": False}, share)
+            if not isinstance(page, list):
+                raise VenueError(f"userFillsByTime: unexpected answer {str(page)[:80]}")
+            fills.extend(page)
+            latest = max((int(f["time"]) for f in page), default=since)
+            if len(page) < FILLS_PAGE or latest <= since:
+                return fills
+            since = latest
+
+    def poll_fills(self, force: bool) -> int:
+        """Fetch new fills into :attr:`fill_log` when ``force`` or ``fills_poll_s`` has passed; returns the log's
+        length. A backstop poll (not forced) is skipped when the budget is tight."""
+        with self._locks["fills"]:
+            now = time.monotonic()
+            if not force and now - self._fills_sent < self.settings.fills_poll_s:
+                return len(self.fill_log)
+            since = self._watermark - FILL_OVERLAP_MS
+            try:
+                page = self._fetch_fills(since, MARKET_SHARE if force else OPTIONAL_SHARE)
+            except RateLimited:
+                if force:
+                    raise
+                return len(self.fill_log)
+            self._fills_sent = now
+            for fill in sorted(page, key=lambda f: int(f["time"])):
+                key = fill_key(fill)
+                if key in self._seen:
+                    continue
+                self._seen[key] = int(fill["time"])
+                self.fill_log.append(fill)
+                self._watermark = max(self._watermark, int(fill["time"]))
+            floor = self._watermark - 2 * FILL_OVERLAP_MS
+            self._seen = {k: t for k, t in self._seen.items() if t >= floor}
+            return len(self.fill_log)
+
+    # -- actions -----------------------------------------------------------------------------------------------
+    def place(self, orders: list[tuple[str, bool, float, float]]) -> list[dict]:
+        """Bulk ALO orders ``(coin, is_buy, size, price)``; one status per order."""
+        wires = [order_request_to_order_wire(
+            {"coin": coin, "is_buy": is_buy, "sz": size, "limit_px": price, "order_type": ALO, "reduce_only": False},
+            self.exchange.info.name_to_asset(coin)) for coin, is_buy, size, price in orders]
+        response = self.act(order_wires_to_order_action(wires), batch=len(wires))
+        return _statuses(response, len(wires), "order")
+
+    def modify(self, changes: list[tuple[int, str, bool, float, float]]) -> list[dict]:
+        """batchModify ``(oid, coin, is_buy, size, price)`` into ALO orders; one status per change."""
+        modifies = [{"oid": oid, "order": order_request_to_order_wire(
+            {"coin": coin, "is_buy": is_buy, "sz": size, "limit_px": price, "order_type": ALO, "reduce_only": False},
+            self.exchange.info.name_to_asset(coin))} for oid, coin, is_buy, size, price in changes]
+        response = self.act({"type": "batchModify", "modifies": modifies}, batch=len(modifies))
+        return _statuses(response, len(modifies), "batchModify")
+
+    def cancel(self, orders: list[tuple[str, int]]) -> list[Any]:
+        """Bulk cancel ``(coin, oid)``; always sent (urgent). One status per order: "success" or {"error": ...}."""
+        cancels = [{"a": self.exchange.info.name_to_asset(coin), "o": oid} for coin, oid in orders]
+        response = self.act({"type": "cancel", "cancels": cancels}, batch=len(cancels), urgent=True)
+        return _statuses(response, len(cancels), "cancel")
+
+    def schedule_cancel(self, at_ms: Optional[int]) -> None:
+        """Arm the exchange's dead man's switch for ``at_ms`` (None disarms it). VenueError when refused."""
+        action: dict = {"type": "scheduleCancel"}
+        if at_ms is not None:
+            action["time"] = at_ms
+        self.act(action, urgent=at_ms is None)
+        self.armed_until = at_ms
+
+    def arm(self, at_ms: int, min_interval_s: float) -> None:
+        """:meth:`schedule_cancel` unless another venue of this account armed it within ``min_interval_s``."""
+        with self._locks["arm"]:
+            if self.armed_until is not None and time.monotonic() - self._armed_sent < min_interval_s:
+                return
+            self.schedule_cancel(at_ms)
+            self._armed_sent = time.monotonic()
+
+
+def _statuses(response: Any, expected: int, what: str) -> list[Any]:
+    try:
+        statuses = response["data"]["statuses"]
+    except (KeyError, TypeError):
+        raise Uncertain(f"{what}: unexpected answer {str(response)[:120]}") from None
+    if not isinstance(statuses, list) or len(statuses) != expected:
+        raise Uncertain(f"{what}: {len(statuses) if isinstance(statuses, list) else '?'} statuses for "
+                        f"{expected} orders")
+    return statuses
+
+
+@dataclass
+class _Shared:
+    budgets: dict[str, WeightBudget] = field(default_factory=dict)
+    nonces: dict[str, NonceSource] = field(default_factory=dict)
+    clients: dict[tuple[str, str], HyperliquidClient] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_SHARED = _Shared()
+
+
+def open_client(settings: ClientSettings, wallet: Any, account: str) -> HyperliquidClient:
+    """The process's client for ``account`` on ``settings.base_url`` (created on first use, then shared; each call
+    must be matched by :func:`close_client`). The first opener loads meta and the fill baseline."""
+    key = (settings.base_url, account.lower())
+    with _SHARED.lock:
+        client = _SHARED.clients.get(key)
+        if client is None:
+            budget = _SHARED.budgets.setdefault(settings.base_url, WeightBudget(settings.weight_budget))
+            nonces = _SHARED.nonces.setdefault(wallet.address.lower(), NonceSource())
+            client = HyperliquidClient(settings, wallet, account, budget, nonces)
+            _SHARED.clients[key] = client
+        client.users += 1
+    try:
+        with client._locks["meta"]:
+            if client.exchange is None:
+                client.load_meta()
+        client.start_fills()
+    except BaseException:
+        close_client(client)
+        raise
+    return client
+
+
+def close_client(client: HyperliquidClient) -> bool:
+    """Release one use of ``client``; True when it was the last (the caller then disarms what it armed)."""
+    key = (client.settings.base_url, client.account.lower())
+    with _SHARED.lock:
+        client.users -= 1
+        if client.users > 0:
+            return False
+        _SHARED.clients.pop(key, None)
+    return True

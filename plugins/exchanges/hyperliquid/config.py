@@ -1,0 +1,67 @@
+"""``exchange=hyperliquid`` params (presets: ``conf/exchange/hl_testnet.yaml``, ``conf/exchange/hl_mainnet.yaml``).
+
+The key is never a config value: ``key_env`` names the environment variable holding it, or ``key_file`` a file
+(see :mod:`botmm.secrets`). ``account_address`` is the account an agent (API) wallet trades for; unset, the key's
+own address is the account. The mainnet URL also needs ``confirm_mainnet=true``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import urlparse
+
+from botmm.config import ComponentParams, require
+
+MAINNET_URL = "https://api.hyperliquid.xyz"
+TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
+MAINNET_HOST = "api.hyperliquid.xyz"
+WEIGHT_LIMIT = 1200  # request weight per minute per IP, reads and actions together
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+@dataclass
+class HyperliquidParams(ComponentParams):
+    base_url: str = TESTNET_URL
+    confirm_mainnet: bool = False  # the mainnet URL trades real money: refused unless this is true
+    key_env: Optional[str] = "HL_PRIVATE_KEY"  # environment variable holding the private key
+    key_file: Optional[str] = None  # or a file holding it (wins over key_env)
+    account_address: Optional[str] = None  # the account an agent wallet trades for (None: the key's own account)
+    timeout_s: float = 3.0  # HTTP timeout of every request (the SDK's default is none)
+    weight_budget: int = 1000  # request weight per minute this process may spend, of the 1200 per IP
+    account_poll_s: float = 1.0  # clearinghouseState (weight 2) at most this often: detects fills by position
+    fills_poll_s: float = 10.0  # userFillsByTime (weight 20+) at least this often, and whenever the position moved
+    resync_s: float = 30.0  # openOrders (weight 20): the local mirror of resting orders is checked this often
+    dead_mans_switch_s: float = 60.0  # scheduleCancel this far ahead; the process re-arms it while it ticks
+    heartbeat_s: float = 15.0  # how often the live runner re-arms the dead man's switch
+    metadata_refresh_s: float = 3600.0  # how often the live runner reloads meta (szDecimals, listed coins)
+    cancel_deadline_s: float = 4.0  # cancel-all retries and verifies for this long before reporting failure
+    min_order_value: float = 10.0  # USD; the exchange refuses smaller orders
+    max_batch: int = 20  # orders per batchModify call
+
+    def __post_init__(self) -> None:
+        parsed = urlparse(self.base_url)
+        require(parsed.scheme in ("http", "https") and bool(parsed.netloc), self, "base_url",
+                "must be an http(s) URL such as https://api.hyperliquid-testnet.xyz")
+        require(self.account_address is None or bool(_ADDRESS.match(self.account_address)), self, "account_address",
+                "must be a 0x-prefixed 40-hex-digit address")
+        require(self.timeout_s > 0, self, "timeout_s", "must be > 0")
+        require(0 < self.weight_budget <= WEIGHT_LIMIT, self, "weight_budget", f"must be in (0, {WEIGHT_LIMIT}]")
+        require(self.account_poll_s >= 0, self, "account_poll_s", "must be >= 0")
+        require(self.fills_poll_s > 0, self, "fills_poll_s", "must be > 0")
+        require(self.resync_s > 0, self, "resync_s", "must be > 0")
+        require(self.dead_mans_switch_s >= 10, self, "dead_mans_switch_s",
+                "must be >= 10 (the exchange wants at least 5 s ahead, plus the request's own latency)")
+        require(0 < self.heartbeat_s < self.dead_mans_switch_s, self, "heartbeat_s",
+                "must be > 0 and below dead_mans_switch_s")
+        require(self.metadata_refresh_s > 0, self, "metadata_refresh_s", "must be > 0")
+        require(self.cancel_deadline_s > 0, self, "cancel_deadline_s", "must be > 0")
+        require(self.min_order_value >= 0, self, "min_order_value", "must be >= 0")
+        require(1 <= self.max_batch <= 20, self, "max_batch", "must be in [1, 20]")
+        self.base_url = self.base_url.rstrip("/")
+
+    @property
+    def is_mainnet(self) -> bool:
+        """Whether ``base_url`` is Hyperliquid's mainnet (signatures then use mainnet rules)."""
+        return urlparse(self.base_url).hostname == MAINNET_HOST
