@@ -278,6 +278,8 @@ class Strategy:
             venue_errors=self.calls["venue_errors"],
             calls_saved=self.order_manager.calls_saved,
         )
+        if hasattr(self.venue, "stats"):
+            result["venue"] = self.venue.stats()
         return result
 
 

@@ -86,7 +86,9 @@ def test_position_limit_stops_only_the_side_that_grows_the_position():
     assert risk.check(0, 100.0, -10.0, 10_000) is RiskState.POSITION_LIMIT
     short_allowed = risk.apply(quote, -10.0)
     assert short_allowed.asks == [] and short_allowed.bids == quote.bids
-    assert risk.check(0, 100.0, 9.9, 10_000) is RiskState.SAFE
+    assert risk.check(0, 100.0, 9.6, 10_000) is RiskState.POSITION_LIMIT  # 960 USD: inside the 95 % release band
+    assert risk.check(0, 100.0, 9.4, 10_000) is RiskState.SAFE
+    assert risk.check(0, 100.0, 9.6, 10_000) is RiskState.SAFE  # entering needs the full limit
 
 
 def test_daily_loss_trips_the_circuit_breaker_until_the_next_utc_day():

@@ -9,7 +9,8 @@
     ``cooldown_seconds``, then quoting resumes;
   - the market data is older than ``max_data_age_seconds``: for as long as it stays stale;
 * ``POSITION_LIMIT`` when ``|position| * mid >= max_position_usd``: the side that would grow the position is removed
-  and the reducing side keeps quoting;
+  and the reducing side keeps quoting, until the exposure falls below ``RELEASE`` (95 %) of the limit — the margin
+  keeps one fill or a price wiggle from flipping the state (and its notification) every tick;
 * ``SAFE`` otherwise.
 
 ``apply`` then shapes the quote: at most ``max_open_orders`` levels (best first, shared between the sides) and no
@@ -25,6 +26,7 @@ from botmm.model import Quote, QuoteLevel, RiskState
 from botmm.rounding import round_lot
 
 _DAY_MS = 86_400_000
+RELEASE = 0.95
 
 
 class RiskManager:
@@ -70,7 +72,7 @@ class RiskManager:
         elif (limits.max_data_age_seconds is not None and data_ms is not None
               and now_ms - data_ms > limits.max_data_age_seconds * 1000):
             self._set(RiskState.CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old")
-        elif abs(position) * mid >= limits.max_position_usd:
+        elif abs(position) * mid >= limits.max_position_usd * (RELEASE if self.state is RiskState.POSITION_LIMIT else 1):
             self._set(RiskState.POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit")
         else:
             self._set(RiskState.SAFE, "")

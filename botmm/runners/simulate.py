@@ -19,7 +19,8 @@ _PROGRESS_EVERY = 2048  # ticks between progress-bar updates: cheap enough to va
 def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Run one backtest over the whole feed and return its result (also written into ``output_dir``)."""
     show = sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)
-    return drive(Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, output_dir)), progress=show)
+    mode = "replay" if cfg.fill_model.name == "orderbook" else "backtest"
+    return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show)
 
 
 def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:

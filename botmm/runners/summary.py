@@ -56,8 +56,9 @@ def print_result(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
-    for key in (*SHOWN, "final_position", "orders_placed", "calls_saved"):
-        value = result[key]
+    rows = [(key, result[key]) for key in (*SHOWN, "final_position", "orders_placed", "calls_saved")]
+    rows += [(f"venue.{key}", value) for key, value in result.get("venue", {}).items()]
+    for key, value in rows:
         table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
 

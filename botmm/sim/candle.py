@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
@@ -169,6 +169,12 @@ class CandleVenue:
 
     def get_open_orders(self) -> list[Order]:
         return list(self.orders.values())
+
+    def stats(self) -> dict[str, Any]:
+        """The fill model's settings and the venue's counters, for ``result.json``."""
+        rule = "through" if self.margin > 0 else "touch"
+        return {"fill_model": "candle", "rule": rule, "volume_cap": self.volume_cap,
+                "post_only_rejected": self.rejected}
 
     def get_position(self) -> Position:
         return Position(self.book.position, self.book.avg_entry)

@@ -1,0 +1,159 @@
+"""botmm's order-book replay against hftbacktest 2.4.4 on the shared Binance capture, with the same touch quoter:
+fills, position and PnL side by side, then events per second and peak memory of both engines.
+
+    python benchmarks/replay_vs_hftbacktest.py [--repeat 7]
+
+Needs the shared data (``$BOTMM_SHARED_DATA`` or ``shared/data`` beside the repository) and hftbacktest
+(``pip install 'botmm[validate]'``). Speed is the CPU time of the strategy loop alone (data in memory, code compiled),
+the best of ``--repeat`` interleaved runs; ``events`` are the dataset's source events (each replayed on the exchange
+and the local side). Peak memory is the resident set of a fresh process that loads and replays the file once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CAPTURE = Path("binance_usdm") / "btcusdt_20240808.gz"
+
+
+def shared_data() -> Path:
+    env = os.environ.get("BOTMM_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def rss_mb() -> float:
+    """This process's peak resident set since start (or since ``reset_peak``), MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Start the peak-memory count afresh (Linux): a child made by fork inherits its parent's peak."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def child(engine: str, path: str) -> None:
+    """Replay ``path`` once in this fresh process and print its peak memory as JSON."""
+    import numpy as np
+
+    from botmm.data.l2 import read_meta
+    from botmm.plugins.feeds.l2 import L2FileFeed
+    from botmm.sim.differential import TouchParams, run_botmm, run_hftbacktest
+
+    reset_peak()
+    if engine == "botmm":
+        feed = L2FileFeed(path)
+        baseline = rss_mb()
+        result = run_botmm(feed, TouchParams())
+    else:
+        meta = read_meta(os.environ["BOTMM_BENCH_META"])
+        baseline = rss_mb()
+        data = np.load(path)["data"]
+        result = run_hftbacktest(data, meta, TouchParams())
+    print(json.dumps({"peak_mb": rss_mb(), "baseline_mb": baseline, "fills": result.filled_buy + result.filled_sell}))
+
+
+def peak_memory(engine: str, path: Path, meta_path: Path) -> dict:
+    env = {**os.environ, "BOTMM_BENCH_META": str(meta_path)}
+    out = subprocess.run([sys.executable, __file__, "--child", engine, str(path)], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--child", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    if args.child:
+        child(*args.child)
+        return
+    capture = shared_data() / CAPTURE
+    if not capture.is_file():
+        print(f"shared data not found: {capture} is absent (set BOTMM_SHARED_DATA to the shared data folder)")
+        sys.exit(1)
+    import numpy as np
+
+    from botmm.data.convert import convert_binance
+    from botmm.data.l2 import KIND_DELTA, L2Events, MemoryL2Feed, read_l2, read_meta
+    from botmm.sim.differential import TouchParams, hftbacktest_data, run_botmm, run_hftbacktest, warm_up
+
+    if importlib.util.find_spec("hftbacktest") is None:
+        print("hftbacktest is not installed (pip install 'botmm[validate]'): showing botmm's figures only")
+        hbt = None
+    else:
+        hbt = hftbacktest_data(capture)
+    with tempfile.TemporaryDirectory() as tmp:
+        datasets = {}
+        for sequence in ("none", "binance"):
+            out = Path(tmp) / sequence
+            convert_binance(capture, out, sequence=sequence)
+            datasets[sequence] = (out, read_l2(out), read_meta(out))
+        _, events, meta = datasets["none"]
+        warm_up(events, meta, hbt)
+        # sequence=binance drops the diffs received before the snapshot, so its clock starts at the first trade,
+        # 24 ms after hftbacktest's; a no-op row (deleting an empty level) at hftbacktest's start aligns the ticks
+        _, bin_events, bin_meta = datasets["binance"]
+        t0 = int(events.ts_exchange[0])
+        noop = L2Events.build(ts_exchange=[t0], ts_local=[t0], kind=[KIND_DELTA], side=[1], price=[1.0], size=[0.0])
+        aligned = L2Events.concat([noop, bin_events])
+
+        print(f"\n{capture.name}: touch quoter, 100 ms interval, 10 ms + 10 ms latency, 1 lot, cap 10 lots, no fees")
+        header = (f"{'engine':<32}{'queue':<13}{'buy':>5}{'sell':>6}{'position':>10}{'cash':>12}{'equity PnL':>12}"
+                  f"{'bids':>6}{'asks':>6}{'rejected':>9}{'steps':>7}")
+        print(header)
+        for queue in ("risk_averse", "power2"):
+            p = TouchParams(queue=queue)
+            rows = [(f"botmm ({label})", run_botmm(MemoryL2Feed(ev, m), p))
+                    for label, ev, m in (("sequence=none", events, meta), ("sequence=binance", bin_events, bin_meta),
+                                         ("binance, clock aligned", aligned, bin_meta))]
+            if hbt is not None:
+                rows.insert(0, ("hftbacktest 2.4.4", run_hftbacktest(hbt, meta, p)))
+            for label, r in rows:
+                print(f"{label:<32}{queue:<13}{r.filled_buy:>5}{r.filled_sell:>6}{r.final_position:>10.3f}"
+                      f"{r.cash:>12.4f}{r.equity_pnl:>12.4f}{r.bids_posted:>6}{r.asks_posted:>6}{r.rejected:>9}"
+                      f"{r.steps:>7}")
+
+        n = len(events)
+        print(f"\nspeed: {n:,} source events (hftbacktest's file has {len(hbt) if hbt is not None else 0:,} rows), "
+              f"best of {args.repeat} interleaved runs, CPU time of the strategy loop")
+        for label, p in (("touch quoter", TouchParams()), ("replay alone (quoting nothing)", TouchParams(max_lots=0))):
+            times: dict[str, list[float]] = {"botmm": [], "hftbacktest": []}
+            for _ in range(args.repeat):
+                times["botmm"].append(run_botmm(MemoryL2Feed(events, meta), p).seconds)
+                if hbt is not None:
+                    times["hftbacktest"].append(run_hftbacktest(hbt, meta, p).seconds)
+            best = {engine: min(t) for engine, t in times.items() if t}
+            print(f"  {label}")
+            for engine, seconds in best.items():
+                print(f"    {engine:<12} {seconds * 1e3:8.1f} ms  {n / seconds / 1e6:6.2f} M events/s")
+            if "hftbacktest" in best:
+                print(f"    ratio botmm / hftbacktest throughput: {best['hftbacktest'] / best['botmm']:.2f}")
+
+        npz = Path(tmp) / "hbt.npz"
+        print("\npeak memory (fresh process: imports, compiled code, data, one replay)")
+        results = {"botmm": peak_memory("botmm", datasets["none"][0], datasets["none"][0])}
+        if hbt is not None:
+            np.savez_compressed(npz, data=hbt)
+            results["hftbacktest"] = peak_memory("hftbacktest", npz, datasets["none"][0])
+        for engine, r in results.items():
+            print(f"  {engine:<12} peak {r['peak_mb']:7.1f} MB, {r['peak_mb'] - r['baseline_mb']:6.1f} MB above the "
+                  f"process before loading data ({r['fills']} fills)")
+
+
+if __name__ == "__main__":
+    main()

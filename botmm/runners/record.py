@@ -1,0 +1,141 @@
+"""``botmm record``: the L2 recorder (:mod:`botmm.data.recorder`) as a Hydra job.
+
+The assets are the job's ``asset`` (``botmm record asset=btc``) or a list of them (``botmm record
+'asset=[eth,btc]'``): one websocket, one dataset folder per symbol under ``root``. Notifiers hear the job like any
+other (``botmm_run_start``/``botmm_run_end`` with mode ``record``, ``botmm_event`` for connections, gaps and
+finished files). SIGINT and SIGTERM stop it gracefully: every open hour is written before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from botmm.config import AssetConfig, parse_duration, to_params
+from botmm.data.l2 import L2Meta
+from botmm.data.recorder import SOURCE, Recorder, RecorderParams
+from botmm.errors import ConfigError
+from botmm.logs import set_default_symbol
+from botmm.pipeline import Run
+from botmm.registry import BuildContext, build, load_plugins
+
+log = logging.getLogger("botmm.recorder")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Record until ``duration`` or a signal; the summary (also written to ``output_dir/result.json``)."""
+    from botmm.plugins.exchanges.hyperliquid.symbols import candidates
+
+    params, assets, notifier = check(cfg)
+    metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, SOURCE) for a in assets]
+    coins = [candidates(a.symbol)[-1] for a in assets]
+    run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir,
+              extra={"url": params.ws_url, "root": params.root, "coins": coins})
+    set_default_symbol(run.symbol)
+    pm = load_plugins()
+    name = f"notifier:record:{id(run)}"
+    pm.register(notifier, name=name)
+    recorder = Recorder(params, metas, coins,
+                        notify=lambda event, **data: pm.hook.botmm_event(run=run, event=event, data=data))
+    duration = parse_duration(params.duration, "duration") if params.duration is not None else None
+    try:
+        pm.hook.botmm_run_start(run=run)
+        asyncio.run(_main(recorder, duration))
+    except BaseException as exc:
+        pm.hook.botmm_error(run=run, error=exc)
+        raise
+    finally:
+        result = recorder.result()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        pm.hook.botmm_run_end(run=run, result=result)
+        pm.unregister(name=name)
+    return result
+
+
+def check(cfg: DictConfig) -> tuple[RecorderParams, list[AssetConfig], Any]:
+    """Check the recorder's settings and asset(s) and build the notifier (no I/O); one-line ConfigErrors naming
+    the key."""
+    node = {f.name: cfg[f.name] for f in fields(RecorderParams) if f.name in cfg}
+    try:
+        params = to_params(RecorderParams, node, "record")
+    except ConfigError as exc:
+        raise ConfigError(str(exc).removeprefix("record.")) from None
+    if params.duration is not None:
+        parse_duration(params.duration, "duration")
+    assets = asset_configs(cfg)
+    return params, assets, build("notifier", cfg.notifier, BuildContext(cfg=cfg, asset=assets[0]))
+
+
+def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
+    """The job's asset, or one per name of an ``asset=[a,b,...]`` override (each composed on its own, as Hydra
+    merges a list of options into one node)."""
+    names = _asset_list()
+    if len(names) <= 1:
+        return [to_params(AssetConfig, cfg.asset, "asset")]
+    from hydra import compose
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    others = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") != "asset"]
+    return [to_params(AssetConfig, compose(config_name=hydra_cfg.job.config_name,
+                                           overrides=[*others, f"asset={name}"]).asset, f"asset={name}")
+            for name in names]
+
+
+def _asset_list() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not HydraConfig.initialized():
+        return []
+    for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
+        if override.get_key_element() == "asset" and isinstance(override.value(), list):
+            return [str(v) for v in override.value()]
+    return []
+
+
+async def _main(recorder: Recorder, duration: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = threading.current_thread() is threading.main_thread()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("%s received; writing the open files and stopping", sig.name)
+        stop.set()
+
+    if handled:
+        for sig in _SIGNALS:
+            loop.add_signal_handler(sig, on_signal, sig)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    try:
+        await recorder.run(stop)
+    finally:
+        if handled:
+            for sig in _SIGNALS:
+                loop.remove_signal_handler(sig)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """A short summary of a recording on the console."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"botmm record {result['symbol']}", show_header=False)
+    for symbol, rows in result["rows"].items():
+        table.add_row(f"rows {symbol}", f"{rows:,}")
+    for key in ("snapshots", "trades", "gaps", "reconnects", "backfill_dropped", "late", "bad_messages"):
+        table.add_row(key, f"{result[key]:,}")
+    table.add_row("files", "\n".join(result["files"]) or "-")
+    Console().print(table)

@@ -1,0 +1,204 @@
+"""Differential validation of the replay venue against hftbacktest 2.4.4: the same touch quoter, the same data.
+
+The **touch quoter** (REPLAY_REFERENCE semantics): every ``interval``, (1) count the orders that came back filled
+or rejected, (2) cancel every open order, (3) unless the local book has not yet received its snapshot, post one
+post-only bid of ``qty`` at the local best bid while ``round(position / lot) < max_lots`` and one post-only ask at the
+local best ask while ``> -max_lots``. Constant entry and response latency, no partial fills, zero fees. With a
+round trip shorter than the interval every open order is acknowledged by the next step, so cancelling every open
+order equals hftbacktest's "cancel every cancellable order".
+
+:func:`run_botmm` drives :class:`~botmm.sim.replay.ReplayVenue` through the same methods ``Strategy.step`` uses;
+:func:`run_hftbacktest` runs the same loop compiled against hftbacktest's ``HashMapMarketDepthBacktest``
+(``pip install botmm[validate]``). Both time only the strategy loop, after loading the data and compiling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from botmm.config import AssetConfig
+from botmm.data.l2 import L2Events, L2Meta, MemoryL2Feed
+from botmm.model import QuoteLevel, Side
+from botmm.sim.latency import LatencyModel
+from botmm.sim.replay import L2Feed, OrderBookFillParams, ReplayVenue
+
+QUEUES = {"risk_averse": ("risk_averse", "power"), "power2": ("prob", "power")}
+
+# hftbacktest constants (hftbacktest.order / hftbacktest.types), so that this module imports without hftbacktest
+_HBT_BUY, _HBT_GTX, _HBT_LIMIT, _HBT_EXPIRED, _HBT_FILLED = 1, 1, 0, 2, 3
+_HBT_SNAPSHOT, _HBT_EXCH = 4, 1 << 31
+
+
+@dataclass(frozen=True)
+class TouchParams:
+    """The touch quoter's settings (REPLAY_REFERENCE defaults)."""
+
+    queue: str = "risk_averse"  # risk_averse | power2
+    interval_ns: int = 100_000_000
+    entry_ns: int = 10_000_000
+    response_ns: int = 10_000_000
+    qty_lots: int = 1
+    max_lots: int = 10
+
+
+@dataclass
+class TouchResult:
+    """What one engine produced; ``seconds`` is the timed strategy loop, ``events`` the dataset rows it replayed."""
+
+    engine: str
+    queue: str
+    filled_buy: int
+    filled_sell: int
+    traded_qty: float
+    final_position: float
+    final_mid: float
+    cash: float
+    equity_pnl: float
+    bids_posted: int
+    asks_posted: int
+    rejected: int
+    steps: int
+    events: int
+    seconds: float
+
+
+def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
+    """The touch quoter on the replay venue over ``feed`` (a dataset, or events in memory)."""
+    meta = feed.meta
+    queue, weighting = QUEUES[p.queue]
+    fill = OrderBookFillParams(queue=queue, prob_weighting=weighting, prob_n=2.0, partial_fills=False,
+                               post_only=True, taker_fee=0.0, book_levels=0)
+    asset = AssetConfig(symbol=meta.symbol, tick_size=meta.tick_size, lot_size=meta.lot_size, min_notional=0.0)
+    venue = ReplayVenue(feed, fill, asset, 0.0, p.interval_ns, LatencyModel.constant(p.entry_ns, p.response_ns))
+    lot = meta.lot_size
+    qty = p.qty_lots * lot
+    counts = {Side.BUY: 0, Side.SELL: 0}
+    steps = bids = asks = 0
+    traded = cash = 0.0
+    cursor = 0
+    start = time.thread_time()
+    venue.connect()
+    next_tick, poll, fills_since, cancel_all = venue.next_tick, venue.poll, venue.fills_since, venue.cancel_all_orders
+    while True:
+        now = next_tick()
+        fills, cursor = fills_since(cursor)  # the tally: fills whose response has arrived (after the last step too)
+        for f in fills:
+            counts[f.side] += 1
+            cash -= f.side * f.size * f.price
+            traded += f.size
+        if now is None:
+            break
+        steps += 1
+        cancel_all()
+        market = poll(now)
+        if market is None:
+            continue
+        pos = round(venue.inventory.position / lot)
+        levels = []
+        if pos < p.max_lots:
+            levels.append(QuoteLevel(Side.BUY, market.bid, qty))
+            bids += 1
+        if pos > -p.max_lots:
+            levels.append(QuoteLevel(Side.SELL, market.ask, qty))
+            asks += 1
+        venue.place_orders(levels, now)
+    seconds = time.thread_time() - start
+    bid, ask = venue.best_prices()
+    mid = 0.5 * (bid + ask)
+    position = venue.inventory.position
+    events = int(venue.stats()["events_exchange"])
+    return TouchResult("botmm", p.queue, counts[Side.BUY], counts[Side.SELL], round(traded, 9), round(position, 9),
+                       mid, cash, cash + position * mid, bids, asks, venue.rejected, steps, events, seconds)
+
+
+@njit
+def _hbt_touch(hbt, interval, qty, lot, max_lots, quote_from, out):
+    buy = sell = bids = asks = rejected = steps = 0
+    traded = 0.0
+    oid = 0
+    while True:
+        end = hbt.elapse(interval) != 0
+        orders = hbt.orders(0)
+        values = orders.values()
+        while values.has_next():
+            order = values.get()
+            if order.status == _HBT_FILLED:
+                if order.side == _HBT_BUY:
+                    buy += 1
+                else:
+                    sell += 1
+                traded += order.exec_qty
+            elif order.status == _HBT_EXPIRED:
+                rejected += 1
+        hbt.clear_inactive_orders(0)
+        if end:
+            break
+        steps += 1
+        values = orders.values()
+        while values.has_next():
+            order = values.get()
+            if order.cancellable:
+                hbt.cancel(0, order.order_id, False)
+        if hbt.current_timestamp < quote_from:
+            continue
+        depth = hbt.depth(0)
+        pos = round(hbt.position(0) / lot)
+        if pos < max_lots and np.isfinite(depth.best_bid):
+            oid += 1
+            hbt.submit_buy_order(0, oid, depth.best_bid, qty, _HBT_GTX, _HBT_LIMIT, False)
+            bids += 1
+        if pos > -max_lots:
+            oid += 1
+            hbt.submit_sell_order(0, oid, depth.best_ask, qty, _HBT_GTX, _HBT_LIMIT, False)
+            asks += 1
+    depth = hbt.depth(0)
+    state = hbt.state_values(0)
+    out[0], out[1], out[2], out[3] = buy, sell, traded, hbt.position(0)
+    out[4], out[5] = 0.5 * (depth.best_bid + depth.best_ask), state.balance - state.fee
+    out[6], out[7], out[8], out[9] = bids, asks, rejected, steps
+
+
+def hftbacktest_data(capture: str | os.PathLike[str]) -> np.ndarray:
+    """The capture converted by hftbacktest's own Binance futures converter (library defaults)."""
+    from hftbacktest.data.utils import binancefutures
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return binancefutures.convert(os.fspath(capture), buffer_size=10_000_000)
+
+
+def run_hftbacktest(data: np.ndarray, meta: L2Meta, p: TouchParams) -> TouchResult:
+    """The touch quoter on hftbacktest over its converted ``data`` (see :func:`hftbacktest_data`)."""
+    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+
+    asset = (BacktestAsset().data([data]).linear_asset(1.0).constant_order_latency(p.entry_ns, p.response_ns)
+             .no_partial_fill_exchange().trading_value_fee_model(0.0, 0.0).tick_size(meta.tick_size)
+             .lot_size(meta.lot_size))
+    asset = asset.power_prob_queue_model(2.0) if p.queue == "power2" else asset.risk_adverse_queue_model()
+    hbt = HashMapMarketDepthBacktest([asset])
+    snapshot = data[(data["ev"] & 0xFF) == _HBT_SNAPSHOT]
+    quote_from = int(snapshot["local_ts"].min()) if len(snapshot) else 0
+    out = np.zeros(10)
+    start = time.thread_time()
+    _hbt_touch(hbt, p.interval_ns, p.qty_lots * meta.lot_size, meta.lot_size, p.max_lots, quote_from, out)
+    seconds = time.thread_time() - start
+    hbt.close()
+    buy, sell, traded, position, mid, cash, bids, asks, rejected, steps = out.tolist()
+    source = int(np.count_nonzero(data["ev"] & _HBT_EXCH))
+    return TouchResult("hftbacktest", p.queue, int(buy), int(sell), round(traded, 9), round(position, 9), mid, cash,
+                       cash + position * mid, int(bids), int(asks), int(rejected), int(steps), source, seconds)
+
+
+def warm_up(events: L2Events, meta: L2Meta, data: np.ndarray | None, rows: int = 20_000) -> None:
+    """Compile (or load from cache) both engines on the first ``rows`` rows, so timings exclude compilation."""
+    head = MemoryL2Feed(events.take(slice(0, rows)), meta)
+    run_botmm(head, TouchParams())
+    run_botmm(head, TouchParams(queue="power2"))
+    if data is not None:
+        run_hftbacktest(data[:rows], meta, TouchParams())
