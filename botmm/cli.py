@@ -187,6 +187,11 @@ def _prevalidate(name: str, overrides: list[str]) -> None:
 
         check(cfg)
         return
+    if name == "reoptimize":
+        from botmm.runners.reoptimize import check as check_reoptimize
+
+        check_reoptimize(cfg)
+        return
     build_components(cfg)
 
 
@@ -274,6 +279,27 @@ def plugins_command(as_json: bool) -> None:
 
 
 cli.add_command(data)
+
+
+@cli.command("report")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="The HTML file to write [default: <run dir>/report.html, or the .md file's name with .html].")
+def report_command(path: str, out: str | None) -> None:
+    """One self-contained HTML report of a run or multirun output dir (plots and tables), or a Markdown file
+    rendered to styled HTML."""
+    try:
+        if path.endswith(".md"):
+            from botmm.report.markdown import markdown_file
+
+            written = markdown_file(path, out)
+        else:
+            from botmm.report.html import report
+
+            written = report(path, out)
+    except BotmmError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {written}")
 
 
 def main() -> None:

@@ -48,10 +48,11 @@ def _primaries(loader: Any) -> list[str]:
     """The primary configs: root configs built on the ``botmm_schema`` root (run, backtest, ...)."""
     found = []
     for name in loader.get_group_options("", results_filter=ObjectType.CONFIG):
-        if name.startswith("_") or name == "botmm_schema":
+        if name.startswith("_") or (name.startswith("botmm_") and name.endswith("schema")):
             continue
         defaults = loader.compute_defaults_list(name, [], RunMode.RUN).defaults
-        if any(d.config_path == "botmm_schema" for d in defaults):
+        if any(d.config_path and d.config_path.startswith("botmm_") and d.config_path.endswith("schema")
+               for d in defaults):
             found.append(name)
     return found
 

@@ -14,11 +14,19 @@ Book imbalance widens the side the flow is running against: with more resting bi
 pressure) ``widen_ask = imbalance_widening * imbalance * spread / 2``, and symmetrically ``widen_bid`` when
 imbalance < 0. ``spread_mult``, ``skew_mult`` and ``size_mult`` come from the strategy policy (1 by default).
 Levels, rounding, the minimum distance from mid and sizes follow :func:`botmm.plugins.quoters.ladder.ladder`.
+
+Fill-model filter (``fill_model_filter: true``, ``model_path`` a model from ``botmm train``): each tick the fill
+predictor (:mod:`botmm.ml.predictor`) estimates every level's adverse-selection risk (the probability that a fill
+there loses money marked to mid); a level above ``max_adverse_risk`` moves ``widen_bps`` further from mid, or is
+skipped when ``widen_bps`` is 0. The model is loaded when the quoter is built (a missing file, another format or
+other features is refused in one line) and again when a hot reload changes ``model_path``.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any, Optional
 
 from botmm.config import require
 from botmm.model import Quote
@@ -27,21 +35,58 @@ from botmm.registry import BuildContext, hookimpl
 
 from .ladder import LadderParams, ladder
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class AvellanedaParams(LadderParams):
     toxicity_widening: float = 1.0  # spread grows by this fraction at toxicity 1
     imbalance_widening: float = 0.5  # the side against the book's imbalance widens by this share of half a spread
+    fill_model_filter: bool = False  # widen or skip levels the fill model rates as likely adverse
+    model_path: Optional[str] = None  # a model written by botmm train (fill_model.bmm)
+    max_adverse_risk: float = 0.5  # levels with a higher predicted adverse-selection risk are widened or skipped
+    widen_bps: float = 0.0  # how far such a level moves away from mid; 0: skip it
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.toxicity_widening >= 0, self, "toxicity_widening", "must be >= 0")
         require(self.imbalance_widening >= 0, self, "imbalance_widening", "must be >= 0")
+        require(not self.fill_model_filter or bool(self.model_path), self, "model_path",
+                "must name a model file (botmm train writes fill_model.bmm) when fill_model_filter is true")
+        require(0 <= self.max_adverse_risk <= 1, self, "max_adverse_risk", "must be in [0, 1]")
+        require(self.widen_bps >= 0, self, "widen_bps", "must be >= 0")
 
 
 class AvellanedaQuoter:
     def __init__(self, params: AvellanedaParams, tick: float, lot: float):
         self.params, self.tick, self.lot = params, tick, lot
+        self.filter: Any = None
+        self._model_path = params.model_path if params.fill_model_filter else None
+        if self._model_path:
+            self.filter = self._load_filter(self._model_path)
+
+    def _load_filter(self, path: str) -> Any:
+        from botmm.errors import ConfigError
+        from botmm.ml.predictor import FEATURES, FillFilter, FillPredictor, ModelError
+
+        try:
+            return FillFilter(FillPredictor.load(path, FEATURES), self.tick)
+        except ModelError as exc:
+            raise ConfigError(f"quoter.model_path: {exc}") from None
+
+    def _filtered(self, quote: Quote, inputs: QuoteInputs) -> Quote:
+        p = self.params
+        if p.model_path != self._model_path:  # changed by a hot reload
+            from botmm.errors import ConfigError
+
+            self._model_path = p.model_path
+            try:
+                self.filter = self._load_filter(p.model_path)
+            except ConfigError as exc:  # a bad reloaded model must not stop quoting: keep the previous one
+                log.error("%s; keeping the previous model", exc)
+        if self.filter is None:
+            return quote
+        return self.filter.apply(quote, inputs, p.max_adverse_risk, p.widen_bps)
 
     def quote(self, inputs: QuoteInputs) -> Quote:
         p = self.params
@@ -53,7 +98,8 @@ class AvellanedaQuoter:
         lean = p.imbalance_widening * inputs.imbalance * spread / 2
         bid = center - spread / 2 - max(-lean, 0.0)
         ask = center + spread / 2 + max(lean, 0.0)
-        return ladder(bid, ask, mid, p, inputs.size_mult, self.tick, self.lot)
+        quote = ladder(bid, ask, mid, p, inputs.size_mult, self.tick, self.lot)
+        return self._filtered(quote, inputs) if p.fill_model_filter else quote
 
 
 def make_avellaneda(params: AvellanedaParams, ctx: BuildContext) -> AvellanedaQuoter:

@@ -5,17 +5,22 @@ hot reload of a live params file.
 file ``botmm reoptimize`` writes. It is checked every ``reload_seconds`` of the job's clock; when its modification
 time changed, the overrides are validated against the quoter's schema and applied (event ``params_reloaded``). A file
 that does not parse or validate is rejected with event ``params_rejected`` and the old params stay.
+
+``auto_tune`` (``strategy.auto_tune.enabled=true``) adds the auto-tuner (:mod:`botmm.ml.autotune`): spread, skew and
+size multipliers adjusted from each window's PnL, Sharpe, fill rate and inventory, within safety bounds, every change
+sent as event ``auto_tune``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
 from botmm.config import ComponentParams, require, to_params
+from botmm.ml.autotune import AutoTuneParams, AutoTuning
 from botmm.protocols import QuoteInputs, TickState
 from botmm.registry import BuildContext, hookimpl
 
@@ -24,6 +29,7 @@ from botmm.registry import BuildContext, hookimpl
 class BasicParams(ComponentParams):
     params_file: Optional[str] = None
     reload_seconds: float = 5.0
+    auto_tune: AutoTuneParams = field(default_factory=AutoTuneParams)
 
     def __post_init__(self) -> None:
         require(self.reload_seconds > 0, self, "reload_seconds", "must be > 0")
@@ -36,14 +42,19 @@ class BasicPolicy:
         self.strategy: Any = None
         self._next_check = 0
         self._mtime: int | None = None
+        self.tuning = AutoTuning(params.auto_tune) if params.auto_tune.enabled else None
 
     def bind(self, strategy: Any) -> None:
         self.strategy = strategy
+        if self.tuning is not None:
+            self.tuning.bind(strategy)
 
     def adjust(self, inputs: QuoteInputs, state: TickState) -> QuoteInputs:
         if self.path is not None and state.now_ms >= self._next_check:
             self._next_check = state.now_ms + self.reload_ms
             self.reload()
+        if self.tuning is not None:
+            inputs = self.tuning.adjust(inputs, state)
         return inputs
 
     def reload(self) -> bool:

@@ -1,0 +1,20 @@
+"""Machine learning and self-optimisation: training data from the pipeline (:mod:`botmm.ml.training`), the fill
+predictor and the quoter's fill-model filter (:mod:`botmm.ml.predictor`) and the auto-tuner
+(:mod:`botmm.ml.autotune`); scikit-learn is imported only when a model is trained or loaded.
+
+This package is also the ``ml`` plugin (entry point group ``botmm``), so that loading the plugins puts the root
+schemas of ``botmm train``, ``botmm reoptimize`` and ``botmm supervise`` into Hydra's ConfigStore before any config
+is composed: each is the job schema plus the command's own typed node.
+"""
+
+from hydra.core.config_store import ConfigStore
+
+from botmm.ml.training import TrainJob
+from botmm.runners.reoptimize import ReoptimizeJob
+from botmm.runners.supervise import SuperviseJob
+
+SCHEMAS = {"botmm_train_schema": TrainJob, "botmm_reoptimize_schema": ReoptimizeJob,
+           "botmm_supervise_schema": SuperviseJob}
+
+for _name, _node in SCHEMAS.items():
+    ConfigStore.instance().store(name=_name, node=_node)

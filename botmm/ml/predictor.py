@@ -1,0 +1,342 @@
+"""Fill prediction: the features of a quoted level, :class:`FillPredictor` (two gradient-boosted classifiers) and
+:class:`FillFilter`, which the ``avellaneda`` quoter uses to widen or skip levels with a high adverse-selection risk.
+
+Features of one level at one tick (:data:`FEATURES`), computed by :func:`level_features` from the tick's market view
+and quoter inputs, the same way when training data is generated and when a quoter asks the model:
+
+* ``side``: +1 bid, -1 ask; ``level``: 0 for the level nearest mid on its side, 1 for the next, ...
+* ``distance_bps``: how far the level sits from mid, away from the other side (negative would cross mid);
+* ``spread_bps``: the market's bid-ask spread; ``vol_bps``: the volatility signal (one tick's log-return stdev);
+* ``imbalance``: top-of-book size imbalance ``(bid_size - ask_size) / (bid_size + ask_size)`` signed for the level's
+  side, so positive means more size rests on our side than on the other (NaN when the source has no sizes);
+* ``inventory``: position notional over ``risk.max_position_usd``, signed for the side, so positive means a fill would
+  add to the position;
+* ``reach_bps``: how far the tick's interval traded beyond mid toward the level (bar low/high, or the replay's
+  trades), 0 when it did not;
+* ``hour``: UTC hour of day, 0 to 23 (whole hours: a fraction would act as a timestamp in short data sets);
+* ``queue_usd``: the notional displayed at the level's price on its side of the local book, where a new order would
+  join the queue (0 for a price with no displayed size inside the shown depth; NaN when the venue shows no book, as
+  the candle venue).
+
+The model file is a header line of JSON (format, versions, features, horizons, held-out metrics) followed by the
+pickled scikit-learn estimators. :meth:`FillPredictor.load` reads and checks the header before unpickling, so a
+model from another format version, another scikit-learn release or with other features is refused in one line.
+Pickles run code when loaded: load only model files you made.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from botmm.errors import BotmmError
+from botmm.model import Market, Quote, QuoteLevel, Side
+from botmm.protocols import QuoteInputs
+from botmm.rounding import round_ask, round_bid
+
+FEATURES = ("side", "level", "distance_bps", "spread_bps", "vol_bps", "imbalance", "inventory", "reach_bps", "hour",
+            "queue_usd")
+FORMAT = "botmm-fill-model"
+FORMAT_VERSION = 1
+_HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+_NAN = float("nan")
+
+
+class ModelError(BotmmError):
+    """A fill-model file that cannot be used: missing, not a model, from an incompatible version, other features."""
+
+
+def _queue_usd(market: Market, side: int, price: float) -> float:
+    book = market.book
+    if book is None:
+        return _NAN
+    levels = book.bids if side > 0 else book.asks
+    if not levels:
+        return _NAN
+    deepest = levels[-1][0]
+    if (side > 0 and price < deepest) or (side < 0 and price > deepest):
+        return _NAN  # deeper than the depth shown: unknown
+    tolerance = 1e-9 * price
+    for level_price, size in levels:
+        if abs(level_price - price) <= tolerance:
+            return size * price
+    return 0.0
+
+
+def level_features(market: Market, mid: float, vol: float, inventory: float,
+                   levels: Sequence[tuple[int, float, int]]) -> np.ndarray:
+    """One row of :data:`FEATURES` per ``(side, price, level)`` in ``levels``, for the tick whose market view is
+    ``market`` (``vol`` and ``inventory`` as in :class:`~botmm.protocols.QuoteInputs`)."""
+    spread_bps = (market.ask - market.bid) / mid * 1e4
+    sizes = market.bid_size + market.ask_size
+    imbalance = (market.bid_size - market.ask_size) / sizes if sizes > 0 else _NAN
+    up = max(market.high - mid, 0.0) / mid * 1e4
+    down = max(mid - market.low, 0.0) / mid * 1e4
+    hour = float((market.ts % _DAY_MS) // _HOUR_MS)
+    rows = np.empty((len(levels), len(FEATURES)), dtype=np.float64)
+    for i, (side, price, level) in enumerate(levels):
+        rows[i] = (side, level, side * (mid - price) / mid * 1e4, spread_bps, vol * 1e4, side * imbalance,
+                   side * inventory, down if side > 0 else up, hour, _queue_usd(market, side, price))
+    return rows
+
+
+def quote_features(quote: Quote, inputs: QuoteInputs) -> np.ndarray:
+    """:func:`level_features` of every level of ``quote`` (bids first), from the quoter's inputs."""
+    levels = [(1, lv.price, k) for k, lv in enumerate(quote.bids)] + [(-1, lv.price, k) for k, lv in
+                                                                         enumerate(quote.asks)]
+    return level_features(inputs.market, inputs.mid, inputs.vol, inputs.inventory, levels)
+
+
+def _as_matrix(X: Any, features: Sequence[str]) -> np.ndarray:
+    """Rows of ``features`` from a 2-D array (columns already in that order), a DataFrame or a mapping of columns."""
+    if hasattr(X, "columns") or isinstance(X, Mapping):
+        missing = [f for f in features if f not in X]
+        if missing:
+            raise ModelError(f"data lacks feature column(s) {', '.join(missing)}")
+        return np.column_stack([np.asarray(X[f], dtype=np.float64) for f in features])
+    matrix = np.asarray(X, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != len(features):
+        raise ModelError(f"expected {len(features)} feature columns ({', '.join(features)}), got shape {matrix.shape}")
+    return matrix
+
+
+def _forest_raw(X, feature, threshold, left, right, leaf, value, missing_left, roots, baseline, out):
+    """Sum of the trees' leaf values plus the baseline for each row: a NaN follows the node's missing-value branch,
+    a value at or below the threshold goes left (as scikit-learn's predictors do)."""
+    for r in range(X.shape[0]):
+        acc = baseline
+        for t in range(roots.shape[0]):
+            i = roots[t]
+            while not leaf[i]:
+                x = X[r, feature[i]]
+                if x != x:
+                    i = left[i] if missing_left[i] else right[i]
+                elif x <= threshold[i]:
+                    i = left[i]
+                else:
+                    i = right[i]
+            acc += value[i]
+        out[r] = acc
+
+
+_compiled: list[Any] = []
+
+
+def _forest_kernel() -> Any:
+    """:func:`_forest_raw` compiled by numba on first use (so importing this module stays light)."""
+    if not _compiled:
+        from numba import njit
+
+        _compiled.append(njit(cache=True)(_forest_raw))
+    return _compiled[0]
+
+
+@dataclass
+class _Forest:
+    """A binary HistGradientBoostingClassifier's trees as flat arrays, evaluated by a compiled loop: the same
+    probabilities as ``predict_proba`` without its per-call overhead (about 1 ms), which a quoter pays every tick."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    leaf: np.ndarray
+    value: np.ndarray
+    missing_left: np.ndarray
+    roots: np.ndarray
+    baseline: float
+
+    @classmethod
+    def of(cls, model: Any) -> _Forest:
+        trees = [predictors[0].nodes for predictors in model._predictors]
+        offsets = np.cumsum([0] + [len(t) for t in trees[:-1]]).astype(np.int64)
+        nodes = np.concatenate(trees)
+        shift = np.repeat(offsets, [len(t) for t in trees])
+        return cls(nodes["feature_idx"].astype(np.int64), nodes["num_threshold"].astype(np.float64),
+                   nodes["left"].astype(np.int64) + shift, nodes["right"].astype(np.int64) + shift,
+                   nodes["is_leaf"].astype(np.bool_), nodes["value"].astype(np.float64),
+                   nodes["missing_go_to_left"].astype(np.bool_), offsets,
+                   float(np.ravel(model._baseline_prediction)[0]))
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        raw = np.empty(len(X), dtype=np.float64)
+        _forest_kernel()(X, self.feature, self.threshold, self.left, self.right, self.leaf, self.value,
+                         self.missing_left, self.roots, self.baseline, raw)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
+class _Constant:
+    """The base rate, for a label with a single class in the training data (no model can rank it)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(X), self.rate)
+
+
+class FillPredictor:
+    """Two classifiers over :data:`FEATURES` (or the features given): P(the level fills within the horizon) on every
+    row, and P(a fill is adverse: marked to mid after the adverse horizon it lost money) on the filled rows.
+
+    ``train(X, y)``: ``X`` a DataFrame, a mapping of columns or a 2-D array in feature order; ``y`` a DataFrame or
+    mapping with columns ``filled`` (0/1) and ``adverse`` (0/1, NaN where not filled), or a 2-column array in that
+    order. ``predict(X)`` returns ``(fill_prob, adverse_selection_risk)`` arrays. Fitting uses ``threads`` OpenMP
+    threads (1 by default: a sweep's launcher already runs jobs in parallel, and OpenMP threads competing for busy
+    cores make a fit many times slower).
+    """
+
+    def __init__(self, features: Sequence[str] = FEATURES, info: Mapping[str, Any] | None = None,
+                 threads: int | None = 1, **params: Any):
+        self.features = tuple(features)
+        self.info: dict[str, Any] = dict(info or {})
+        self.threads = threads  # OpenMP threads while fitting; None: all cores
+        self.params = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 200,
+                       "l2_regularization": 1.0, "early_stopping": False, "random_state": 0, **params}
+        self.fill_model: Any = None
+        self.adverse_model: Any = None
+        self._fill: _Forest | _Constant | None = None
+        self._adverse: _Forest | _Constant | None = None
+
+    def train(self, X: Any, y: Any) -> FillPredictor:
+        """Fit both classifiers; returns self."""
+        matrix = _as_matrix(X, self.features)
+        if hasattr(y, "columns") or isinstance(y, Mapping):
+            filled, adverse = (np.asarray(y[c], dtype=np.float64) for c in ("filled", "adverse"))
+        else:
+            labels = np.asarray(y, dtype=np.float64)
+            filled, adverse = labels[:, 0], labels[:, 1]
+        if len(filled) != len(matrix):
+            raise ModelError(f"{len(matrix)} feature rows but {len(filled)} labels")
+        self.fill_model, self._fill = self._fit(matrix, filled)
+        known = (filled > 0) & ~np.isnan(adverse)
+        self.adverse_model, self._adverse = self._fit(matrix[known], adverse[known])
+        return self
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, _Forest | _Constant]:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        if len(y) == 0:
+            raise ModelError("no rows to train on")
+        if len(np.unique(y)) < 2:
+            return None, _Constant(float(y[0]))
+        unknown = np.isnan(X).all(axis=0)  # a feature the venue never knows (queue_usd on candles): never split on
+        if unknown.any():
+            X = np.where(unknown, 0.0, X)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            model = HistGradientBoostingClassifier(**self.params).fit(X, y.astype(np.int64))
+        return model, _Forest.of(model)
+
+    def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(fill_prob, adverse_selection_risk)`` for each row of ``X``."""
+        if self._fill is None or self._adverse is None:
+            raise ModelError("the predictor is not trained")
+        matrix = np.ascontiguousarray(_as_matrix(X, self.features))
+        return self._fill.proba(matrix), self._adverse.proba(matrix)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file: a JSON header line, then the pickled classifiers."""
+        from importlib.metadata import version
+
+        import sklearn
+
+        header = {"format": FORMAT, "format_version": FORMAT_VERSION, "botmm": version("botmm"),
+                  "sklearn": sklearn.__version__, "features": list(self.features), "info": self.info}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as out:
+            out.write(json.dumps(header).encode() + b"\n")
+            pickle.dump({"params": self.params, "fill": self.fill_model, "adverse": self.adverse_model,
+                         "fill_const": getattr(self._fill, "rate", None),
+                         "adverse_const": getattr(self._adverse, "rate", None)}, out)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, features: Sequence[str] | None = None) -> FillPredictor:
+        """Read a model file. Refused (:class:`ModelError`, one line) when it is not a botmm fill model, was saved by
+        another format version or scikit-learn release, or (when ``features`` is given) uses other features."""
+        import sklearn
+
+        path = Path(path)
+        try:
+            with path.open("rb") as src:
+                first = src.readline()
+                try:
+                    header = json.loads(first)
+                except ValueError:
+                    header = None
+                if not isinstance(header, dict) or header.get("format") != FORMAT:
+                    raise ModelError(f"{path}: not a botmm fill model")
+                if header.get("format_version") != FORMAT_VERSION:
+                    raise ModelError(f"{path}: fill-model format {header.get('format_version')}, this botmm reads "
+                                     f"format {FORMAT_VERSION}; retrain it with botmm train")
+                if _minor(header.get("sklearn", "")) != _minor(sklearn.__version__):
+                    raise ModelError(f"{path}: saved with scikit-learn {header.get('sklearn')}, this is "
+                                     f"{sklearn.__version__}; retrain it with botmm train")
+                saved = tuple(header.get("features", ()))
+                if features is not None and saved != tuple(features):
+                    raise ModelError(f"{path}: trained on features [{', '.join(saved)}], expected "
+                                     f"[{', '.join(features)}]; retrain it with botmm train")
+                body = pickle.load(src)
+        except OSError as exc:
+            raise ModelError(f"{path}: {exc.strerror or exc}") from None
+        predictor = cls(saved, header.get("info"), **body["params"])
+        predictor.fill_model, predictor.adverse_model = body["fill"], body["adverse"]
+        predictor._fill = _Forest.of(body["fill"]) if body["fill"] is not None else _Constant(body["fill_const"])
+        predictor._adverse = (_Forest.of(body["adverse"]) if body["adverse"] is not None
+                              else _Constant(body["adverse_const"]))
+        return predictor
+
+
+def _minor(version: str) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+class FillFilter:
+    """Widens or drops the levels of a quote whose predicted adverse-selection risk exceeds ``max_risk``: each such
+    level moves ``widen_bps`` further from mid (rounded away from the other side), or is dropped when ``widen_bps``
+    is 0. One batched prediction per tick; ``widened`` and ``skipped`` count the levels changed."""
+
+    def __init__(self, predictor: FillPredictor, tick: float):
+        self.predictor, self.tick = predictor, tick
+        self.widened = self.skipped = 0
+
+    def apply(self, quote: Quote, inputs: QuoteInputs, max_risk: float, widen_bps: float) -> Quote:
+        """The quote with its risky levels widened or dropped; unchanged when the inputs carry no market view."""
+        if inputs.market is None or not (quote.bids or quote.asks):
+            return quote
+        _, risk = self.predictor.predict(quote_features(quote, inputs))
+        risky = risk > max_risk
+        if not risky.any():
+            return quote
+        n_bids = len(quote.bids)
+        shift = widen_bps * 1e-4 * inputs.mid
+        return Quote(self._side(quote.bids, risky[:n_bids], shift), self._side(quote.asks, risky[n_bids:], shift))
+
+    def _side(self, levels: list[QuoteLevel], risky: np.ndarray, shift: float) -> list[QuoteLevel]:
+        kept = []
+        for level, bad in zip(levels, risky.tolist()):
+            if not bad:
+                kept.append(level)
+            elif shift > 0:
+                self.widened += 1
+                if level.side is Side.BUY:
+                    price = round_bid(level.price - shift, self.tick)
+                    if price > 0:
+                        kept.append(QuoteLevel(level.side, price, level.size))
+                else:
+                    kept.append(QuoteLevel(level.side, round_ask(level.price + shift, self.tick), level.size))
+            else:
+                self.skipped += 1
+        kept.sort(key=lambda lv: -lv.price if lv.side is Side.BUY else lv.price)
+        return kept

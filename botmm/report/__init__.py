@@ -1,0 +1,1 @@
+"""HTML reports of runs and sweeps, and Markdown rendered to styled HTML (``botmm report``)."""
