@@ -46,7 +46,7 @@ def pipeline(hours: float, interval_ms: int) -> tuple[int, int, int, float]:
     start = time.thread_time()
     drive(strategy)
     seconds = time.thread_time() - start
-    stats = strategy.venue.stats()
+    stats = strategy.venue.fill_stats()
     return stats["events_exchange"], stats["ticks"], stats["fills"], seconds
 
 

@@ -278,8 +278,8 @@ class Strategy:
             venue_errors=self.calls["venue_errors"],
             calls_saved=self.order_manager.calls_saved,
         )
-        if hasattr(self.venue, "stats"):
-            result["venue"] = self.venue.stats()
+        if hasattr(self.venue, "fill_stats"):
+            result["venue"] = self.venue.fill_stats()
         return result
 
 

@@ -109,8 +109,8 @@ class Venue(Protocol):
     """Where orders go and fills come from: a real exchange, the paper venue or the backtest venue.
 
     A failed call raises :class:`botmm.errors.VenueError`; the pipeline counts it and carries on. ``max_batch`` is
-    the most orders one ``modify_orders`` call may carry. A simulated venue may also offer ``stats() -> dict`` (its
-    fill model's settings and counters), which the job's ``result.json`` records under ``venue``.
+    the most orders one ``modify_orders`` call may carry. A simulated venue may also offer ``fill_stats() -> dict``
+    (its fill model's settings and counters), which the job's ``result.json`` records under ``venue``.
     """
 
     max_batch: int

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 
@@ -225,13 +225,6 @@ class HLServer:
         with self.lock:
             return [r for r in self.requests if r["path"] == "/exchange" and (not types or r["type"] in types)]
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
 
     # -- clock, book and matching ------------------------------------------------------------------------------
     def _now_ms(self) -> int:

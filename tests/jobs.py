@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
@@ -48,3 +50,13 @@ def cli(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProc
 
 def last_sweep(cwd: Path, name: str = "backtest") -> Path:
     return max((cwd / "multirun" / name).iterdir(), key=lambda p: p.stat().st_mtime)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

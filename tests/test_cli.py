@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from jobs import BOTMM, cli_env
+from jobs import BOTMM, cli_env, wait_for
 from jobs import cli as botmm
 from omegaconf import OmegaConf
 
@@ -291,13 +291,6 @@ def test_paper_run_stops_after_duration(tmp_path: Path) -> None:
     assert result["fills"] > 0, result
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -309,7 +302,7 @@ def test_paper_run_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) 
             def started() -> bool:
                 return any("run started" in log.read_text() for log in tmp_path.glob("outputs/run/*/*.log"))
 
-            assert _wait_for(started, 30), out.read_text() + err.read_text()
+            assert wait_for(started, 30), out.read_text() + err.read_text()
             time.sleep(4)
             assert proc.poll() is None, "the run ended before the signal"
             proc.send_signal(sig)

@@ -10,6 +10,7 @@ import pytest
 from eth_account import Account
 from hl_server import AGENT_KEY, TEST_KEY, HLServer, make_venue
 
+from jobs import wait_for
 from botmm.errors import ConfigError, VenueError
 from botmm.model import QuoteLevel, Side
 from botmm.plugins.exchanges.hyperliquid.client import RateLimited, Uncertain
@@ -180,14 +181,14 @@ def test_refused_switch_falls_back_to_the_client_watchdog(server: HLServer, venu
     venue.place_orders([bid(2999.0), ask(3001.0)], 1)
     assert venue.set_dead_mans_switch(1.0) is False
     assert venue.events[0][0] == "dead_mans_switch" and venue.events[0][1]["fallback"] == "watchdog"
-    assert server.wait_for(lambda: ("watchdog", {"cancelled": 2}) in venue.events, 4.0)  # no poll for 1 s
+    assert wait_for(lambda: ("watchdog", {"cancelled": 2}) in venue.events, 4.0)  # no poll for 1 s
     assert server.resting(USER) == []
 
 
 def test_exchange_fires_the_scheduled_cancel_when_the_bot_goes_quiet(server: HLServer, venue) -> None:
     venue.place_orders([bid(2999.0)], 1)
     server.accounts[USER].schedule = int(time.time() * 1000) + 300  # as if armed 5 s ago and never re-armed
-    assert server.wait_for(lambda: not server.resting(USER), 2.0)
+    assert wait_for(lambda: not server.resting(USER), 2.0)
     assert server.triggers == 1
 
 

@@ -64,7 +64,7 @@ def test_the_market_it_makes_is_tight_and_moves(hour):
     minute = np.diff(np.log(np.array(mids)[::60]))
     annual_vol = minute.std() * np.sqrt(525_600)
     assert 0.3 < annual_vol < 1.2
-    stats = venue.stats()
+    stats = venue.fill_stats()
     assert "data_crossed_exchange" not in stats and stats["levels_dropped"] == 0
 
 
@@ -81,5 +81,5 @@ def test_replaying_many_hours_keeps_one_chunk_in_memory():
     largest = 0
     while venue.next_tick() is not None:
         largest = max(largest, int(venue.ist[k.I_N]))
-    assert venue.stats()["events_exchange"] > 8 * chunk_rows  # many chunks went through ...
+    assert venue.fill_stats()["events_exchange"] > 8 * chunk_rows  # many chunks went through ...
     assert largest <= chunk_rows * 1.01  # ... but the buffer never held much more than one

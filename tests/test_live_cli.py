@@ -123,7 +123,7 @@ def test_sigterm_cancels_every_order_and_exits_within_5s(tmp_path: Path) -> None
                                      "asset=eth", "interval=0.25s", *TIGHT, f"hydra.run.dir={tmp_path / 'out'}"],
                                     cwd=tmp_path, env=env(HL_PRIVATE_KEY=TEST_KEY), stdout=stdout, stderr=stderr)
             try:
-                assert server.wait_for(lambda: len(server.resting(USER)) >= 2, 30), err.read_text()
+                assert wait_for(lambda: len(server.resting(USER)) >= 2, 30), err.read_text()
                 time.sleep(1.5)
                 assert proc.poll() is None
                 proc.send_signal(signal.SIGTERM)
@@ -191,3 +191,4 @@ def test_mainnet_refuses_before_any_network_call(tmp_path: Path, args: list[str]
     assert len(lines) == 1 and lines[0].startswith(message), output(proc)
     assert not (tmp_path / "outputs").exists()
     assert TEST_KEY[2:] not in proc.stdout + proc.stderr
+from jobs import wait_for

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer, make_venue
-from jobs import compose_job
+from jobs import compose_job, wait_for
 
 from botmm.model import QuoteLevel, Side
 from botmm.runners.live import run
@@ -109,7 +109,7 @@ def test_partial_batch_failure(server: HLServer, tmp_path: Path) -> None:
 
 def test_changed_sz_decimals_mid_run(server: HLServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     def change() -> None:
-        server.wait_for(lambda: len(server.order_log) >= 4, 5.0)
+        wait_for(lambda: len(server.order_log) >= 4, 5.0)
         server.set_sz_decimals("ETH", 2)
 
     with caplog.at_level(logging.INFO):
@@ -156,7 +156,7 @@ def test_heartbeat_keeps_the_switch_armed_and_the_stop_disarms_it(server: HLServ
     armed: list[Optional[int]] = []
 
     def watch() -> None:
-        server.wait_for(lambda: len(server.exchange_requests("scheduleCancel")) >= 3, 5.0)
+        wait_for(lambda: len(server.exchange_requests("scheduleCancel")) >= 3, 5.0)
         armed.append(server.accounts[USER].schedule)
 
     result = run_bot(server, tmp_path, "exchange.dead_mans_switch_s=10", "exchange.heartbeat_s=0.5", duration="3s",

@@ -17,7 +17,7 @@ from botmm.notify import Notification
 from botmm.pipeline import Run
 from botmm.plugins.notifiers.discord import MAX_CONTENT, DiscordNotifier, DiscordParams, pack
 from discord_server import DiscordServer
-from jobs import backtest_strategy
+from jobs import backtest_strategy, wait_for
 
 ENV = "BOTMM_TEST_WEBHOOK"
 
@@ -30,13 +30,6 @@ def _notifier(**params) -> DiscordNotifier:
     return DiscordNotifier(DiscordParams(name="discord", webhook_env=ENV, **params))
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ def test_a_burst_of_100_fills_is_batched_within_the_rate_limit(discord: DiscordS
         notifier.botmm_fill(run=run, fill=Fill(i, i, side, 3000.0 + i % 7, 0.01, 0.001, True))
     queued_in = time.perf_counter() - began
     assert queued_in < 0.5  # the trading side only queues
-    assert _wait(lambda: notifier.stats["posted"] >= 1, 5)
+    assert wait_for(lambda: notifier.stats["posted"] >= 1, 5)
     notifier.close(5)
     assert discord.violations == 0
     assert len(discord.messages) == 1  # start and the whole burst: one message
@@ -101,7 +94,7 @@ def test_a_429_is_retried_after_its_retry_after(discord: DiscordServer) -> None:
     discord.scripted_retry_after = 0.6
     notifier = _notifier(batch_seconds=0.0)
     notifier.botmm_event(run=_run(), event="circuit_break", data={"reason": "5 API errors"})
-    assert _wait(lambda: len(discord.messages) == 1, 5)
+    assert wait_for(lambda: len(discord.messages) == 1, 5)
     first, second = discord.posts
     assert (first.status, second.status) == (429, 204)
     assert second.at - first.at >= 0.6  # the JSON retry_after, not the 9 s Retry-After header
@@ -119,7 +112,7 @@ def test_a_failing_post_is_retried_then_the_webhook_recovers(discord: DiscordSer
     notifier = _notifier(batch_seconds=0.0)
     with caplog.at_level(logging.INFO, logger="botmm.notify.discord"):
         notifier.botmm_event(run=_run(), event="venue_error", data={"error": "HTTP 502"})
-        assert _wait(lambda: len(discord.messages) == 1, 5)
+        assert wait_for(lambda: len(discord.messages) == 1, 5)
     assert [p.status for p in discord.posts] == [500, 204]
     assert "discord webhook failed" in caplog.text and "reachable again" in caplog.text
     notifier.close(1)
@@ -142,7 +135,7 @@ def test_an_unreachable_webhook_is_logged_and_costs_nothing(monkeypatch: pytest.
         for i in range(200):
             notifier.botmm_fill(run=run, fill=Fill(i, i, Side.BUY, 3000.0, 0.01, 0.0, True))
         assert time.perf_counter() - began < 0.5
-        assert _wait(lambda: notifier.stats["failed_posts"] >= 2, 5)
+        assert wait_for(lambda: notifier.stats["failed_posts"] >= 2, 5)
         began = time.perf_counter()
         notifier.botmm_run_end(run=run, result={"pnl": 0.0, "fills": 200, "symbol": "ETH"})
         assert time.perf_counter() - began < 0.5  # no waiting on a webhook that is failing

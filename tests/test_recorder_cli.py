@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs import wait_for
 from botmm.data.l2 import KIND_CLEAR, KIND_TRADE, hour_name, read_l2
 from botmm.data.recorder import is_gap
 from ws_server import HLWsServer, capture_messages, synthetic_messages
@@ -41,13 +42,6 @@ def _capture() -> Path | None:
     return path if path.is_file() else None
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _record(tmp_path: Path, url: str, *overrides: str) -> subprocess.Popen:
@@ -123,7 +117,7 @@ def test_sigkill_keeps_finished_hours_and_the_open_one_to_the_last_flush(tmp_pat
     url = server.start()
     proc = _record(tmp_path, url, "asset=[eth,btc]")
     try:
-        assert _wait(lambda: len(server.log) > 700, 60), (tmp_path / "record.out").read_text()
+        assert wait_for(lambda: len(server.log) > 700, 60), (tmp_path / "record.out").read_text()
         proc.send_signal(signal.SIGKILL)
         killed = time.time_ns()
         proc.wait(10)

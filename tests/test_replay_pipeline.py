@@ -31,7 +31,7 @@ def test_the_pipeline_runs_on_the_replay_venue_and_logs_its_settings(tmp_path, c
     venue = strategy.venue
     assert isinstance(venue, ReplayVenue) and venue.interval_ns == 100_000_000
     result = json.loads((tmp_path / "result.json").read_text())
-    assert result["ticks"] == venue.stats()["ticks"] == 5999
+    assert result["ticks"] == venue.fill_stats()["ticks"] == 5999
     assert result["fills"] == len(venue.fills) > 0
     assert strategy.inventory.position == pytest.approx(venue.get_position().size)
     text = caplog.text
@@ -46,7 +46,7 @@ def test_a_converted_dataset_replays_through_feed_path(tmp_path):
             writer.write(chunk)
     strategy = run(tmp_path / "out", f"feed.path={tmp_path / 'orderbook'}")
     assert strategy.venue.feed.path == str(tmp_path / "orderbook")
-    assert strategy.venue.stats()["events_exchange"] == sum(len(c) for c in iter_synthetic_l2(params))
+    assert strategy.venue.fill_stats()["events_exchange"] == sum(len(c) for c in iter_synthetic_l2(params))
     assert strategy.outcome["ticks"] == 2999
 
 

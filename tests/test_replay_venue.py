@@ -282,7 +282,7 @@ def test_the_price_window_follows_the_market_and_counts_levels_too_far_to_keep()
     venue.connect()
     seen = [(m.bid, m.ask) for m in (venue.poll(venue.next_tick()) for _ in range(10))]
     assert seen == [(round(100.0 + 0.3 * s, 1), round(100.1 + 0.3 * s, 1)) for s in range(1, 11)]
-    stats = venue.stats()
+    stats = venue.fill_stats()
     assert stats["window_moves"] >= 1 and stats["levels_dropped"] >= 2  # 200.0, and 90.0 at the end
 
 

@@ -33,7 +33,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
@@ -100,18 +100,9 @@ def parse_repair(repair: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def read_candles(
-    path: str | os.PathLike[str],
-    *,
-    columns: Mapping[str, str] | None = None,
-    ts_unit: str = "auto",
-    volume_unit: str = "base",
-    bar_ms: int | None = None,
-    repair: str = "none",
-) -> Candles:
-    """Read, check and (when asked) repair a candle file; see :func:`load_candles`, which also returns the counts."""
-    return load_candles(path, columns=columns, ts_unit=ts_unit, volume_unit=volume_unit, bar_ms=bar_ms,
-                        repair=repair)[0]
+def read_candles(path: str | os.PathLike[str], **options: Any) -> Candles:
+    """Read, check and (when asked) repair a candle file: :func:`load_candles` without the repair counts."""
+    return load_candles(path, **options)[0]
 
 
 def load_candles(

@@ -67,7 +67,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return combined
 
 
-def _asset_list() -> list[str]:
+def asset_list() -> list[str]:
     """The assets of an ``asset=[a,b,...]`` override of the running Hydra job ([] when there is none)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -82,7 +82,7 @@ def _asset_list() -> list[str]:
 
 def _jobs(cfg: DictConfig, output_dir: Path) -> list[tuple[DictConfig, Path]]:
     """One (config, output dir) per asset: the job's own config, or one composed per asset of ``asset=[...]``."""
-    assets = _asset_list()
+    assets = asset_list()
     if len(assets) <= 1:
         return [(cfg, output_dir)]
     from hydra import compose

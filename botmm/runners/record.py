@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from botmm.runners.live import asset_list
 from botmm.config import AssetConfig, parse_duration, to_params
 from botmm.data.l2 import L2Meta
 from botmm.data.recorder import SOURCE, Recorder, RecorderParams
@@ -79,7 +80,7 @@ def check(cfg: DictConfig) -> tuple[RecorderParams, list[AssetConfig], Any]:
 def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
     """The job's asset, or one per name of an ``asset=[a,b,...]`` override (each composed on its own, as Hydra
     merges a list of options into one node)."""
-    names = _asset_list()
+    names = asset_list()
     if len(names) <= 1:
         return [to_params(AssetConfig, cfg.asset, "asset")]
     from hydra import compose
@@ -90,18 +91,6 @@ def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
     return [to_params(AssetConfig, compose(config_name=hydra_cfg.job.config_name,
                                            overrides=[*others, f"asset={name}"]).asset, f"asset={name}")
             for name in names]
-
-
-def _asset_list() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if not HydraConfig.initialized():
-        return []
-    for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
-        if override.get_key_element() == "asset" and isinstance(override.value(), list):
-            return [str(v) for v in override.value()]
-    return []
 
 
 async def _main(recorder: Recorder, duration: float | None) -> None:

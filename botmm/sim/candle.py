@@ -170,7 +170,7 @@ class CandleVenue:
     def get_open_orders(self) -> list[Order]:
         return list(self.orders.values())
 
-    def stats(self) -> dict[str, Any]:
+    def fill_stats(self) -> dict[str, Any]:
         """The fill model's settings and the venue's counters, for ``result.json``."""
         rule = "through" if self.margin > 0 else "touch"
         return {"fill_model": "candle", "rule": rule, "volume_cap": self.volume_cap,

@@ -113,7 +113,7 @@ def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
     bid, ask = venue.best_prices()
     mid = 0.5 * (bid + ask)
     position = venue.inventory.position
-    events = int(venue.stats()["events_exchange"])
+    events = int(venue.fill_stats()["events_exchange"])
     return TouchResult("botmm", p.queue, counts[Side.BUY], counts[Side.SELL], round(traded, 9), round(position, 9),
                        mid, cash, cash + position * mid, bids, asks, venue.rejected, steps, events, seconds)
 

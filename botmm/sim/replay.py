@@ -186,7 +186,7 @@ class ReplayVenue:
     def disconnect(self) -> None:
         if self._chunks is not None:
             self._chunks = None
-            log.info("replay: %s", ", ".join(f"{key}={value}" for key, value in self.stats().items()))
+            log.info("replay: %s", ", ".join(f"{key}={value}" for key, value in self.fill_stats().items()))
 
     def next_tick(self) -> int | None:
         """Advance to the next tick and return it in ms; None once the data is used up."""
@@ -467,7 +467,7 @@ class ReplayVenue:
         return self.fills[cursor:], len(self.fills)
 
     # -- reporting ---------------------------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
+    def fill_stats(self) -> dict[str, Any]:
         """Settings and counters of the replay: queue and latency model, events, orders, rejections, repairs."""
         ist, report = self.ist, self.feed.report
         report.crossed_exchange, report.crossed_local = int(ist[k.I_CROSSED]), int(ist[k.I_CROSSED + 1])
