@@ -23,7 +23,7 @@ reconciled              Hyperliquid venue: orders and position found at start  c
 params_reloaded         strategies: a params file was reloaded                 file, changed
 params_rejected         strategies: a params file was refused                  file, error
 regime                  adaptive strategy: the volatility regime changed       regime, previous, ratio
-auto_tune               strategies: the auto-tuner changed a multiplier        changed, reason, pnl, sharpe, fill_rate, inventory
+auto_tune               strategies: the auto-tuner changed a multiplier        changed, reason, pnl, sharpe, ...
 recorder_connected      recorder: (re)subscribed                               url, coins, attempt
 recorder_disconnected   recorder: the websocket dropped                        reason, retry_in
 recorder_gap            recorder: a gap marked in the data                     symbol, seconds, reason
@@ -149,7 +149,8 @@ _EVENTS = [
     EventType("regime", logging.INFO,
               lambda d: f"regime {d.get('previous')} -> {d.get('regime')} (vol ratio {_num(d.get('ratio'))})"),
     EventType("auto_tune", logging.INFO,
-              lambda d: "auto-tune: " + ", ".join(f"{k} {a:.4g} -> {b:.4g}" for k, (a, b) in d.get("changed", {}).items())
+              lambda d: "auto-tune: "
+              + ", ".join(f"{k} {a:.4g} -> {b:.4g}" for k, (a, b) in d.get("changed", {}).items())
               + f" ({d.get('reason')})"),
     EventType("recorder_connected", logging.INFO,
               lambda d: f"recorder subscribed to {', '.join(d.get('coins', []))} at {d.get('url')}"

@@ -72,7 +72,9 @@ class RiskManager:
         elif (limits.max_data_age_seconds is not None and data_ms is not None
               and now_ms - data_ms > limits.max_data_age_seconds * 1000):
             self._set(RiskState.CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old")
-        elif abs(position) * mid >= limits.max_position_usd * (RELEASE if self.state is RiskState.POSITION_LIMIT else 1):
+        elif abs(position) * mid >= limits.max_position_usd * (
+            RELEASE if self.state is RiskState.POSITION_LIMIT else 1.0
+        ):
             self._set(RiskState.POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit")
         else:
             self._set(RiskState.SAFE, "")
