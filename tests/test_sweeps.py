@@ -42,3 +42,14 @@ def test_unknown_objective_fails_the_job_with_one_line(tmp_path):
                "hydra.sweeper.n_trials=1", "summary.objective=happiness", "feed.bars=500")
     assert proc.returncode != 0
     assert "summary.objective=happiness: not a figure of result.json" in proc.stderr
+
+
+def test_strategies_and_quoters_sweep_as_one_grid(tmp_path):
+    proc = cli(tmp_path, "-m", "backtest", "strategy=basic,adaptive", "quoter=avellaneda,glft", "feed.bars=1500")
+    assert proc.returncode == 0, proc.stderr
+    rows = pcsv.read_csv(last_sweep(tmp_path) / "summary.csv").to_pylist()
+    assert sorted(r["overrides"] for r in rows) == sorted(
+        f"strategy={s} quoter={q} feed.bars=1500" for s in ("basic", "adaptive") for q in ("avellaneda", "glft")
+    )
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4] and all(r["status"] == "ok" for r in rows)
+    assert len({r["pnl"] for r in rows}) == 4  # four different pipelines, four different outcomes
