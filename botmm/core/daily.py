@@ -107,21 +107,13 @@ class MetricsTracker:
         for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(ts)]):
             part = eq[start:stop]
             day = self._day(int(days[start]))
-            peaks = np.maximum.accumulate(np.maximum(part, day.peak))
-            falls = peaks - part
-            worst = int(np.argmax(falls))
-            if falls[worst] > day.max_drawdown:
-                day.max_drawdown = float(falls[worst])
-                day.max_drawdown_pct = float(100.0 * falls[worst] / peaks[worst]) if peaks[worst] > 0 else 0.0
-            day.peak = float(peaks[-1])
+            fall, pct, day.peak = _worst_fall(part, day.peak)
+            if fall > day.max_drawdown:
+                day.max_drawdown, day.max_drawdown_pct = fall, pct
             day.end_equity = self._last_equity = float(part[-1])
-            overall = np.maximum.accumulate(np.maximum(part, self._peak))
-            falls = overall - part
-            worst = int(np.argmax(falls))
-            if falls[worst] > self.max_drawdown:
-                self.max_drawdown = float(falls[worst])
-                self.max_drawdown_pct = float(100.0 * falls[worst] / overall[worst]) if overall[worst] > 0 else 0.0
-            self._peak = float(overall[-1])
+            fall, pct, self._peak = _worst_fall(part, self._peak)
+            if fall > self.max_drawdown:
+                self.max_drawdown, self.max_drawdown_pct = fall, pct
 
     def record_fill(self, fill: Fill) -> None:
         """One fill, counted on the UTC day of its time."""
@@ -286,3 +278,13 @@ async def daily_reports(strategies: Sequence[Any], stop: asyncio.Event,
             pass
         for reporter in reporters:
             await asyncio.to_thread(reporter.report, ended)
+
+
+def _worst_fall(equity: np.ndarray, peak: float) -> tuple[float, float, float]:
+    """The largest fall of ``equity`` below its running peak (starting from ``peak``), that fall in % of its peak,
+    and the peak at the end."""
+    peaks = np.maximum.accumulate(np.maximum(equity, peak))
+    falls = peaks - equity
+    worst = int(np.argmax(falls))
+    pct = float(100.0 * falls[worst] / peaks[worst]) if peaks[worst] > 0 else 0.0
+    return float(falls[worst]), pct, float(peaks[-1])
