@@ -272,6 +272,7 @@ class Strategy:
             symbol=self.asset.symbol,
             mode=self.run.mode,
             realized_pnl=round(inv.realized_pnl, 6),
+            final_position=inv.position,  # includes fills read after the last tick, while stopping
             orders_placed=self.calls["placed"],
             orders_modified=self.calls["modified"],
             orders_cancelled=self.calls["cancelled"],

@@ -63,7 +63,7 @@ class MetricsRecorder:
         exposure = np.abs(np.asarray(self.position or [0.0]) * np.asarray(self.mid or [0.0]))
         fill_ts = np.fromiter((f.ts for f in self.fills), dtype=np.int64, count=len(self.fills))
         whole = figures(ts, equity, exposure, self.fills, self.capital, self.max_position_usd)
-        whole.update(final_position=self.position[-1] if self.position else 0.0, ticks=len(self.ts),
+        whole.update(ticks=len(self.ts),
                      start_ms=int(ts[0]), end_ms=int(ts[-1]))
         if split is not None and len(self.ts) >= 2:
             k = split_index(ts, split)
