@@ -121,6 +121,8 @@ class Strategy:
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
         self._cursor = 0
+        self._funding = getattr(self.venue, "funding", None)  # the simulated venues charge perpetual funding
+        self._funding_cursor = 0
         self._fill_count = 0.0  # exponentially decayed, for the fill rate
         self._first_ms: int | None = None
         self._last_position = 0.0
@@ -169,6 +171,8 @@ class Strategy:
         if market is None:
             return
         new_fills = self._take_fills()
+        if self._funding is not None and len(self._funding.payments) > self._funding_cursor:
+            self._take_funding()
         mid = market.mid
         position = self.inventory.position
         state = self._update_state(now_ms, mid, position, new_fills)
@@ -242,6 +246,11 @@ class Strategy:
             self.hook.botmm_fill(run=self.run, fill=fill)
         return len(fills)
 
+    def _take_funding(self) -> None:
+        payments, self._funding_cursor = self._funding.since(self._funding_cursor)
+        for payment in payments:
+            self.inventory.record_funding(payment.amount)
+
     def stop(self, error: BaseException | None = None) -> dict[str, Any]:
         """Cancel every order, collect the last fills, write the outputs and tell plugins the job ended. A venue
         that cannot confirm its orders are gone still gets its fills read and its outputs written, then the
@@ -272,6 +281,7 @@ class Strategy:
             symbol=self.asset.symbol,
             mode=self.run.mode,
             realized_pnl=round(inv.realized_pnl, 6),
+            funding=round(inv.funding, 6),  # paid; negative: received
             final_position=inv.position,  # includes fills read after the last tick, while stopping
             orders_placed=self.calls["placed"],
             orders_modified=self.calls["modified"],

@@ -4,6 +4,7 @@ import pytest
 from botmm.config import AssetConfig
 from botmm.model import Candles, QuoteLevel, Side
 from botmm.sim.candle import CandleFillParams, CandleVenue
+from botmm.sim.costs import Costs
 
 ASSET = AssetConfig(symbol="T", tick_size=0.1, lot_size=0.001)
 BAR = 60_000
@@ -21,8 +22,8 @@ class ListFeed:
         yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - 0.05, close + 0.05, zeros, zeros, BAR)
 
 
-def _venue(rows, **fill):
-    venue = CandleVenue(ListFeed(rows), CandleFillParams(**fill), ASSET, maker_fee=0.0001)
+def _venue(rows, costs=Costs(maker_fee=0.0001, taker_fee=0.0004), **fill):
+    venue = CandleVenue(ListFeed(rows), CandleFillParams(**fill), ASSET, costs)
     venue.connect()
     return venue
 
@@ -110,3 +111,73 @@ def test_clock_ends_with_the_data():
     venue = _venue([FLAT, FLAT])
     assert [_tick(venue)[0] for _ in range(2)] == [BAR, 2 * BAR]
     assert venue.next_tick() is None
+
+
+BOTH = [100.0, 101.0, 99.0, 100.4, 1.0]  # reaches a bid at 99.5 and an ask at 100.5; closes above their middle
+
+
+def _both_sides(rows, **fill):
+    """Quote a bid at 99.5 and an ask at 100.5 (0.1 each) after a flat bar, then release ``rows``."""
+    venue = _venue([FLAT, *rows], **fill)
+    now, _ = _tick(venue)
+    venue.place_orders([QuoteLevel(Side.BUY, 99.5, 0.1), QuoteLevel(Side.SELL, 100.5, 0.1)], now)
+    for _ in rows:
+        _tick(venue)
+    return venue
+
+
+def test_the_intrabar_path_decides_which_side_a_capped_bar_fills():
+    # the cap lets one bar fill 0.1 in all: the side the path reaches first takes it
+    first = {path: [f.side for f in _both_sides([BOTH], path=path, volume_cap=0.1).fills]
+             for path in ("open-high-low-close", "open-low-high-close", "adverse")}
+    assert first == {"open-high-low-close": [Side.SELL], "open-low-high-close": [Side.BUY],
+                     "adverse": [Side.SELL]}  # closing above the middle, the ask is the fill worth less
+    falling = [100.0, 101.0, 99.0, 99.6, 1.0]
+    assert [f.side for f in _both_sides([falling], path="adverse", volume_cap=0.1).fills] == [Side.BUY]
+
+
+def test_without_a_cap_both_sides_fill_in_path_order():
+    for path, order in (("open-high-low-close", [Side.SELL, Side.BUY]), ("open-low-high-close", [Side.BUY, Side.SELL])):
+        venue = _both_sides([BOTH], path=path)
+        assert [f.side for f in venue.fills] == order
+        assert venue.get_position().size == 0.0 and venue.get_open_orders() == []
+
+
+def test_a_gap_at_the_open_fills_first_and_the_cap_is_shared_in_path_order():
+    venue = _venue([FLAT, [99.0, 101.0, 98.0, 100.0, 1.0]], path="open-high-low-close", volume_cap=0.25)
+    now, _ = _tick(venue)
+    venue.place_orders([QuoteLevel(Side.SELL, 100.5, 0.1), QuoteLevel(Side.BUY, 99.0, 0.2),
+                        QuoteLevel(Side.BUY, 99.5, 0.2)], now)
+    _tick(venue)
+    # opening at 99.0 is through the 99.5 bid (a gap): it fills first, then the high reaches the ask; the 99.0 bid,
+    # reached last on the way down, gets nothing of the 0.25 the bar allows
+    assert [(f.side, f.price, f.size) for f in venue.fills] == [
+        (Side.BUY, 99.5, 0.2), (Side.SELL, 100.5, pytest.approx(0.05))]
+    assert sorted((o.price, o.size) for o in venue.get_open_orders()) == [(99.0, 0.2), (100.5, pytest.approx(0.05))]
+
+
+def test_without_post_only_a_crossing_order_takes_liquidity_at_the_taker_fee():
+    venue = _venue([FLAT, FLAT], post_only=False)
+    now, market = _tick(venue)
+    (order,) = venue.place_orders([QuoteLevel(Side.BUY, market.ask + 1.0, 0.3)], now)
+    (fill,) = venue.fills
+    assert (fill.price, fill.size, fill.maker, fill.ts) == (market.ask, 0.3, False, now)
+    assert fill.fee == pytest.approx(0.0004 * market.ask * 0.3)
+    assert venue.get_open_orders() == [] and venue.get_position().size == pytest.approx(0.3)
+    assert venue.fill_stats()["taker_fills"] == 1 and venue.rejected == 0
+
+
+def test_funding_is_charged_on_the_position_held_at_each_funding_time():
+    bar = [100.0, 100.2, 99.8, 100.0, 10.0]
+    dip = [100.0, 100.2, 98.0, 100.0, 10.0]
+    rows = [bar, dip] + [bar] * 177  # 1-minute bars from 00:00 to 02:59
+    venue = _venue(rows, Costs(funding_rate=0.0001, funding_hours=1.0))
+    now, _ = _tick(venue)
+    venue.place_orders([QuoteLevel(Side.BUY, 99.0, 2.0)], now)  # fills in the dip: long 2 from 00:02
+    while (now := venue.next_tick()) is not None:
+        venue.poll(now)
+    payments, count = venue.funding.since(0)
+    assert count == 2  # 01:00 and 02:00; the data ends before 03:00
+    assert [(p.ts, p.position, p.mark) for p in payments] == [(3_600_000, 2.0, 100.0), (7_200_000, 2.0, 100.0)]
+    assert [p.amount for p in payments] == pytest.approx([0.02, 0.02])  # 2 * 100 * 0.0001: longs pay
+    assert venue.funding.since(count) == ([], 2)

@@ -16,6 +16,7 @@ from botmm.data.l2 import (
 )
 from botmm.errors import DataError
 from botmm.plugins.feeds.l2 import L2FileFeed
+from botmm.sim.costs import Costs
 from botmm.sim.latency import LatencyModel
 from botmm.sim.replay import OrderBookFillParams, ReplayVenue
 
@@ -167,7 +168,7 @@ CROSSING = [  # asks below the best change at 5 ms, then the bids jump through t
 
 def replay(folder: Path, on_bad_data: str) -> ReplayVenue:
     venue = ReplayVenue(L2FileFeed(str(folder), on_bad_data), OrderBookFillParams(book_ticks=1024),
-                        AssetConfig(symbol="BTC", tick_size=0.1, lot_size=0.001), 0.0, 100 * MS,
+                        AssetConfig(symbol="BTC", tick_size=0.1, lot_size=0.001), Costs(), 100 * MS,
                         LatencyModel.constant(0, 0))
     venue.connect()
     return venue

@@ -12,6 +12,7 @@ from botmm.config import AssetConfig
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, L2Events, MemoryL2Feed
 from botmm.data.synthetic_l2 import SyntheticL2Params, iter_synthetic_l2, synthetic_l2, synthetic_meta
 from botmm.sim import replay_kernels as k
+from botmm.sim.costs import Costs
 from botmm.sim.latency import LatencyModel
 from botmm.sim.replay import OrderBookFillParams, ReplayVenue
 
@@ -52,7 +53,7 @@ def test_the_stream_is_well_formed(hour):
 
 def test_the_market_it_makes_is_tight_and_moves(hour):
     venue = ReplayVenue(MemoryL2Feed(hour, synthetic_meta(HOUR, "ETH")), OrderBookFillParams(),
-                        AssetConfig(symbol="ETH", tick_size=0.1, lot_size=0.0001), 0.0, 1_000_000_000,
+                        AssetConfig(symbol="ETH", tick_size=0.1, lot_size=0.0001), Costs(), 1_000_000_000,
                         LatencyModel.constant(0, 0))
     venue.connect()
     mids, spreads = [], []
@@ -74,7 +75,7 @@ def test_replaying_many_hours_keeps_one_chunk_in_memory():
     from botmm.plugins.feeds.l2 import SyntheticL2Feed
 
     venue = ReplayVenue(SyntheticL2Feed(params, "ETH"), OrderBookFillParams(book_levels=0),
-                        AssetConfig(symbol="ETH", tick_size=0.1, lot_size=0.0001), 0.0, 1_000_000_000,
+                        AssetConfig(symbol="ETH", tick_size=0.1, lot_size=0.0001), Costs(), 1_000_000_000,
                         LatencyModel.constant(0, 0))
     logging.getLogger("botmm.sim.replay").setLevel(logging.WARNING)
     venue.connect()

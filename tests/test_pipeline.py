@@ -87,3 +87,29 @@ def test_backtest_refuses_a_venue_without_a_simulated_clock(tmp_path):
     strategy.venue = object()
     with pytest.raises(ConfigError, match="not a simulated venue"):
         drive(strategy)
+
+
+def test_funding_comes_out_of_pnl_and_nothing_else_changes(tmp_path):
+    free = backtest_strategy(tmp_path / "free", "feed.bars=3000").outcome
+    strategy = backtest_strategy(tmp_path / "paid", "feed.bars=3000", "exchange.funding_rate=0.0005")
+    paid, payments = strategy.outcome, strategy.venue.funding.payments
+    assert len(payments) == 3000 // 60  # hourly over 50 hours of 1-minute bars
+    assert any(p.position > 0 for p in payments) and any(p.position < 0 for p in payments)
+    assert paid["funding"] == pytest.approx(sum(p.amount for p in payments), abs=1e-6)
+    assert paid["funding"] == pytest.approx(sum(p.position * p.mark * 0.0005 for p in payments), abs=1e-6)
+    assert abs(paid["funding"]) > 0.01, "too little funding for the test to show anything"
+    assert (paid["fills"], paid["final_position"]) == (free["fills"], free["final_position"])
+    assert free["pnl"] - paid["pnl"] == pytest.approx(paid["funding"], abs=1e-5)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("exchange.taker_fee=4.5", r"^exchange\.taker_fee=4\.5: must be a fraction of notional"),
+    ("exchange.funding_hours=0", r"^exchange\.funding_hours=0(\.0)?: must be > 0$"),
+    ("fill_model.path=random", r"^fill_model\.path=random: must be one of open-high-low-close, "),
+])
+def test_bad_costs_and_fill_model_values_fail_in_one_line(override, message):
+    from botmm.errors import ConfigError
+    from botmm.pipeline import build_components
+
+    with pytest.raises(ConfigError, match=message):
+        build_components(compose_job(override))

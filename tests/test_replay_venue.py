@@ -12,6 +12,7 @@ from botmm.config import AssetConfig, OrderManagerConfig
 from botmm.core.order_manager import OrderManager
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, MemoryL2Feed
 from botmm.model import Quote, QuoteLevel, Side
+from botmm.sim.costs import Costs
 from botmm.sim.latency import LatencyModel
 from botmm.sim.replay import OrderBookFillParams, ReplayVenue, price_grid
 
@@ -41,9 +42,9 @@ def events(rows, feed_ms: int = 0) -> L2Events:
 
 
 def make(rows, *, entry: int = 10, response: int = 10, interval: int = 100, feed_ms: int = 0,
-         latency: LatencyModel | None = None, maker_fee: float = 0.0, **fill) -> ReplayVenue:
+         latency: LatencyModel | None = None, costs: Costs = Costs(), **fill) -> ReplayVenue:
     params = OrderBookFillParams(book_ticks=fill.pop("book_ticks", 4096), **fill)
-    venue = ReplayVenue(MemoryL2Feed(events([*BOOK, *rows, *END], feed_ms), META), params, ASSET, maker_fee,
+    venue = ReplayVenue(MemoryL2Feed(events([*BOOK, *rows, *END], feed_ms), META), params, ASSET, costs,
                         interval * MS, latency or LatencyModel.constant(entry * MS, response * MS))
     venue.connect()
     return venue
@@ -202,7 +203,7 @@ def test_post_only_order_crossing_the_exchange_book_on_arrival_is_rejected():
 def test_orders_that_may_take_liquidity_fill_at_once_as_taker():
     for partial, expected in ((False, [(110, "BUY", 100.1, 6.0)]),
                               (True, [(110, "BUY", 100.1, 5.0), (110, "BUY", 100.2, 1.0)])):
-        venue = make([], post_only=False, partial_fills=partial, taker_fee=0.001, maker_fee=0.0002)
+        venue = make([], post_only=False, partial_fills=partial, costs=Costs(maker_fee=0.0002, taker_fee=0.001))
         now = until(venue, 100)
         bid(venue, 100.2, 6.0, now)
         until(venue, 200)
@@ -250,7 +251,7 @@ def test_the_strategy_sees_the_local_book_and_the_trades_received_since_the_prev
 def test_no_market_before_the_local_book_has_its_snapshot():
     rows = [(0, KIND_DELTA, 1, 100.0, 1.0), (0, KIND_DELTA, -1, 100.1, 1.0), (250, KIND_CLEAR, 0, NAN, 0.0),
             (250, KIND_SNAPSHOT, 1, 99.0, 2.0), (250, KIND_SNAPSHOT, -1, 99.2, 2.0), *END]
-    venue = ReplayVenue(MemoryL2Feed(events(rows), META), OrderBookFillParams(book_ticks=4096), ASSET, 0.0,
+    venue = ReplayVenue(MemoryL2Feed(events(rows), META), OrderBookFillParams(book_ticks=4096), ASSET, Costs(),
                         100 * MS, LatencyModel.constant(0, 0))
     venue.connect()
     assert venue.poll(venue.next_tick()) is None and venue.poll(venue.next_tick()) is None
@@ -277,7 +278,7 @@ def test_the_price_window_follows_the_market_and_counts_levels_too_far_to_keep()
         old, new, t = round(100.0 + 0.3 * (step - 1), 1), round(100.0 + 0.3 * step, 1), 100 * step
         rows += [(t, KIND_DELTA, 1, old, 0.0), (t, KIND_DELTA, -1, round(old + 0.1, 1), 0.0),
                  (t, KIND_DELTA, 1, new, 2.0), (t, KIND_DELTA, -1, round(new + 0.1, 1), 2.0)]
-    venue = ReplayVenue(MemoryL2Feed(events([*rows, *END]), META), OrderBookFillParams(book_ticks=64), ASSET, 0.0,
+    venue = ReplayVenue(MemoryL2Feed(events([*rows, *END]), META), OrderBookFillParams(book_ticks=64), ASSET, Costs(),
                         100 * MS, LatencyModel.constant(0, 0))
     venue.connect()
     seen = [(m.bid, m.ask) for m in (venue.poll(venue.next_tick()) for _ in range(10))]
@@ -295,7 +296,7 @@ def test_the_clock_ticks_every_interval_until_no_event_is_left():
 
 
 def test_maker_fills_pay_the_maker_fee():
-    venue = make([(150, KIND_TRADE, -1, 99.9, 1.0)], maker_fee=0.0002)
+    venue = make([(150, KIND_TRADE, -1, 99.9, 1.0)], costs=Costs(maker_fee=0.0002))
     now = until(venue, 100)
     bid(venue, 100.0, 2.0, now)
     until(venue, 200)

@@ -2,8 +2,9 @@
 
 Conventions: ``position`` is signed base units (long > 0). Realized PnL is booked when a fill reduces the position,
 against the average entry; a fill that flips the position closes the old side at the average entry and opens the
-rest at the fill price. Fees are tracked apart (a rebate is a negative fee), so
-``realized + unrealized(mark) - fees == cash flow + position * mark`` for every sequence of fills.
+rest at the fill price. Fees (a rebate is a negative fee) and funding paid are tracked apart, so
+``realized + unrealized(mark) - fees - funding == cash flow + position * mark`` for every sequence of fills and
+funding payments.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from botmm.model import Fill
 
 
 class InventoryTracker:
-    __slots__ = ("position", "avg_entry", "realized_pnl", "total_fees", "volume", "fills")
+    __slots__ = ("position", "avg_entry", "realized_pnl", "total_fees", "funding", "volume", "fills")
 
     def __init__(self) -> None:
         self.position = 0.0
         self.avg_entry = 0.0
         self.realized_pnl = 0.0
         self.total_fees = 0.0
+        self.funding = 0.0  # perpetual funding paid, quote units; negative: received
         self.volume = 0.0  # traded notional, quote units
         self.fills = 0
 
@@ -47,6 +49,10 @@ class InventoryTracker:
         else:
             self.position = new
 
+    def record_funding(self, amount: float) -> None:
+        """Apply a funding payment: ``amount`` quote units paid (negative: received)."""
+        self.funding += amount
+
     @property
     def net_position(self) -> float:
         return self.position
@@ -55,5 +61,5 @@ class InventoryTracker:
         return self.position * (price - self.avg_entry)
 
     def total_pnl(self, price: float) -> float:
-        """Realized plus unrealized, net of fees."""
-        return self.realized_pnl + self.unrealized_pnl(price) - self.total_fees
+        """Realized plus unrealized, net of fees and funding."""
+        return self.realized_pnl + self.unrealized_pnl(price) - self.total_fees - self.funding

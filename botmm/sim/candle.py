@@ -8,10 +8,21 @@ Fill model ``candle`` (``fill_model=candle``):
   are not aligned, and an order placed inside a bar's span takes part in that bar;
 * ``rule=through``: a resting bid fills when a later bar's low trades at least one tick below its price (an ask:
   the high at least one tick above); ``rule=touch``: reaching the price is enough;
-* fills are at the order's own price, as maker, paying ``maker_fee`` (a fraction of notional; negative = rebate);
-* ``volume_cap``: when set, the size filled in one bar is at most that fraction of the bar's volume (the rest of the
-  order keeps resting);
-* post-only: an order that would cross the book when placed (a bid at or above the ask) is rejected.
+* resting orders fill at their own price, as maker, paying ``exchange.maker_fee`` (a fraction of notional;
+  negative = rebate);
+* ``path``: the order in which a bar visits its prices, ``open-high-low-close``, ``open-low-high-close`` or
+  ``adverse``. Orders fill in the order the path reaches them (a gap at the open fills first), which decides which
+  side fills first when a bar reaches both. ``adverse`` takes, bar by bar, the path that fills first the side that
+  is worth less at the bar's close: the bids when the close is below the middle of the first bid and ask reached,
+  else the asks;
+* ``volume_cap``: when set, all our fills in one bar together are at most that fraction of the bar's volume, handed
+  out in path order, so a bar reaching both sides may fill only the first; what is not filled keeps resting.
+  Without a cap every order a bar reaches fills in full, and the path only sets the order of the fills;
+* ``post_only=true``: an order that would cross the book when placed (a bid at or above the ask) is rejected; with
+  ``post_only=false`` it takes liquidity at once, all of it at the best opposite price, paying
+  ``exchange.taker_fee``;
+* funding (``exchange.funding_rate``, :mod:`botmm.sim.costs`) is charged on the position held at each funding time,
+  marked at the close of the bar that reaches it.
 
 In backtests the clock is the data: ``next_tick()`` gives the close of the next bar. In paper runs bars are released
 at wall-clock pace (``speed`` bars' worth of time per second of wall time), stamped with wall-clock times.
@@ -19,6 +30,7 @@ at wall-clock pace (``speed`` bars' worth of time per second of wall time), stam
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
@@ -27,16 +39,23 @@ from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import Feed
+from botmm.sim.costs import Costs, Funding
+
+
+PATHS = ("open-high-low-close", "open-low-high-close", "adverse")
 
 
 @dataclass
 class CandleFillParams:
     name: str = "candle"
     rule: str = "through"  # through | touch
-    volume_cap: Optional[float] = None  # max fraction of a bar's volume one order may fill
+    path: str = "adverse"  # open-high-low-close | open-low-high-close | adverse
+    volume_cap: Optional[float] = None  # max fraction of a bar's volume our fills in that bar may take
+    post_only: bool = True  # false: an order crossing on arrival takes liquidity (taker fee)
 
     def __post_init__(self) -> None:
         require(self.rule in ("through", "touch"), self, "rule", "must be through or touch")
+        require(self.path in PATHS, self, "path", f"must be one of {', '.join(PATHS)}")
         require(self.volume_cap is None or 0 < self.volume_cap <= 1, self, "volume_cap", "must be in (0, 1]")
 
 
@@ -46,14 +65,15 @@ class CandleVenue:
     max_batch = 1000
 
     def __init__(
-        self, feed: Feed, fill: CandleFillParams, asset: AssetConfig, maker_fee: float,
+        self, feed: Feed, fill: CandleFillParams, asset: AssetConfig, costs: Costs,
         wall_clock: bool = False, speed: float = 1.0,
     ):
-        self.feed, self.asset, self.maker_fee = feed, asset, maker_fee
+        self.feed, self.fill, self.asset, self.costs = feed, fill, asset, costs
         tick = asset.tick_size  # how far beyond the price a bar must trade, less float noise
         self.margin = (tick if fill.rule == "through" else 0.0) - tick * 1e-6
         self.volume_cap = fill.volume_cap
         self.wall_clock, self.speed = wall_clock, speed
+        self.funding = Funding(costs)
         self.orders: dict[int, Order] = {}
         self.fills: list[Fill] = []
         self.rejected = 0
@@ -71,7 +91,8 @@ class CandleVenue:
     def connect(self) -> None:
         self._batches = iter(self.feed.batches())
         self._t0 = int(time.time() * 1000)
-        self._load()
+        if self._load():
+            self.funding.start(self._t0 if self.wall_clock else self._bar[0][0])
 
     def disconnect(self) -> None:
         self._batches = None
@@ -108,49 +129,66 @@ class CandleVenue:
         self._i = i + 1
         self._k += 1
         if self.orders:
-            self._match(end_ms, h[i], low[i], v[i])
+            self._match(end_ms, o[i], h[i], low[i], c[i], v[i])
         self._market = Market(end_ms, bid[i], ask[i], o[i], h[i], low[i], c[i], v[i], bid_size[i], ask_size[i])
+        if end_ms >= self.funding.due_ms:
+            self.funding.settle(end_ms, self.book.position, c[i])
 
-    def _match(self, end_ms: int, high: float, low: float, volume: float) -> None:
-        cap = None if self.volume_cap is None else self.volume_cap * volume
-        for order in list(self.orders.values()):
-            if order.ts >= end_ms:
-                continue
-            if order.side is Side.BUY:
-                hit = low <= order.price - self.margin
-            else:
-                hit = high >= order.price + self.margin
-            if not hit:
-                continue
-            size = order.size if cap is None else min(order.size, cap)
+    def _match(self, end_ms: int, open_: float, high: float, low: float, close: float, volume: float) -> None:
+        margin = self.margin
+        hits = [order for order in self.orders.values() if order.ts < end_ms and (
+            low <= order.price - margin if order.side is Side.BUY else high >= order.price + margin)]
+        if not hits:
+            return
+        if len(hits) > 1:
+            hits.sort(key=self._path_order(hits, open_, high, low, close))
+        budget = math.inf if self.volume_cap is None else self.volume_cap * volume
+        for order in hits:
+            size = min(order.size, budget)
             if size <= 0:
-                continue
-            self._fill(order, size, end_ms)
+                return
+            budget -= size
+            self._fill(order, size, end_ms, order.price, True)
 
-    def _fill(self, order: Order, size: float, ts: int) -> None:
-        fee = self.maker_fee * order.price * size
-        self.fills.append(Fill(ts, order.oid, order.side, order.price, size, fee, True))
+    def _path_order(self, hits: list[Order], open_: float, high: float, low: float, close: float):
+        """A sort key: how far the bar's price has travelled along its path when it reaches an order."""
+        path = self.fill.path
+        if path == "adverse":
+            bids = [o.price for o in hits if o.side is Side.BUY]
+            asks = [o.price for o in hits if o.side is Side.SELL]
+            bids_first = bool(bids and asks) and close < 0.5 * (max(bids) + min(asks))
+            path = "open-low-high-close" if bids_first else "open-high-low-close"
+        points = (open_, low, high) if path == "open-low-high-close" else (open_, high, low)
+        margin = self.margin
+        return lambda order: _travelled(points, order.price - order.side * margin, order.side is Side.BUY)
+
+    def _fill(self, order: Order, size: float, ts: int, price: float, maker: bool) -> None:
+        fee = (self.costs.maker_fee if maker else self.costs.taker_fee) * price * size
+        fill = Fill(ts, order.oid, order.side, price, size, fee, maker)
+        self.fills.append(fill)
         order.size = round(order.size - size, 12)
         order.filled = round(order.filled + size, 12)
         if order.size <= 0:
-            del self.orders[order.oid]
-        self.book.record(self.fills[-1])
+            self.orders.pop(order.oid, None)
+        self.book.record(fill)
 
     # -- orders ------------------------------------------------------------------------------------------------
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
         placed = []
         market = self._market
         for level in levels:
-            if market is not None and (
-                (level.side is Side.BUY and level.price >= market.ask)
-                or (level.side is Side.SELL and level.price <= market.bid)
-            ):
+            crossing = market is not None and (
+                level.price >= market.ask if level.side is Side.BUY else level.price <= market.bid)
+            if crossing and self.fill.post_only:
                 self.rejected += 1  # post-only: would cross on arrival
                 continue
             self._oid += 1
             order = Order(self._oid, level.side, level.price, level.size, now_ms)
-            self.orders[order.oid] = order
             placed.append(order)
+            if crossing:  # takes liquidity: all of it at the best opposite price
+                self._fill(order, order.size, now_ms, market.ask if level.side is Side.BUY else market.bid, False)
+            else:
+                self.orders[order.oid] = order
         return placed
 
     def modify_orders(self, changes: Sequence[tuple[int, QuoteLevel]], now_ms: int) -> list[Order]:
@@ -172,9 +210,10 @@ class CandleVenue:
 
     def fill_stats(self) -> dict[str, Any]:
         """The fill model's settings and the venue's counters, for ``result.json``."""
-        rule = "through" if self.margin > 0 else "touch"
-        return {"fill_model": "candle", "rule": rule, "volume_cap": self.volume_cap,
-                "post_only_rejected": self.rejected}
+        fill = self.fill
+        return {"fill_model": "candle", "rule": fill.rule, "path": fill.path, "volume_cap": fill.volume_cap,
+                "post_only": fill.post_only, "post_only_rejected": self.rejected,
+                "taker_fills": sum(1 for f in self.fills if not f.maker)}
 
     def get_position(self) -> Position:
         return Position(self.book.position, self.book.avg_entry)
@@ -182,3 +221,15 @@ class CandleVenue:
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         count = len(self.fills)
         return (self.fills[cursor:] if cursor < count else []), count
+
+
+def _travelled(points: tuple[float, ...], level: float, buy: bool) -> float:
+    """How far a price walking from point to point has moved when it first trades at ``level`` or beyond (down to it
+    for a buy, up to it for a sell); infinite if it never does."""
+    distance, a = 0.0, points[0]
+    for b in points[1:]:
+        if (min(a, b) <= level) if buy else (max(a, b) >= level):
+            return distance + max(a - level if buy else level - a, 0.0)
+        distance += abs(b - a)
+        a = b
+    return math.inf

@@ -26,6 +26,7 @@ from numba import njit
 from botmm.config import AssetConfig
 from botmm.data.l2 import L2Events, L2Meta, MemoryL2Feed
 from botmm.model import QuoteLevel, Side
+from botmm.sim.costs import Costs
 from botmm.sim.latency import LatencyModel
 from botmm.sim.replay import L2Feed, OrderBookFillParams, ReplayVenue
 
@@ -74,9 +75,9 @@ def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
     meta = feed.meta
     queue, weighting = QUEUES[p.queue]
     fill = OrderBookFillParams(queue=queue, prob_weighting=weighting, prob_n=2.0, partial_fills=False,
-                               post_only=True, taker_fee=0.0, book_levels=0)
+                               post_only=True, book_levels=0)
     asset = AssetConfig(symbol=meta.symbol, tick_size=meta.tick_size, lot_size=meta.lot_size, min_notional=0.0)
-    venue = ReplayVenue(feed, fill, asset, 0.0, p.interval_ns, LatencyModel.constant(p.entry_ns, p.response_ns))
+    venue = ReplayVenue(feed, fill, asset, Costs(), p.interval_ns, LatencyModel.constant(p.entry_ns, p.response_ns))
     lot = meta.lot_size
     qty = p.qty_lots * lot
     counts = {Side.BUY: 0, Side.SELL: 0}

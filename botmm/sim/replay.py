@@ -25,7 +25,9 @@ Orders:
 * Queue models: ``risk_averse`` - only trades at our price advance us; a level shrinking below our position caps it.
   ``prob`` - a decrease not explained by trades advances us by the share of it estimated to come from ahead of us,
   weight f(back) / (f(back) + f(front)) with f(x) = x**n (``prob_weighting=power``) or log(1 + x)**n (``log``).
-* Fees: ``exchange.maker_fee`` on maker fills, ``fill_model.taker_fee`` on taker fills (fractions of notional).
+* Costs (:mod:`botmm.sim.costs`): ``exchange.maker_fee`` on maker fills, ``exchange.taker_fee`` on taker fills
+  (fractions of notional); ``exchange.funding_rate`` on the position the strategy knows of at each funding time,
+  marked at the mid.
 
 What the strategy sees: ``poll`` gives the local book (best prices and sizes, ``book_levels`` levels a side as
 ``Market.book``) and the trades received since the previous tick as open/high/low/close/volume (all equal to the mid,
@@ -53,6 +55,7 @@ from botmm.data.l2 import L2Events, L2Meta, ValidationReport
 from botmm.errors import ConfigError, DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.sim import replay_kernels as k
+from botmm.sim.costs import Costs, Funding
 from botmm.sim.latency import LatencyModel, duration_ns
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,6 @@ class OrderBookFillParams:
     entry_latency: str = "10ms"  # order/cancel -> exchange
     response_latency: str = "10ms"  # exchange -> strategy
     latency_table: Optional[str] = None  # CSV/Parquet (ts, entry, response in ns); replaces the constants
-    taker_fee: float = 0.00045  # fraction of notional per taker fill
     book_levels: int = 20  # levels a side in Market.book (0: no book)
     book_ticks: int = 1 << 20  # width of the price window kept in memory, in ticks
 
@@ -88,7 +90,6 @@ class OrderBookFillParams:
         require(self.prob_n > 0, self, "prob_n", "must be > 0")
         for key in ("entry_latency", "response_latency"):
             require(_is_duration(getattr(self, key)), self, key, "expected a duration >= 0 such as 10ms or 250us")
-        require(self.taker_fee > -1, self, "taker_fee", "must be > -1")
         require(self.book_levels >= 0, self, "book_levels", "must be >= 0")
         require(self.book_ticks >= 64, self, "book_ticks", "must be >= 64")
 
@@ -128,10 +129,11 @@ class ReplayVenue:
 
     max_batch = 1000
 
-    def __init__(self, feed: L2Feed, fill: OrderBookFillParams, asset: AssetConfig, maker_fee: float,
+    def __init__(self, feed: L2Feed, fill: OrderBookFillParams, asset: AssetConfig, costs: Costs,
                  interval_ns: int, latency: LatencyModel):
         self.feed, self.fill, self.asset = feed, fill, asset
-        self.maker_fee, self.taker_fee = maker_fee, fill.taker_fee
+        self.maker_fee, self.taker_fee = costs.maker_fee, costs.taker_fee
+        self.funding = Funding(costs)
         self.interval_ns = interval_ns
         self.latency = latency
         self.grid = price_grid(feed.meta.tick_size, asset.tick_size)
@@ -255,6 +257,7 @@ class ReplayVenue:
         if not self._t0:
             self._t0 = int(min(chunk.ts_exchange[0], chunk.ts_local.min()))
             self._now, self._now_ms = self._t0, self._t0 // 1_000_000
+            self.funding.start(self._now_ms)
             valid = np.flatnonzero(new_i[2] != k.BIG)
             if len(valid):
                 ist[k.I_BASE] = new_i[2, valid[0]] - self.book.shape[1] // 2
@@ -311,6 +314,8 @@ class ReplayVenue:
                 bp, bs, ap, asz = self.top.tolist()
                 book = Book([(p, s) for p, s in zip(bp, bs) if s > 0], [(p, s) for p, s in zip(ap, asz) if s > 0])
             self._market = Market(self._now // 1_000_000, bid, ask, o, h, low, c, v, tv[n], tv[3 * n], book)
+            if self._market.ts >= self.funding.due_ms:
+                self.funding.settle(self._market.ts, self.inventory.position, 0.5 * (bid + ask))
         iv[_TRADES] = 0
         fv[k.F_VOLUME] = 0.0
 
@@ -503,4 +508,4 @@ def replay_venue(params: Any, ctx: Any) -> ReplayVenue:
         latency = LatencyModel.constant(duration_ns(fill.entry_latency, "fill_model.entry_latency"),
                                         duration_ns(fill.response_latency, "fill_model.response_latency"))
     interval_ns = round(parse_duration(ctx.cfg.interval, "interval") * 1e9)
-    return ReplayVenue(ctx.feed, fill, ctx.asset, params.maker_fee, interval_ns, latency)
+    return ReplayVenue(ctx.feed, fill, ctx.asset, params.costs(), interval_ns, latency)

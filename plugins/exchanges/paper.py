@@ -16,6 +16,7 @@ class PaperParams(SimParams):
     speed: float = 1.0  # feed time per wall-clock time (2.0 replays a recorded feed twice as fast)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.speed > 0, self, "speed", "must be > 0")
 
 

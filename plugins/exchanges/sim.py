@@ -5,13 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm.config import ComponentParams
+from botmm.config import ComponentParams, require
 from botmm.registry import BuildContext, hookimpl
+from botmm.sim.costs import Costs
 
 
 @dataclass
 class SimParams(ComponentParams):
+    """What the simulated exchange charges (:mod:`botmm.sim.costs`); Hyperliquid's base tier by default."""
+
     maker_fee: float = 0.00015  # fraction of notional per maker fill; negative for a rebate
+    taker_fee: float = 0.00045  # fraction of notional per taker fill (post_only=false orders that cross)
+    funding_rate: float = 0.0  # per funding interval, fraction of the position's notional; > 0: longs pay
+    funding_hours: float = 1.0  # the funding interval: 1 on Hyperliquid, 8 on Binance and Bybit
+
+    def __post_init__(self) -> None:
+        for key in ("maker_fee", "taker_fee"):
+            require(-0.01 < getattr(self, key) < 0.01, self, key, "must be a fraction of notional in (-0.01, 0.01)")
+        require(-0.01 < self.funding_rate < 0.01, self, "funding_rate", "must be a fraction in (-0.01, 0.01)")
+        require(self.funding_hours > 0, self, "funding_hours", "must be > 0")
+
+    def costs(self) -> Costs:
+        return Costs(self.maker_fee, self.taker_fee, self.funding_rate, self.funding_hours)
 
 
 def candle_venue(params: SimParams, ctx: BuildContext, **clock):
@@ -24,7 +39,7 @@ def candle_venue(params: SimParams, ctx: BuildContext, **clock):
         raise ConfigError(f"fill_model={ctx.cfg.fill_model.name}: exchange={params.name} fills against bars "
                           "(fill_model=candle); the order-book replay runs on exchange=sim (botmm replay)")
     fill = to_params(CandleFillParams, ctx.cfg.fill_model, "fill_model")
-    return CandleVenue(ctx.feed, fill, ctx.asset, params.maker_fee, **clock)
+    return CandleVenue(ctx.feed, fill, ctx.asset, params.costs(), **clock)
 
 
 def make_sim(params: SimParams, ctx: BuildContext):
