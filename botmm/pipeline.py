@@ -28,6 +28,7 @@ from botmm.protocols import QuoteInputs, Signal, SizeContext, TickState
 
 _NAN = float("nan")
 _HOUR_MS = 3_600_000
+_WARM_MS = 40 * _HOUR_MS  # exp(-40) < 2**-53: past this the fill rate's warm-up correction is exactly 1
 
 SIGNAL_SLOTS = ("volatility", "signal", "imbalance", "toxicity")
 """Config keys under ``signals``. Each names the :class:`QuoteInputs` field its signal feeds; the ``volatility``
@@ -124,6 +125,7 @@ class Strategy:
         self._funding = getattr(self.venue, "funding", None)  # the simulated venues charge perpetual funding
         self._funding_cursor = 0
         self._fill_count = 0.0  # exponentially decayed, for the fill rate
+        self._decay_dt, self._decay = 0, 1.0  # the last tick spacing and its decay factor
         self._first_ms: int | None = None
         self._last_position = 0.0
         self.policy.bind(self)
@@ -211,13 +213,19 @@ class Strategy:
         if self._first_ms is None:
             self._first_ms = now_ms
         dt = now_ms - state.now_ms if state.now_ms else 0
-        self._fill_count = self._fill_count * math.exp(-dt / _HOUR_MS) + new_fills
+        if dt != self._decay_dt:  # ticks are evenly spaced in backtests: one exp per run, not per tick
+            self._decay_dt, self._decay = dt, math.exp(-dt / _HOUR_MS)
+        self._fill_count = self._fill_count * self._decay + new_fills
         elapsed = now_ms - self._first_ms
-        state.fill_rate = self._fill_count / (1.0 - math.exp(-elapsed / _HOUR_MS)) if elapsed > 0 else 0.0
+        if elapsed > _WARM_MS:  # 1 - exp(-elapsed / hour) rounds to 1.0 by now
+            state.fill_rate = self._fill_count
+        else:
+            state.fill_rate = self._fill_count / (1.0 - math.exp(-elapsed / _HOUR_MS)) if elapsed > 0 else 0.0
         state.now_ms = now_ms
-        state.equity = self.capital + self.inventory.total_pnl(mid)
-        state.peak_equity = max(state.peak_equity, state.equity)
-        state.drawdown = 1.0 - state.equity / state.peak_equity if state.peak_equity > 0 else 0.0
+        state.equity = equity = self.capital + self.inventory.total_pnl(mid)
+        if equity > state.peak_equity:
+            state.peak_equity = equity
+        state.drawdown = 1.0 - equity / state.peak_equity if state.peak_equity > 0 else 0.0
         if position == 0.0:
             state.position_since_ms = None
         elif state.position_since_ms is None or position * self._last_position < 0:
@@ -228,8 +236,8 @@ class Strategy:
     def _inputs(self, market: Market, position: float) -> QuoteInputs:
         mid = market.mid
         vol = self.volatility.update(market)
-        inputs = QuoteInputs(mid=mid, vol=vol, atr=self.volatility.atr, position=position, market=market)
-        inputs.inventory = max(-1.0, min(1.0, position * mid / self.max_position_usd))
+        inventory = max(-1.0, min(1.0, position * mid / self.max_position_usd))
+        inputs = QuoteInputs(mid, vol, self.volatility.atr, position, inventory, market=market)
         for slot, signal in self.signals.items():
             setattr(inputs, slot, signal.update(market))
         return inputs
