@@ -12,23 +12,27 @@ fills = st.lists(
         st.floats(1.0, 100_000.0),
         st.floats(0.001, 50.0),
         st.floats(-1.0, 1.0),
+        st.floats(-0.001, 0.001),  # a funding rate charged after the fill
     ),
     max_size=60,
 )
 
 
 @given(fills, st.floats(1.0, 100_000.0))
-def test_pnl_is_conserved_for_any_fill_sequence(sequence, mark):
+def test_pnl_is_conserved_for_any_fill_and_funding_sequence(sequence, mark):
     inv = InventoryTracker()
     cash = 0.0
-    for side, price, size, fee in sequence:
+    for side, price, size, fee, rate in sequence:
         inv.record_fill(side, price, size, fee)
         cash -= side * price * size + fee
-    expected_position = sum(side * size for side, _, size, _ in sequence)
+        payment = inv.position * price * rate  # funding on the position held, marked at the last fill
+        inv.record_funding(payment)
+        cash -= payment
+    expected_position = sum(side * size for side, _, size, _, _ in sequence)
     assert inv.net_position == pytest.approx(expected_position, abs=1e-9)
     marked = cash + inv.position * mark
-    total = inv.realized_pnl + inv.unrealized_pnl(mark) - inv.total_fees
-    scale = 1.0 + sum(p * s for _, p, s, _ in sequence) + abs(inv.position) * mark
+    total = inv.realized_pnl + inv.unrealized_pnl(mark) - inv.total_fees - inv.funding
+    scale = 1.0 + sum(p * s for _, p, s, _, _ in sequence) + abs(inv.position) * mark
     assert math.isclose(total, marked, rel_tol=0, abs_tol=1e-9 * scale)
     assert inv.total_pnl(mark) == pytest.approx(total)
 
