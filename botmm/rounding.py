@@ -2,7 +2,8 @@
 the other side of the book. A value within float noise of a whole number of ticks counts as on the
 grid — 0.3 / 0.1 is 2.9999999999999996 in binary floats — before it is floored or ceiled; "noise" is one part in
 1e12 plus 1e-9 of a tick, far above float error and far below any real price difference. Results are rounded to 12
-decimals so that equal prices compare equal. These run several times per tick, so they stay plain arithmetic."""
+decimals so that equal prices compare equal; a whole number, which that rounding leaves as it is, skips it (prices
+on a tick of 1). These run several times per tick, so they stay plain arithmetic."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ _EPS = 1e-9
 
 
 def round_bid(price: float, tick: float) -> float:
-    return round(math.floor(price / tick * _UP + _EPS) * tick, 12)
+    value = math.floor(price / tick * _UP + _EPS) * tick
+    return value if value % 1.0 == 0.0 else round(value, 12)
 
 
 def round_ask(price: float, tick: float) -> float:
-    return round(math.ceil(price / tick * _DOWN - _EPS) * tick, 12)
+    value = math.ceil(price / tick * _DOWN - _EPS) * tick
+    return value if value % 1.0 == 0.0 else round(value, 12)
 
 
 def round_lot(size: float, lot: float) -> float:

@@ -15,6 +15,9 @@ from typing import Iterator, Sequence
 from botmm.config import OrderManagerConfig
 from botmm.model import Order, Quote, QuoteLevel, Side
 
+# Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
+_BUY, _SELL = Side.BUY, Side.SELL
+
 
 @dataclass(slots=True)
 class Actions:
@@ -34,8 +37,13 @@ class OrderManager:
 
     def reconcile(self, desired: Quote, open_orders: Sequence[Order]) -> Actions:
         actions = Actions()
-        bids = [o for o in open_orders if o.side is Side.BUY]
-        asks = [o for o in open_orders if o.side is Side.SELL]
+        bids: list[Order] = []
+        asks: list[Order] = []
+        for order in open_orders:
+            if order.side is _BUY:
+                bids.append(order)
+            elif order.side is _SELL:
+                asks.append(order)
         if len(bids) > 1:
             bids.sort(key=_price, reverse=True)
         if len(asks) > 1:
@@ -46,17 +54,22 @@ class OrderManager:
         return actions
 
     def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions) -> None:
-        for level, order in zip(levels, orders):
-            size = order.size if self.refill_partial else order.size + order.filled
-            moved = abs(level.price - order.price)
-            if abs(level.size - size) <= self.size_tolerance and (
-                moved <= self.threshold_abs or moved <= self.threshold_frac * order.price
-            ):
-                actions.kept += 1
-            else:
-                actions.modify.append((order.oid, level))
-        actions.place.extend(levels[len(orders):])
-        actions.cancel.extend(order.oid for order in orders[len(levels):])
+        if orders:
+            refill, tolerance = self.refill_partial, self.size_tolerance
+            threshold_abs, threshold_frac = self.threshold_abs, self.threshold_frac
+            for level, order in zip(levels, orders):
+                size = order.size if refill else order.size + order.filled
+                moved = abs(level.price - order.price)
+                if abs(level.size - size) <= tolerance and (
+                    moved <= threshold_abs or moved <= threshold_frac * order.price
+                ):
+                    actions.kept += 1
+                else:
+                    actions.modify.append((order.oid, level))
+        if len(levels) > len(orders):
+            actions.place.extend(levels[len(orders):])
+        elif len(orders) > len(levels):
+            actions.cancel.extend(order.oid for order in orders[len(levels):])
 
 
 def _price(order: Order) -> float:

@@ -28,6 +28,9 @@ from botmm.rounding import round_lot
 _DAY_MS = 86_400_000
 RELEASE = 0.95
 
+# Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
+_SAFE, _POSITION_LIMIT, _CIRCUIT_BREAK = RiskState.SAFE, RiskState.POSITION_LIMIT, RiskState.CIRCUIT_BREAK
+
 
 class RiskManager:
     def __init__(self, limits: RiskLimits, capital: float, lot: float = 1e-12):
@@ -41,6 +44,11 @@ class RiskManager:
         self._paused_until = 0  # ms
         self._pause_reason = ""
         self._errors: deque[int] = deque()
+        # The limits in the units check() compares them in, computed once.
+        self._max_loss = limits.max_daily_loss_pct / 100.0 * capital
+        self._max_data_age_ms = None if limits.max_data_age_seconds is None else limits.max_data_age_seconds * 1000
+        self._entry_usd = float(limits.max_position_usd)  # POSITION_LIMIT from SAFE
+        self._release_usd = limits.max_position_usd * RELEASE  # ... and back
 
     def record_error(self, now_ms: int) -> None:
         """Count one venue error; too many within the window trip the circuit breaker for the cooldown."""
@@ -54,53 +62,51 @@ class RiskManager:
 
     def reset(self) -> None:
         """Lift a circuit break by hand: errors forgotten, the day's loss measured afresh from the next check."""
-        self._paused_until, self._day, self.state, self.reason = 0, -1, RiskState.SAFE, ""
+        self._paused_until, self._day, self.state, self.reason = 0, -1, _SAFE, ""
         self._errors.clear()
 
     def check(self, now_ms: int, mid: float, position: float, equity: float, data_ms: int | None = None) -> RiskState:
-        limits = self.limits
         day = now_ms // _DAY_MS
         if day != self._day:
             self._day, self._day_open_equity = day, equity
         loss = self._day_open_equity - equity
         if now_ms < self._paused_until:
-            self._set(RiskState.CIRCUIT_BREAK, self._pause_reason)
-        elif loss >= limits.max_daily_loss_pct / 100.0 * self.capital:
+            state, reason = _CIRCUIT_BREAK, self._pause_reason
+        elif loss >= self._max_loss:
+            limits = self.limits
             until = max((day + 1) * _DAY_MS, now_ms + int(limits.cooldown_seconds * 1000))
             self._pause(until, f"daily loss {loss:.2f} >= {limits.max_daily_loss_pct}% of capital")
-            self._set(RiskState.CIRCUIT_BREAK, self._pause_reason)
-        elif (limits.max_data_age_seconds is not None and data_ms is not None
-              and now_ms - data_ms > limits.max_data_age_seconds * 1000):
-            self._set(RiskState.CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old")
-        elif abs(position) * mid >= limits.max_position_usd * (
-            RELEASE if self.state is RiskState.POSITION_LIMIT else 1.0
-        ):
-            self._set(RiskState.POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit")
+            state, reason = _CIRCUIT_BREAK, self._pause_reason
+        elif (self._max_data_age_ms is not None and data_ms is not None
+              and now_ms - data_ms > self._max_data_age_ms):
+            state, reason = _CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old"
+        elif abs(position) * mid >= (self._release_usd if self.state is _POSITION_LIMIT else self._entry_usd):
+            state, reason = _POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit"
         else:
-            self._set(RiskState.SAFE, "")
-        return self.state
+            state, reason = _SAFE, ""
+        self.state, self.reason = state, reason
+        return state
 
     def _pause(self, until_ms: int, reason: str) -> None:
         self._paused_until, self._pause_reason = max(self._paused_until, until_ms), reason
 
-    def _set(self, state: RiskState, reason: str) -> None:
-        self.state, self.reason = state, reason
-
     def apply(self, quote: Quote, position: float) -> Quote:
         """The quote allowed in the current state (see the module docstring)."""
-        if self.state is RiskState.CIRCUIT_BREAK:
+        state = self.state
+        if state is _CIRCUIT_BREAK:
             return Quote()
         bids, asks = quote.bids, quote.asks
-        if self.state is RiskState.POSITION_LIMIT:
+        if state is _POSITION_LIMIT:
             if position > 0:
                 bids = []
             else:
                 asks = []
-        cap = self.limits.max_open_orders
+        limits = self.limits
+        cap = limits.max_open_orders
         if len(bids) + len(asks) > cap:
             n_bids = min(len(bids), max(cap - len(asks), (cap + 1) // 2))
             bids, asks = bids[:n_bids], asks[: cap - n_bids]
-        if self.limits.max_order_usd is not None:
+        if limits.max_order_usd is not None:
             bids, asks = self._cap_notional(bids), self._cap_notional(asks)
         return Quote(bids, asks)
 

@@ -8,6 +8,9 @@ from botmm.config import QuoteParams, require
 from botmm.model import Quote, QuoteLevel, Side
 from botmm.rounding import round_ask, round_bid, round_lot
 
+# Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
+_BUY, _SELL = Side.BUY, Side.SELL
+
 
 @dataclass
 class LadderParams(QuoteParams):
@@ -36,14 +39,16 @@ def ladder(bid: float, ask: float, mid: float, p: LadderParams, size_mult: float
     ask0 = round_ask(max(ask, mid + floor), tick)
     if bid0 >= ask0:
         ask0 = round_ask(bid0 + tick, tick)
-    step = p.level_spacing_bps * 1e-4 * mid
-    bids, asks = [], []
     notional = p.order_size_usd * size_mult
-    for k in range(p.num_levels):
-        bid_k = bid0 if k == 0 else round_bid(bid0 - k * step, tick)
-        ask_k = ask0 if k == 0 else round_ask(ask0 + k * step, tick)
-        if bid_k > 0:
-            bids.append(QuoteLevel(Side.BUY, bid_k, round_lot(notional / bid_k, lot)))
-        asks.append(QuoteLevel(Side.SELL, ask_k, round_lot(notional / ask_k, lot)))
-        notional *= p.level_size_multiplier
+    bids = [QuoteLevel(_BUY, bid0, round_lot(notional / bid0, lot))] if bid0 > 0 else []
+    asks = [QuoteLevel(_SELL, ask0, round_lot(notional / ask0, lot))]
+    if p.num_levels > 1:
+        step = p.level_spacing_bps * 1e-4 * mid
+        for k in range(1, p.num_levels):
+            notional *= p.level_size_multiplier
+            bid_k = round_bid(bid0 - k * step, tick)
+            ask_k = round_ask(ask0 + k * step, tick)
+            if bid_k > 0:
+                bids.append(QuoteLevel(_BUY, bid_k, round_lot(notional / bid_k, lot)))
+            asks.append(QuoteLevel(_SELL, ask_k, round_lot(notional / ask_k, lot)))
     return Quote(bids, asks)

@@ -8,7 +8,7 @@ in price units. Both use ``halflife`` bars. Before two bars have been seen vol i
 
 from __future__ import annotations
 
-import math
+from math import log, sqrt
 from dataclasses import dataclass
 
 from botmm.config import ComponentParams, require
@@ -38,11 +38,13 @@ class Volatility:
         close = market.close
         prev = self._prev
         if prev > 0:
-            r = math.log(close / prev)
-            self.var += self.alpha * (r * r - self.var)
-            tr = max(market.high, prev) - min(market.low, prev)
-            self.atr += self.alpha * (tr - self.atr)
-            self.value = math.sqrt(self.var)
+            alpha = self.alpha
+            r = log(close / prev)
+            self.var = var = self.var + alpha * (r * r - self.var)
+            high, low = market.high, market.low
+            tr = (prev if prev > high else high) - (prev if prev < low else low)  # max(high, prev) - min(low, prev)
+            self.atr += alpha * (tr - self.atr)
+            self.value = sqrt(var)
         else:
             self.atr = market.high - market.low
         self._prev = close

@@ -28,6 +28,8 @@ from botmm.protocols import SizeContext
 
 from .fixed import FixedSizer
 
+_BUY = Side.BUY  # enum members are slow class attributes on Python 3.11: look it up once
+
 
 @dataclass
 class DynamicParams(ComponentParams):
@@ -55,28 +57,44 @@ class DynamicSizer:
     def get_size(self, base_size: float, vol: float, fill_rate: float, toxicity: float, drawdown: float,
                  inventory: float, grows_position: bool = True) -> float:
         """The scaled size for one order of ``base_size`` (see the module docstring); 0 stops quoting it."""
+        factor = self._market_factor(vol, fill_rate, toxicity, drawdown)
+        multiplier = self._multiplier(factor, inventory, grows_position)
+        return base_size * multiplier if multiplier > 0 else 0.0
+
+    def _market_factor(self, vol: float, fill_rate: float, toxicity: float, drawdown: float) -> float:
+        """``f_vol * f_fill * f_tox * f_dd``: the part of the scale shared by every level of a tick."""
         p = self.params
         f_vol = min(1.0, p.target_vol / vol) if vol > 0 else 1.0
         f_fill = min(1.0, max(0.25, fill_rate / p.target_fill_rate)) if p.target_fill_rate > 0 else 1.0
         f_tox = 1.0 - p.toxicity_weight * toxicity
         f_dd = max(0.0, 1.0 - drawdown / p.max_drawdown)
+        return f_vol * f_fill * f_tox * f_dd
+
+    def _multiplier(self, market_factor: float, inventory: float, grows_position: bool) -> float:
+        """``clip(market_factor * f_inv, floor, cap)``, or 0 when the scale is <= 0 (``floor`` is > 0)."""
+        p = self.params
         f_inv = 1.0 - p.inventory_weight * abs(inventory) if grows_position else 1.0
-        scale = f_vol * f_fill * f_tox * f_dd * f_inv
+        scale = market_factor * f_inv
         if scale <= 0:
             return 0.0
-        return base_size * min(p.cap, max(p.floor, scale))
+        return min(p.cap, max(p.floor, scale))
 
     def size(self, quote: Quote, ctx: SizeContext) -> Quote:
-        sized = Quote(self._side(quote.bids, ctx), self._side(quote.asks, ctx))
+        # The multipliers depend on the level only through whether it grows the position: two per tick.
+        factor = self._market_factor(ctx.vol, ctx.fill_rate, ctx.toxicity, ctx.drawdown)
+        growing = self._multiplier(factor, ctx.inventory, True)
+        reducing = self._multiplier(factor, ctx.inventory, False)
+        long = ctx.inventory >= 0
+        sized = Quote(self._side(quote.bids, growing, reducing, long), self._side(quote.asks, growing, reducing, long))
         return self.rounding.size(sized, ctx)
 
-    def _side(self, levels: list[QuoteLevel], ctx: SizeContext) -> list[QuoteLevel]:
+    @staticmethod
+    def _side(levels: list[QuoteLevel], growing: float, reducing: float, long: bool) -> list[QuoteLevel]:
         out = []
-        for level in levels:
-            grows = (level.side is Side.BUY) == (ctx.inventory >= 0)
-            size = self.get_size(level.size, ctx.vol, ctx.fill_rate, ctx.toxicity, ctx.drawdown, ctx.inventory, grows)
-            if size > 0:
-                out.append(QuoteLevel(level.side, level.price, size))
+        for side, price, base in levels:
+            size = base * (growing if (side is _BUY) == long else reducing)
+            if size > 0:  # a multiplier of 0 drops the level
+                out.append(QuoteLevel(side, price, size))
         return out
 
 
