@@ -11,19 +11,23 @@ BAR = 60_000
 
 
 class ListFeed:
-    def __init__(self, rows):
-        self.rows = rows
+    """Bars from rows of open, high, low, close, volume; a book half a tick either side of the close, or none
+    (bid = ask = close, as in candle files)."""
+
+    def __init__(self, rows, book=True):
+        self.rows, self.book = rows, book
 
     def batches(self):
         a = np.array(self.rows, dtype=float)
         ts = np.arange(len(a), dtype=np.int64) * BAR
         close = a[:, 3]
         zeros = np.zeros_like(close)
-        yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - 0.05, close + 0.05, zeros, zeros, BAR)
+        half = 0.05 if self.book else 0.0
+        yield Candles(ts, a[:, 0], a[:, 1], a[:, 2], close, a[:, 4], close - half, close + half, zeros, zeros, BAR)
 
 
-def _venue(rows, costs=Costs(maker_fee=0.0001, taker_fee=0.0004), **fill):
-    venue = CandleVenue(ListFeed(rows), CandleFillParams(**fill), ASSET, costs)
+def _venue(rows, costs=Costs(maker_fee=0.0001, taker_fee=0.0004), book=True, **fill):
+    venue = CandleVenue(ListFeed(rows, book), CandleFillParams(**fill), ASSET, costs)
     venue.connect()
     return venue
 
@@ -181,3 +185,15 @@ def test_funding_is_charged_on_the_position_held_at_each_funding_time():
     assert [(p.ts, p.position, p.mark) for p in payments] == [(3_600_000, 2.0, 100.0), (7_200_000, 2.0, 100.0)]
     assert [p.amount for p in payments] == pytest.approx([0.02, 0.02])  # 2 * 100 * 0.0001: longs pay
     assert venue.funding.since(count) == ([], 2)
+
+
+def test_bars_without_a_book_get_one_a_tick_wide_so_a_quote_at_the_close_rests():
+    venue = _venue([FLAT, [100.0, 100.2, 99.8, 100.0, 1.0]], book=False)
+    now, market = _tick(venue)
+    assert (market.bid, market.ask, market.mid) == (99.95, 100.05, 100.0)
+    # a bot long at its limit skews its ask down to mid: on a zero-width book that would cross and never rest
+    placed = venue.place_orders([QuoteLevel(Side.SELL, 100.0, 0.1), QuoteLevel(Side.SELL, 99.9, 0.1),
+                                 QuoteLevel(Side.BUY, 100.1, 0.1)], now)
+    assert [(o.side, o.price) for o in placed] == [(Side.SELL, 100.0)] and venue.rejected == 2
+    _tick(venue)
+    assert [(f.side, f.price) for f in venue.fills] == [(Side.SELL, 100.0)]  # the high, 100.2, went through it

@@ -113,3 +113,17 @@ def test_bad_costs_and_fill_model_values_fail_in_one_line(override, message):
 
     with pytest.raises(ConfigError, match=message):
         build_components(compose_job(override))
+
+
+def test_on_real_candles_wider_quotes_fill_less_and_the_bot_unwinds(tmp_path, shared_data):
+    """FTX BTC-PERP 1-minute bars (no book in the file): a sanity check of the whole candle path on real data."""
+    path = shared_data / "candles/ftx_btc-perp_20211231-20220201_1m.csv"
+    if not path.is_file():
+        pytest.skip(f"shared FTX candles not present: {path}")
+    results = {spread: backtest_strategy(tmp_path / str(spread), "feed=candles_file", f"feed.path={path}",
+                                         "feed.volume_unit=quote", "asset=btc", f"quoter.spread_bps={spread}").outcome
+               for spread in (2, 8)}
+    tight, wide = results[2], results[8]
+    assert tight["fills"] > wide["fills"] > 1000
+    assert tight["venue"]["post_only_rejected"] == wide["venue"]["post_only_rejected"] == 0
+    assert tight["time_at_limit_pct"] < 1 and wide["time_at_limit_pct"] < 1  # inventory skew unwinds the position

@@ -20,7 +20,9 @@ Fill model ``candle`` (``fill_model=candle``):
   Without a cap every order a bar reaches fills in full, and the path only sets the order of the fills;
 * ``post_only=true``: an order that would cross the book when placed (a bid at or above the ask) is rejected; with
   ``post_only=false`` it takes liquidity at once, all of it at the best opposite price, paying
-  ``exchange.taker_fee``;
+  ``exchange.taker_fee``. Bars without a book (bid = ask = close: candle files have none) are given one a tick wide,
+  half a tick either side of the close, so that the strategy's mid stays the close and a quote at the close rests
+  (a zero-width book would reject it as crossing, and a bot skewed by inventory to its mid could never unwind);
 * funding (``exchange.funding_rate``, :mod:`botmm.sim.costs`) is charged on the position held at each funding time,
   marked at the close of the bar that reaches it.
 
@@ -34,6 +36,8 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
 
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
@@ -104,7 +108,13 @@ class CandleVenue:
             if batch is None:
                 return False
             self._bar_ms = batch.bar_ms
-            self._bar = [getattr(batch, name).tolist() for name in CANDLE_ARRAYS]
+            columns = {name: getattr(batch, name) for name in CANDLE_ARRAYS}
+            no_book = columns["bid"] >= columns["ask"]
+            if no_book.any():
+                half = 0.5 * self.asset.tick_size
+                columns["bid"] = np.where(no_book, columns["close"] - half, columns["bid"])
+                columns["ask"] = np.where(no_book, columns["close"] + half, columns["ask"])
+            self._bar = [columns[name].tolist() for name in CANDLE_ARRAYS]
             self._i, self._n = 0, len(batch)
         return True
 
