@@ -129,8 +129,10 @@ class Order:
     filled: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
+    """One fill of one of our orders. A named tuple, like :class:`QuoteLevel`: a busy backtest makes one or more a
+    bar."""
+
     ts: int  # ms
     oid: int
     side: Side

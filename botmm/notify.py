@@ -225,9 +225,13 @@ class HookNotifier(ABC):
     def botmm_run_start(self, run: Any) -> None:
         self.emit(run, "start", {"mode": run.mode, "output_dir": str(run.output_dir), **run.extra})
 
+    def wants_fills(self, run: Any) -> bool:
+        """Whether fills of ``run`` are reported (the pipeline skips the fill hook when nobody wants them)."""
+        return bool(self.fills) or (self.fills is None and run.mode == "run")
+
     @hookimpl
     def botmm_fill(self, run: Any, fill: Any) -> None:
-        if self.fills or (self.fills is None and run.mode == "run"):
+        if self.wants_fills(run):
             self.emit(run, "fill", {"side": int(fill.side), "size": fill.size, "price": fill.price, "fee": fill.fee,
                                     "maker": fill.maker, "ts": fill.ts})
 

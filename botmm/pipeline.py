@@ -3,7 +3,8 @@ manager -> venue, then fills -> inventory, metrics and notifiers.
 
 A live run, a paper run and a backtest differ only in the venue they build and the clock that calls
 :meth:`Strategy.step`. Components are resolved from the plugin registry once per job and then called directly: no
-hook call happens per tick, only on rare lifecycle events (start, end, fills, errors).
+hook call happens per tick, only on rare lifecycle events (start, end, errors) and on fills when a plugin or notifier
+listens to them.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class Strategy:
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
         self._cursor = 0
+        self._fill_hook: Any = None  # botmm_fill, when something listens (set at start)
         self._funding = getattr(self.venue, "funding", None)  # the simulated venues charge perpetual funding
         self._funding_cursor = 0
         self._fill_count = 0.0  # exponentially decayed, for the fill rate
@@ -147,6 +149,9 @@ class Strategy:
     def start(self) -> None:
         """Connect the venue and tell every plugin and notifier the job has started."""
         load_plugins().register(RunScoped(self.notifier, self.run), name=f"notifier:{id(self)}")
+        listeners = [impl.plugin for impl in self.hook.botmm_fill.get_hookimpls()]
+        if any(p.hears_fills(self.run) if isinstance(p, RunScoped) else True for p in listeners):
+            self._fill_hook = self.hook.botmm_fill  # else a backtest's thousands of fills cost no hook calls
         self.venue.connect()
         self.hook.botmm_run_start(run=self.run)
 
@@ -246,12 +251,14 @@ class Strategy:
         fills, self._cursor = self.venue.fills_since(self._cursor)
         if not fills:
             return 0
+        self.metrics.fills.extend(fills)
+        record, hook = self.inventory.record, self._fill_hook
         for fill in fills:
-            self.inventory.record(fill)
-            self.metrics.fills.append(fill)
+            record(fill)
             for listener in self.fill_listeners:
                 listener.on_fill(fill)
-            self.hook.botmm_fill(run=self.run, fill=fill)
+            if hook is not None:
+                hook(run=self.run, fill=fill)
         return len(fills)
 
     def _take_funding(self) -> None:
@@ -309,6 +316,11 @@ class RunScoped:
 
     def __init__(self, notifier: Any, run: Run):
         self.notifier, self.run = notifier, run
+
+    def hears_fills(self, run: Run) -> bool:
+        """Whether this wrapper passes on the fills of ``run``: its own run's, to a notifier that reports them."""
+        wants = getattr(self.notifier, "wants_fills", None)
+        return run is self.run and hasattr(self.notifier, "botmm_fill") and (wants is None or wants(run))
 
     def _forward(self, hook: str, run: Run, **kwargs: Any) -> None:
         method = getattr(self.notifier, hook, None)

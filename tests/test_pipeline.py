@@ -127,3 +127,14 @@ def test_on_real_candles_wider_quotes_fill_less_and_the_bot_unwinds(tmp_path, sh
     assert tight["fills"] > wide["fills"] > 1000
     assert tight["venue"]["post_only_rejected"] == wide["venue"]["post_only_rejected"] == 0
     assert tight["time_at_limit_pct"] < 1 and wide["time_at_limit_pct"] < 1  # inventory skew unwinds the position
+
+
+def test_the_fill_hook_runs_only_when_a_notifier_or_plugin_listens(tmp_path, caplog):
+    import logging
+
+    quiet = backtest_strategy(tmp_path / "quiet", "feed.bars=500")
+    assert quiet._fill_hook is None and quiet.outcome["fills"] > 0  # a backtest's console notifier skips fills
+    with caplog.at_level(logging.DEBUG, logger="botmm.notify"):
+        told = backtest_strategy(tmp_path / "told", "feed.bars=500", "notifier.fills=true")
+    fill_lines = [r for r in caplog.records if getattr(r, "event", None) == "fill"]
+    assert told._fill_hook is not None and len(fill_lines) == told.outcome["fills"] == quiet.outcome["fills"]

@@ -46,6 +46,7 @@ from botmm.protocols import Feed
 from botmm.sim.costs import Costs, Funding
 
 
+_BUY, _SELL = Side.BUY, Side.SELL  # enum members are slow class attributes on 3.11: looked up once
 PATHS = ("open-high-low-close", "open-low-high-close", "adverse")
 
 
@@ -147,7 +148,7 @@ class CandleVenue:
     def _match(self, end_ms: int, open_: float, high: float, low: float, close: float, volume: float) -> None:
         margin = self.margin
         hits = [order for order in self.orders.values() if order.ts < end_ms and (
-            low <= order.price - margin if order.side is Side.BUY else high >= order.price + margin)]
+            low <= order.price - margin if order.side is _BUY else high >= order.price + margin)]
         if not hits:
             return
         if len(hits) > 1:
@@ -164,13 +165,13 @@ class CandleVenue:
         """A sort key: how far the bar's price has travelled along its path when it reaches an order."""
         path = self.fill.path
         if path == "adverse":
-            bids = [o.price for o in hits if o.side is Side.BUY]
-            asks = [o.price for o in hits if o.side is Side.SELL]
+            bids = [o.price for o in hits if o.side is _BUY]
+            asks = [o.price for o in hits if o.side is _SELL]
             bids_first = bool(bids and asks) and close < 0.5 * (max(bids) + min(asks))
             path = "open-low-high-close" if bids_first else "open-high-low-close"
         points = (open_, low, high) if path == "open-low-high-close" else (open_, high, low)
         margin = self.margin
-        return lambda order: _travelled(points, order.price - order.side * margin, order.side is Side.BUY)
+        return lambda order: _travelled(points, order.price - order.side * margin, order.side is _BUY)
 
     def _fill(self, order: Order, size: float, ts: int, price: float, maker: bool) -> None:
         fee = (self.costs.maker_fee if maker else self.costs.taker_fee) * price * size
@@ -188,7 +189,7 @@ class CandleVenue:
         market = self._market
         for level in levels:
             crossing = market is not None and (
-                level.price >= market.ask if level.side is Side.BUY else level.price <= market.bid)
+                level.price >= market.ask if level.side is _BUY else level.price <= market.bid)
             if crossing and self.fill.post_only:
                 self.rejected += 1  # post-only: would cross on arrival
                 continue
@@ -196,7 +197,7 @@ class CandleVenue:
             order = Order(self._oid, level.side, level.price, level.size, now_ms)
             placed.append(order)
             if crossing:  # takes liquidity: all of it at the best opposite price
-                self._fill(order, order.size, now_ms, market.ask if level.side is Side.BUY else market.bid, False)
+                self._fill(order, order.size, now_ms, market.ask if level.side is _BUY else market.bid, False)
             else:
                 self.orders[order.oid] = order
         return placed
