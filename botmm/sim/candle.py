@@ -162,22 +162,41 @@ class CandleVenue:
             self._fill(order, size, end_ms, order.price, True)
 
     def _path_order(self, hits: list[Order], open_: float, high: float, low: float, close: float):
-        """A sort key: how far the bar's price has travelled along its path when it reaches an order."""
+        """A sort key: how far the bar's price has walked along its path (open, first extreme, second extreme) when
+        it trades through an order."""
         path = self.fill.path
         if path == "adverse":
             bids = [o.price for o in hits if o.side is _BUY]
             asks = [o.price for o in hits if o.side is _SELL]
             bids_first = bool(bids and asks) and close < 0.5 * (max(bids) + min(asks))
             path = "open-low-high-close" if bids_first else "open-high-low-close"
-        points = (open_, low, high) if path == "open-low-high-close" else (open_, high, low)
+        first, second = (low, high) if path == "open-low-high-close" else (high, low)
         margin = self.margin
-        return lambda order: _travelled(points, order.price - order.side * margin, order.side is _BUY)
+
+        def walked(order: Order) -> float:
+            # the distance from each point of the path to the level the price must trade at (<= 0: through it)
+            if order.side is _BUY:
+                level = order.price - margin
+                to_open, to_first, to_second = open_ - level, first - level, second - level
+            else:
+                level = order.price + margin
+                to_open, to_first, to_second = level - open_, level - first, level - second
+            if to_open <= 0:
+                return 0.0  # the bar opened through it
+            if to_first <= 0:
+                return to_open
+            if to_second <= 0:
+                return abs(first - open_) + to_first
+            return math.inf
+
+        return walked
 
     def _fill(self, order: Order, size: float, ts: int, price: float, maker: bool) -> None:
         fee = (self.costs.maker_fee if maker else self.costs.taker_fee) * price * size
         fill = Fill(ts, order.oid, order.side, price, size, fee, maker)
         self.fills.append(fill)
-        order.size = round(order.size - size, 12)
+        remaining = order.size - size
+        order.size = round(remaining, 12) if remaining else 0.0
         order.filled = round(order.filled + size, 12)
         if order.size <= 0:
             self.orders.pop(order.oid, None)
@@ -233,14 +252,3 @@ class CandleVenue:
         count = len(self.fills)
         return (self.fills[cursor:] if cursor < count else []), count
 
-
-def _travelled(points: tuple[float, ...], level: float, buy: bool) -> float:
-    """How far a price walking from point to point has moved when it first trades at ``level`` or beyond (down to it
-    for a buy, up to it for a sell); infinite if it never does."""
-    distance, a = 0.0, points[0]
-    for b in points[1:]:
-        if (min(a, b) <= level) if buy else (max(a, b) >= level):
-            return distance + max(a - level if buy else level - a, 0.0)
-        distance += abs(b - a)
-        a = b
-    return math.inf
