@@ -23,6 +23,8 @@ from jobs import BOTMM, cli_env, wait_for
 from jobs import cli as botmm
 from omegaconf import OmegaConf
 
+from botmm.registry import load_plugins
+
 FTX_FILE = "candles/ftx_btc-perp_20211231-20220201_1m.csv"
 RESULT_KEYS = {"pnl", "return_pct", "sharpe", "max_drawdown", "fills", "volume", "fees"}
 DEFAULT_CAPITAL = 10_000.0
@@ -325,3 +327,46 @@ def test_paper_run_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) 
     log = "".join(p.read_text() for p in job.glob("*.log"))
     assert "run ended" in log
     assert "botmm run ETH" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("sweep", "names"),
+    [
+        (["quoter.spread_bps=2,4,-1"], ["quoter.spread_bps=-1.0", "> 0"]),
+        (["quoter.spread_bps=2,abc"], ["quoter.spread_bps=abc", "Float"]),
+        (["quoter=avellaneda,nope"], ["quoter=nope", "avellaneda"]),
+        (["quoter.spread_bps=2,3", "fill_model.volume_cap=0.1,2"], ["fill_model.volume_cap=2.0", "(0, 1]"]),
+    ],
+    ids=["bad-value-last", "text-for-a-number", "unknown-option", "bad-value-in-a-grid"],
+)
+def test_a_bad_swept_value_fails_the_sweep_in_one_line(tmp_path: Path, sweep: list[str], names: list[str]) -> None:
+    proc = botmm(tmp_path, "-m", "backtest", "feed.bars=100", *sweep)
+    assert_one_line_error(proc, *names)
+    assert not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize(("base", "override"), [
+    (["asset=btc", "quoter.spread_bps=2"], "quoter.spread_bps=7"),
+    (["fill_model.volume_cap=0.5"], "fill_model.volume_cap=0.25"),
+    (["feed=candles_file", "feed.path=x.csv"], "feed.path=a b.csv"),
+    ([], "capital=50000"),
+])
+def test_prevalidation_sets_a_swept_value_exactly_as_composing_does(base: list[str], override: str) -> None:
+    from botmm.cli import _compose, _with_value
+
+    load_plugins()  # as the CLI does before composing: plugins' schemas and presets
+    fast = _with_value(_compose("backtest", base), override)
+    key = override.split("=")[0]
+    composed = _compose("backtest", [*(o for o in base if not o.startswith(f"{key}=")), override])
+    assert fast is not None
+    assert OmegaConf.to_container(fast, resolve=True) == OmegaConf.to_container(composed, resolve=True)
+
+
+def test_prevalidation_composes_config_groups_and_additions() -> None:
+    from botmm.cli import _compose, _with_value
+
+    load_plugins()
+    first = _compose("backtest", [])
+    assert _with_value(first, "quoter=glft") is None
+    assert _with_value(first, "+quoter.extra=1") is None
+    assert _with_value(first, "quoter.no_such_key=1") is None
