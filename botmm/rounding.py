@@ -3,11 +3,15 @@ the other side of the book. A value within float noise of a whole number of tick
 grid — 0.3 / 0.1 is 2.9999999999999996 in binary floats — before it is floored or ceiled; "noise" is one part in
 1e12 plus 1e-9 of a tick, far above float error and far below any real price difference. Results are rounded to 12
 decimals so that equal prices compare equal; a whole number, which that rounding leaves as it is, skips it (prices
-on a tick of 1). These run several times per tick, so they stay plain arithmetic."""
+on a tick of 1). These run several times per tick, so they stay plain arithmetic.
+
+``round(x, 12)`` is most of their cost, and sizes take few values (a whole number of lots near a fixed notional), so
+the sizes remember the rounding of recent (lots, lot) pairs."""
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 _UP = 1.0 + 1e-12
 _DOWN = 1.0 - 1e-12
@@ -26,9 +30,16 @@ def round_ask(price: float, tick: float) -> float:
 
 def round_lot(size: float, lot: float) -> float:
     """Round a size down to whole lots."""
-    return round(math.floor(size / lot * _UP + _EPS) * lot, 12)
+    return _lots(math.floor(size / lot * _UP + _EPS), lot)
 
 
 def lots_for_notional(notional: float, price: float, lot: float) -> float:
     """The smallest whole number of lots worth at least ``notional`` at ``price``."""
-    return round(math.ceil(notional / price / lot * _DOWN - _EPS) * lot, 12)
+    return _lots(math.ceil(notional / price / lot * _DOWN - _EPS), lot)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _lots(lots: int, lot: float) -> float:
+    """``lots`` lots of ``lot``, rounded to 12 decimals. ``typed``: an int lot and a float lot of equal value are
+    remembered apart, so each gets its own type back (a lot is never 0.0 or -0.0: the callers divide by it)."""
+    return round(lots * lot, 12)

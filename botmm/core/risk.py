@@ -91,7 +91,8 @@ class RiskManager:
         self._paused_until, self._pause_reason = max(self._paused_until, until_ms), reason
 
     def apply(self, quote: Quote, position: float) -> Quote:
-        """The quote allowed in the current state (see the module docstring)."""
+        """The quote allowed in the current state (see the module docstring): ``quote`` itself when it is allowed
+        as it is."""
         state = self.state
         if state is _CIRCUIT_BREAK:
             return Quote()
@@ -108,6 +109,8 @@ class RiskManager:
             bids, asks = bids[:n_bids], asks[: cap - n_bids]
         if limits.max_order_usd is not None:
             bids, asks = self._cap_notional(bids), self._cap_notional(asks)
+        if bids is quote.bids and asks is quote.asks:
+            return quote
         return Quote(bids, asks)
 
     def _cap_notional(self, levels: list[QuoteLevel]) -> list[QuoteLevel]:

@@ -35,8 +35,9 @@ def ladder(bid: float, ask: float, mid: float, p: LadderParams, size_mult: float
     non-positive prices are dropped.
     """
     floor = p.min_distance_bps * 1e-4 * mid
-    bid0 = round_bid(min(bid, mid - floor), tick)
-    ask0 = round_ask(max(ask, mid + floor), tick)
+    lowest, highest = mid - floor, mid + floor
+    bid0 = round_bid(lowest if lowest < bid else bid, tick)  # min(bid, lowest)
+    ask0 = round_ask(highest if highest > ask else ask, tick)  # max(ask, highest)
     if bid0 >= ask0:
         ask0 = round_ask(bid0 + tick, tick)
     notional = p.order_size_usd * size_mult

@@ -13,26 +13,22 @@ from botmm.rounding import lots_for_notional, round_lot
 class FixedSizer:
     def __init__(self, asset: AssetConfig):
         self.lot, self.min_notional = asset.lot_size, asset.min_notional
-        # The last size rounded and its lots: a quoter's sizes (whole lots already) repeat from side to side and
-        # tick to tick, and round_lot is costly.
-        self._last = (0.0, 0.0)
 
     def size(self, quote: Quote, ctx: SizeContext | None) -> Quote:
-        return Quote(self._side(quote.bids), self._side(quote.asks))
+        """Levels resized as the module docstring says; ``quote`` itself when every size stays as it is."""
+        bids, asks = self._side(quote.bids), self._side(quote.asks)
+        return quote if bids is quote.bids and asks is quote.asks else Quote(bids, asks)
 
     def _side(self, levels: list[QuoteLevel]) -> list[QuoteLevel]:
         lot, min_notional = self.lot, self.min_notional
         out = []
         for level in levels:
             side, price, size = level
-            last_size, lots = self._last
-            if size != last_size:
-                lots = round_lot(size, lot)
-                self._last = (size, lots)
+            lots = round_lot(size, lot)
             if lots * price < min_notional:
                 lots = lots_for_notional(min_notional, price, lot)
             out.append(level if lots == size else QuoteLevel(side, price, lots))
-        return out
+        return levels if out == levels else out  # every level kept: the list given
 
 
 def make_fixed(params: ComponentParams, ctx: BuildContext) -> FixedSizer:
