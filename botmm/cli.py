@@ -112,6 +112,8 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
             combos, grid = _combinations(overrides)
             _prevalidate(name, combos)
+            if multirun:
+                _skip_hydra_checks(combos)
             if grid:
                 os.environ[SWEEP_JOBS_ENV] = str(grid)
             else:
@@ -167,8 +169,10 @@ def _combinations(overrides: list[str]) -> tuple[list[list[str]], int | None]:
                 continue
             swept.append((len(base), values))
             base.append(values[0])
-        else:
+        elif key.startswith("hydra"):
             base.append(override.input_line)
+        else:
+            base.append(f"{key}={override.get_value_element_as_str()}")  # as Hydra writes it into the job
     combos = [base]
     for index, values in swept:
         for value in values[1:]:
@@ -187,6 +191,16 @@ def _prevalidate(name: str, combos: list[list[str]]) -> None:
         changed = [new for old, new in zip(combos[0], combo) if new != old]
         cfg = _with_value(first, changed[0]) if len(changed) == 1 else None
         _check(name, cfg if cfg is not None else _compose(name, combo))
+
+
+def _skip_hydra_checks(combos: list[list[str]]) -> None:
+    """Tell botmm's sweeper which jobs need no second composition, and make sure Hydra knows the sweeper."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.botmm_sweeper import BotmmSweeper
+
+    Plugins.instance().register(BotmmSweeper)
+    BotmmSweeper.checked = {frozenset(o for o in combo if not o.startswith(("hydra.", "hydra/"))) for combo in combos}
 
 
 def _compose(name: str, overrides: list[str]) -> DictConfig:

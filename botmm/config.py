@@ -176,6 +176,19 @@ class JobConfig:
 
 ConfigStore.instance().store(name="botmm_schema", node=JobConfig)
 
+
+@dataclass
+class SweeperConf:
+    """``hydra/sweeper=botmm``, the default (conf/common.yaml): Hydra's basic sweeper minus its second composition of
+    the jobs the CLI has checked (``hydra_plugins/botmm_sweeper``)."""
+
+    _target_: str = "hydra_plugins.botmm_sweeper.BotmmSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="botmm", node=SweeperConf, provider="botmm")
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 

@@ -9,7 +9,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("pyproject.toml", "README.md", "botmm", "plugins", "conf")
+SHIPPED = ("pyproject.toml", "README.md", "botmm", "plugins", "conf", "hydra_plugins")
 
 
 def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
@@ -35,8 +35,8 @@ def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [python, "-c", "import botmm, botmm.conf, botmm.plugins; print(botmm.__file__, botmm.conf.__file__,"
-                       " botmm.plugins.__file__)"],
+        [python, "-c", "import botmm, botmm.conf, botmm.plugins, hydra_plugins.botmm_sweeper as s; "
+                       "print(botmm.__file__, botmm.conf.__file__, botmm.plugins.__file__, s.__file__)"],
         cwd=elsewhere, check=True, capture_output=True, text=True,
     ).stdout.split()
     assert all(Path(p).is_relative_to(env_dir) for p in where), where
@@ -45,6 +45,10 @@ def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
     assert run.returncode == 0, run.stderr
     (result,) = elsewhere.glob("outputs/backtest/*/result.json")
     assert json.loads(result.read_text())["ticks"] == 500
+    sweep = subprocess.run([env_dir / "bin" / "botmm", "-m", "backtest", "feed.bars=300", "quoter.spread_bps=2,4"],
+                           cwd=elsewhere, capture_output=True, text=True)
+    assert sweep.returncode == 0, sweep.stderr
+    assert len(list(elsewhere.glob("multirun/backtest/*/*/result.json"))) == 2
     listing = subprocess.run([env_dir / "bin" / "botmm", "plugins", "--json"], cwd=elsewhere, capture_output=True,
                              text=True, check=True).stdout
     assert {"quoter:avellaneda"} <= {c for row in json.loads(listing) for c in row["components"]}

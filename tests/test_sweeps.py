@@ -53,3 +53,39 @@ def test_strategies_and_quoters_sweep_as_one_grid(tmp_path):
     )
     assert [r["rank"] for r in rows] == [1, 2, 3, 4] and all(r["status"] == "ok" for r in rows)
     assert len({r["pnl"] for r in rows}) == 4  # four different pipelines, four different outcomes
+
+
+def test_the_default_sweeper_composes_only_jobs_the_cli_has_not_checked():
+    from hydra.types import HydraContext
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.botmm_sweeper import BotmmSweeper
+
+    composed = []
+
+    class RecordingLoader:  # where Hydra's validation composes each job
+        def load_sweep_config(self, master_config, sweep_overrides):
+            composed.append(sweep_overrides)
+
+    sweeper = BotmmSweeper(max_batch_size=None)
+    sweeper.config, sweeper.hydra_context = OmegaConf.create({}), HydraContext(RecordingLoader(), None)
+    BotmmSweeper.checked = {frozenset(["quoter=glft", "asset=btc"]), frozenset(["quoter=avellaneda", "asset=btc"])}
+    try:
+        sweeper.validate_batch_is_legal([["asset=btc", "quoter=glft"], ["quoter=avellaneda", "asset=eth"],
+                                         ["quoter=avellaneda", "asset=btc"]])
+    finally:
+        BotmmSweeper.checked = set()
+    assert composed == [["quoter=avellaneda", "asset=eth"]]
+
+
+def test_a_sweep_runs_with_the_default_sweeper_and_with_hydras_basic_one(tmp_path):
+    for sweeper in ("botmm", "basic"):
+        (tmp_path / sweeper).mkdir()
+        proc = cli(tmp_path / sweeper, "-m", "backtest", "quoter.spread_bps=2,4", "feed.bars=300",
+                   f"hydra/sweeper={sweeper}")
+        assert proc.returncode == 0, proc.stderr
+        sweep = last_sweep(tmp_path / sweeper)
+        assert yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["sweeper"]["_target_"].endswith(
+            "BotmmSweeper" if sweeper == "botmm" else "BasicSweeper")
+        rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
+        assert sorted(r["overrides"].split()[0] for r in rows) == ["quoter.spread_bps=2", "quoter.spread_bps=4"]
