@@ -202,9 +202,10 @@ class Strategy:
         if actions.cancel:
             venue.cancel_orders(actions.cancel)
             self.calls["cancelled"] += len(actions.cancel)
-        for batch in batched(actions.modify, self.max_batch):
-            venue.modify_orders(batch, now_ms)
-            self.calls["modified"] += len(batch)
+        if actions.modify:
+            for batch in batched(actions.modify, self.max_batch):
+                venue.modify_orders(batch, now_ms)
+                self.calls["modified"] += len(batch)
         if actions.place:
             venue.place_orders(actions.place, now_ms)
             self.calls["placed"] += len(actions.place)
