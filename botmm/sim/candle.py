@@ -19,7 +19,7 @@ Fill model ``candle`` (``fill_model=candle``):
   out in path order, so a bar reaching both sides may fill only the first; what is not filled keeps resting.
   Without a cap every order a bar reaches fills in full, and the path only sets the order of the fills;
 * ``post_only=true``: an order that would cross the book when placed (a bid at or above the ask) is rejected; with
-  ``post_only=false`` it takes liquidity at once, all of it at the best opposite price, paying
+  ``post_only=false`` it takes liquidity at once, all of it at the best opposite price (no volume cap), paying
   ``exchange.taker_fee``. Bars without a book (bid = ask = close: candle files have none) are given one a tick wide,
   half a tick either side of the close, so that the strategy's mid stays the close and a quote at the close rests
   (a zero-width book would reject it as crossing, and a bot skewed by inventory to its mid could never unwind);
