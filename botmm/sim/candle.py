@@ -76,7 +76,6 @@ class CandleVenue:
         self.feed, self.fill, self.asset, self.costs = feed, fill, asset, costs
         tick = asset.tick_size  # how far beyond the price a bar must trade, less float noise
         self.margin = (tick if fill.rule == "through" else 0.0) - tick * 1e-6
-        self.volume_cap = fill.volume_cap
         self.wall_clock, self.speed = wall_clock, speed
         self.funding = Funding(costs)
         self.orders: dict[int, Order] = {}
@@ -153,7 +152,8 @@ class CandleVenue:
             return
         if len(hits) > 1:
             hits.sort(key=self._path_order(hits, open_, high, low, close))
-        budget = math.inf if self.volume_cap is None else self.volume_cap * volume
+        cap = self.fill.volume_cap
+        budget = math.inf if cap is None else cap * volume
         for order in hits:
             size = min(order.size, budget)
             if size <= 0:
