@@ -104,6 +104,7 @@ class QuoteLevel(NamedTuple):
     side: Side
     price: float
     size: float
+    reduce_only: bool = False  # set by risk on the reducing side at the position limit; live venues send it
 
 
 @dataclass(slots=True)
@@ -127,6 +128,7 @@ class Order:
     size: float
     ts: int  # ms when the venue accepted it
     filled: float = 0.0
+    cloid: str = ""  # the client order id a live venue sent it with ("" in simulations)
 
 
 class Fill(NamedTuple):
@@ -140,6 +142,7 @@ class Fill(NamedTuple):
     size: float
     fee: float  # quote units paid; a rebate is negative
     maker: bool = True
+    tid: int = 0  # the exchange's trade id (live venues); 0 in simulations
 
     @property
     def notional(self) -> float:

@@ -3,8 +3,8 @@ pipeline calls their methods directly, once per tick."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
 from botmm.model import Candles, Fill, Market, Order, Position, Quote, QuoteLevel
 
@@ -139,3 +139,92 @@ class Venue(Protocol):
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         """Fills after ``cursor`` (opaque, start at 0) and the cursor to pass next time."""
+
+
+@runtime_checkable
+class FundingLedger(Protocol):
+    """Funding payments a venue booked, in order; the pipeline books each into the inventory once."""
+
+    def since(self, cursor: int) -> tuple[list[Any], int]:
+        """Payments after ``cursor`` (start at 0; each has ``ts`` and ``amount``, quote units paid, negative:
+        received) and the cursor to pass next time."""
+
+
+@runtime_checkable
+class SimulatedVenue(Venue, Protocol):
+    """A venue whose fills are simulated (candle backtest, order-book replay, paper): it owns a funding ledger and
+    reports its fill model's settings and counters, which ``result.json`` records under ``venue``."""
+
+    funding: FundingLedger
+
+    def fill_stats(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Reconciliation:
+    """What :meth:`LiveVenue.reconcile` found on the exchange and adopted: the position, the bot's own resting
+    orders and every fill of the run (keyed by trade id). ``differences`` lists, one line each, what the venue
+    believed differently before (also reported as ``reconcile_difference`` events); ``foreign_orders`` counts
+    resting orders of the account that are not the bot's (never touched)."""
+
+    position: float
+    avg_entry: float
+    open_orders: int
+    foreign_orders: int = 0
+    differences: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GuardianSpec:
+    """How a process outside the bot cancels a live venue's orders when the bot stops beating (see
+    :mod:`botmm.runners.guardian`): ``module`` is run as ``python -m module`` with ``settings`` (JSON, never a
+    secret) on its standard input; ``env`` names the environment variables it needs (a key's variable), passed
+    from the bot's environment as they are."""
+
+    module: str
+    settings: dict[str, Any]
+    env: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class LiveVenue(Venue, Protocol):
+    """A venue on the wall clock (a real exchange, or the paper venue): what :mod:`botmm.runners.live` needs beyond
+    :class:`Venue`. Orders a live venue sends carry client order ids with the bot's prefix, and it touches only
+    those. Every method may raise :class:`botmm.errors.VenueError`.
+
+    ``heartbeat_s``: how often the runner re-arms the dead man's switch (only after a tick that saw fresh data);
+    ``reconcile_s``: how often :meth:`reconcile` runs (and after any venue error); ``metadata_refresh_s``: how often
+    :meth:`refresh_metadata` runs; ``notify``: set by the runner to the job's event function
+    (:meth:`botmm.pipeline.Strategy.event`); ``funding``: the account's funding payments, booked into PnL.
+    """
+
+    heartbeat_s: float
+    reconcile_s: float
+    metadata_refresh_s: float
+    notify: Optional[Callable[..., None]]
+    funding: FundingLedger
+
+    @property
+    def state_key(self) -> str:
+        """Names the account and instrument, for the file that keeps risk limits across restarts."""
+
+    def reconcile(self) -> Reconciliation:
+        """Compare position, the bot's open orders and the run's fills with the exchange and adopt the exchange's
+        truth; new fills found are delivered by ``fills_since``."""
+
+    def arm_dead_mans_switch(self) -> bool:
+        """Arm (or re-arm) the exchange-side cancel of every order ``heartbeat_s`` from now. False when the exchange
+        refuses it: the runner then starts the guardian (:meth:`guardian`)."""
+
+    def disarm_dead_mans_switch(self) -> None:
+        """Clear the exchange-side cancel. Called only after ``cancel_all_orders`` verified that none rests."""
+
+    def refresh_metadata(self) -> dict[str, Any]:
+        """Reload the instrument's rules; what changed (empty when nothing did)."""
+
+    def halt(self) -> None:
+        """Refuse every later place and modify (shutdown): only cancels go out from now on."""
+
+    def guardian(self) -> Optional[GuardianSpec]:
+        """How an outside process cancels this venue's orders, or None when nothing can rest once the bot's
+        process is gone (the paper venue)."""
