@@ -400,7 +400,7 @@ class ReplayVenue:
         grid, opened, iv = self.grid, self._open, self._iv
         placed = []
         oid = self._oid
-        for side, price, size in levels:
+        for side, price, size, _ in levels:
             units = price / grid
             tick = round(units)
             if abs(units - tick) > 1e-6:

@@ -91,7 +91,7 @@ class DynamicSizer:
     @staticmethod
     def _side(levels: list[QuoteLevel], growing: float, reducing: float, long: bool) -> list[QuoteLevel]:
         out = []
-        for side, price, base in levels:
+        for side, price, base, _ in levels:
             size = base * (growing if (side is _BUY) == long else reducing)
             if size > 0:  # a multiplier of 0 drops the level
                 out.append(QuoteLevel(side, price, size))

@@ -23,7 +23,7 @@ class FixedSizer:
         lot, min_notional = self.lot, self.min_notional
         out = []
         for level in levels:
-            side, price, size = level
+            side, price, size, _ = level
             lots = round_lot(size, lot)
             if lots * price < min_notional:
                 lots = lots_for_notional(min_notional, price, lot)
