@@ -6,7 +6,8 @@
   is the message's ``time``; ``ts_local`` the time it arrived (raised to ``ts_exchange`` when the local clock is
   behind, so the dataset's ``ts_local >= ts_exchange`` holds).
 * **Gaps.** When the connection drops, the recorder reconnects (exponential backoff with jitter, from
-  ``reconnect_min_s`` to ``reconnect_max_s``) and resubscribes; the SDK's websocket would not. The gap is marked in
+  ``reconnect_min_s`` to ``reconnect_max_s``) and resubscribes: the connection is the Hyperliquid plugin's
+  :class:`~botmm.plugins.exchanges.hyperliquid.stream.Stream`; the SDK's websocket would not reconnect. The gap is marked in
   the data by a clear of the whole book (side 0, price NaN) whose ``size`` is the gap's length in seconds (> 0),
   at the exchange time of the last event before it: a replay empties its book there and refills it at the next
   snapshot. A restart that resumes an hour file marks its gap the same way. No message for ``stale_seconds``
@@ -26,11 +27,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import numpy as np
 from botmm.config import require
 from botmm.data.l2 import (COLUMNS, HOUR_NS, KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, hour_name,
                            read_l2, write_l2)
+from botmm.plugins.exchanges.hyperliquid.stream import Stream, StreamSettings, pause
 
 log = logging.getLogger("botmm.recorder")
 
@@ -274,11 +274,6 @@ def _append(events: L2Events, part: L2Events) -> L2Events:
     return merged
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class Recorder:
     """Records ``metas``' coins from one websocket into ``root`` until ``stop`` is set (see the module docstring).
 
@@ -292,17 +287,19 @@ class Recorder:
         self.feeds = {coin: SymbolFeed(meta, coin) for meta, coin in zip(metas, coins)}
         self.stores = {coin: HourlyStore(params.root, meta) for meta, coin in zip(metas, coins)}
         self.notify = notify or (lambda event, **data: None)
-        self.reconnects = 0
-        self.messages = 0
-        self.bad_messages = 0
-        self._live = False  # the current connection has delivered market data
+        self.stream = Stream(StreamSettings(params.ws_url, params.ping_seconds, params.stale_seconds,
+                                            params.reconnect_min_s, params.reconnect_max_s, params.open_timeout_s),
+                             on_state=self._on_state)
+        for coin in self.feeds:
+            self.stream.subscribe({"type": "l2Book", "coin": coin}, self._on_book)
+            self.stream.subscribe({"type": "trades", "coin": coin}, self._on_trades)
         self.started_ns = time.time_ns()
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
         """Record until ``stop``; every open hour is written before this returns. The result summary."""
         flusher = asyncio.create_task(self._flush_every(stop))
         try:
-            await self._connect_loop(stop)
+            await self.stream.run(stop)
         finally:
             stop.set()
             await flusher
@@ -323,97 +320,29 @@ class Recorder:
             "gaps": sum(f.counts["gaps"] for f in feeds),
             "backfill_dropped": sum(f.counts["backfill_dropped"] for f in feeds),
             "late": sum(s.late for s in stores),
-            "reconnects": self.reconnects,
-            "messages": self.messages,
-            "bad_messages": self.bad_messages,
+            "reconnects": self.stream.reconnects,
+            "messages": self.stream.messages,
+            "bad_messages": self.stream.bad_messages,
             "start_ms": self.started_ns // 1_000_000,
             "end_ms": time.time_ns() // 1_000_000,
         }
 
     # -- the websocket -------------------------------------------------------------------------------------------
-    async def _connect_loop(self, stop: asyncio.Event) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import WebSocketException
-
-        failures = 0
-        while not stop.is_set():
-            self._live = False
-            reason = "connection ended"
-            try:
-                async with connect(self.params.ws_url, open_timeout=self.params.open_timeout_s, ping_interval=None,
-                                   close_timeout=1.0, max_size=1 << 24) as ws:
-                    for coin, feed in self.feeds.items():
-                        for kind in ("l2Book", "trades"):
-                            await ws.send(json.dumps({"method": "subscribe",
-                                                      "subscription": {"type": kind, "coin": coin}}))
-                        feed.subscribed()
-                    self.notify("recorder_connected", url=self.params.ws_url, coins=list(self.feeds),
-                                attempt=self.reconnects)
-                    await self._receive(ws, stop)
-            except (OSError, WebSocketException) as exc:  # refused, reset, timeouts (TimeoutError is an OSError)
-                reason = _describe(exc)
-            if stop.is_set():
-                return
-            if self._live:
-                failures = 0
+    def _on_state(self, event: str, **data: Any) -> None:
+        if event == "connected":
             for feed in self.feeds.values():
-                feed.disconnected(reason)
-            delay = min(self.params.reconnect_max_s, self.params.reconnect_min_s * 2 ** failures)
-            delay *= random.uniform(0.5, 1.0)
-            failures += 1
-            self.reconnects += 1
-            self.notify("recorder_disconnected", reason=reason, retry_in=round(delay, 3))
-            await _pause(stop, delay)
+                feed.subscribed()
+            self.notify("recorder_connected", url=data["url"], coins=list(self.feeds), attempt=data["attempt"])
+        else:
+            for feed in self.feeds.values():
+                feed.disconnected(data["reason"])
+            self.notify("recorder_disconnected", **data)
 
-    async def _receive(self, ws: Any, stop: asyncio.Event) -> None:
-        """Handle messages until the connection ends: ``recv`` raises when the server drops it, when nothing came
-        for ``stale_seconds``, or when ``stop`` closes it."""
-        closer = asyncio.create_task(_close_on(stop, ws))
-        pinger = asyncio.create_task(self._ping(ws))
-        try:
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), self.params.stale_seconds)
-                except TimeoutError:
-                    raise TimeoutError(f"no message for {self.params.stale_seconds:g}s") from None
-                if self._handle(raw, time.time_ns()):
-                    self._live = True
-        finally:
-            closer.cancel()
-            pinger.cancel()
+    def _on_book(self, data: dict[str, Any], recv_ns: int) -> None:
+        self._gap_note(self.feeds[data["coin"]].on_book(data, recv_ns))
 
-    async def _ping(self, ws: Any) -> None:
-        while True:
-            await asyncio.sleep(self.params.ping_seconds)
-            await ws.send('{"method":"ping"}')
-
-    def _handle(self, raw: str | bytes, recv_ns: int) -> bool:
-        """One message; True when it carried market data."""
-        self.messages += 1
-        try:
-            message = json.loads(raw)
-            channel, data = message.get("channel"), message.get("data")
-            if channel == "l2Book":
-                feed = self.feeds.get(data["coin"])
-                if feed is not None:
-                    self._gap_note(feed.on_book(data, recv_ns))
-                return True
-            if channel == "trades":
-                by_coin: dict[str, list[dict[str, Any]]] = {}
-                for trade in data:
-                    by_coin.setdefault(trade["coin"], []).append(trade)
-                for coin, trades in by_coin.items():
-                    if coin in self.feeds:
-                        self._gap_note(self.feeds[coin].on_trades(trades, recv_ns))
-                return True
-            if channel == "error":
-                log.error("the exchange refused a request: %s", data)
-            return False
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            self.bad_messages += 1
-            if self.bad_messages <= 10 or self.bad_messages % 1000 == 0:
-                log.warning("unreadable message #%d skipped (%s): %.200s", self.bad_messages, _describe(exc), raw)
-            return False
+    def _on_trades(self, trades: list[dict[str, Any]], recv_ns: int) -> None:
+        self._gap_note(self.feeds[trades[0]["coin"]].on_trades(trades, recv_ns))
 
     def _gap_note(self, gap: Optional[dict[str, Any]]) -> None:
         if gap is not None:
@@ -427,7 +356,7 @@ class Recorder:
         try:
             while not stop.is_set():
                 due = max(due + self.params.flush_seconds, loop.time())
-                await _pause(stop, due - loop.time())
+                await pause(stop, due - loop.time())
                 if not stop.is_set():
                     await self._flush(final=False)
         except BaseException:
@@ -439,16 +368,3 @@ class Recorder:
             notes = await asyncio.to_thread(self.stores[coin].store, feed.take(), final)
             for event, data in notes:
                 self.notify(event, **data)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` or until ``stop``, whichever comes first."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
-
-
-async def _close_on(stop: asyncio.Event, ws: Any) -> None:
-    await stop.wait()
-    await ws.close()
