@@ -1,0 +1,248 @@
+"""The websocket side of the loopback Hyperliquid exchange (tests/hl_server.py), on 127.0.0.1, in the exchange's
+protocol: what a bot subscribes to instead of polling.
+
+* ``{"method": "subscribe", "subscription": {...}}`` is acknowledged with ``subscriptionResponse``, then:
+  - ``l2Book`` (coin): the book now, then a snapshot whenever the book changes (the server's replay steps);
+  - ``trades`` (coin): every fill on the exchange, as the public trade (the aggressor's side);
+  - ``orderUpdates`` (user): ``open`` when an order of the user starts resting, ``filled`` or ``canceled`` when it
+    stops (``{"order": {...}, "status", "statusTimestamp"}``);
+  - ``userFills`` (user): first ``{"isSnapshot": true, "user", "fills"}`` with the user's recent fills, then each
+    new fill;
+* ``{"method": "post", "id": n, "request": {"type": "info" | "action", "payload": ...}}`` is answered on channel
+  ``post`` as the HTTP endpoint would answer (faults, weights and all): ``{"id": n, "response": {"type": "info",
+  "payload": {"type": ..., "data": ...}}}``, ``{"type": "action", "payload": <the /exchange answer>}`` or
+  ``{"type": "error", "payload": <text>}``;
+* ``{"method": "ping"}`` gets ``{"channel": "pong"}``.
+
+The state is the HTTP server's: this side looks at it every ``poll_s`` and pushes what changed. Faults on demand:
+:meth:`HLWebsocket.drop` (every connection aborted, no close frame), :meth:`HLWebsocket.stall` (open but silent for
+a while: nothing pushed, nothing answered), :meth:`HLWebsocket.duplicate` and :meth:`HLWebsocket.reorder` (the next
+pushed messages sent twice, or each pair swapped), and a send queue of ``max_queue`` messages per connection beyond
+which a slow consumer is disconnected, as the exchange does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hl_server import HLServer
+from websockets.asyncio.server import ServerConnection, serve
+
+
+@dataclass
+class _Client:
+    ws: ServerConnection
+    queue: asyncio.Queue
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class HLWebsocket:
+    """See the module docstring. ``start()`` serves on a free port; ``url`` is the address to connect to."""
+
+    def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000):
+        self.server, self.poll_s, self.max_queue = server, poll_s, max_queue
+        self.clients: list[_Client] = []
+        self.sent: list[dict[str, Any]] = []  # every pushed message, for tests
+        self.slow_disconnects = 0
+        self._stall_until = 0.0
+        self._duplicate = 0
+        self._reorder = 0
+        self._held: Optional[tuple[_Client, str]] = None
+        self._books: dict[str, int] = {}
+        self._orders: dict[int, Any] = {}
+        self._fills: dict[str, int] = {}
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._ready = threading.Event()
+        self._stop: Optional[asyncio.Event] = None
+        self._port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> "HLWebsocket":
+        threading.Thread(target=lambda: asyncio.run(self._main()), name="hl-ws", daemon=True).start()
+        self._ready.wait(10)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/ws"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        with self.server.lock:
+            self._seen_state()
+        async with serve(self._serve, "127.0.0.1", 0) as ws_server:
+            self._port = next(iter(ws_server.sockets)).getsockname()[1]
+            self._ready.set()
+            pusher = asyncio.create_task(self._push_changes())
+            await self._stop.wait()
+            pusher.cancel()
+
+    # -- faults ------------------------------------------------------------------------------------------------
+    def drop(self) -> None:
+        """Abort every connection now, without a close frame."""
+        def abort() -> None:
+            for client in list(self.clients):
+                client.ws.transport.abort()
+        self._loop.call_soon_threadsafe(abort)
+
+    def stall(self, seconds: float) -> None:
+        """Keep every connection open but send nothing (pushes, pongs, post answers) for ``seconds``."""
+        self._stall_until = time.monotonic() + seconds
+
+    def duplicate(self, count: int) -> None:
+        """Send each of the next ``count`` pushed messages twice."""
+        self._duplicate = count
+
+    def reorder(self, count: int) -> None:
+        """Swap each pair among the next ``count`` pushed messages (per connection)."""
+        self._reorder = count
+
+    # -- connections -------------------------------------------------------------------------------------------
+    async def _serve(self, ws: ServerConnection) -> None:
+        client = _Client(ws, asyncio.Queue())
+        self.clients.append(client)
+        writer = asyncio.create_task(self._write(client))
+        try:
+            async for raw in ws:
+                await self._request(client, json.loads(raw))
+        except Exception:  # a dropped connection: nothing to answer
+            pass
+        finally:
+            writer.cancel()
+            self.clients.remove(client)
+
+    async def _write(self, client: _Client) -> None:
+        while True:
+            text = await client.queue.get()
+            while time.monotonic() < self._stall_until:
+                await asyncio.sleep(0.01)
+            await client.ws.send(text)
+
+    def _send(self, client: _Client, message: dict[str, Any]) -> None:
+        if client.queue.qsize() >= self.max_queue:
+            self.slow_disconnects += 1
+            client.ws.transport.abort()
+            return
+        client.queue.put_nowait(json.dumps(message))
+
+    def _push(self, client: _Client, message: dict[str, Any]) -> None:
+        """A pushed (subscription) message, through the duplicate and reorder faults."""
+        self.sent.append(message)
+        if self._duplicate > 0:
+            self._duplicate -= 1
+            self._send(client, message)
+        if self._reorder > 0:
+            self._reorder -= 1
+            if self._held is None:
+                self._held = (client, json.dumps(message))
+                return
+            held, self._held = self._held, None
+            self._send(client, message)
+            if held[0] is client:
+                client.queue.put_nowait(held[1])
+            return
+        self._send(client, message)
+
+    async def _request(self, client: _Client, request: dict[str, Any]) -> None:
+        method = request.get("method")
+        if method == "ping":
+            self._send(client, {"channel": "pong"})
+        elif method == "subscribe":
+            subscription = request["subscription"]
+            client.subscriptions.append(subscription)
+            self._send(client, {"channel": "subscriptionResponse", "data": request})
+            with self.server.lock:
+                self._first(client, subscription)
+        elif method == "post":
+            answer = await asyncio.to_thread(self._post, request["request"])
+            self._send(client, {"channel": "post", "data": {"id": request["id"], "response": answer}})
+
+    def _post(self, request: dict[str, Any]) -> dict[str, Any]:
+        kind, payload = request.get("type"), request.get("payload", {})
+        status, text = self.server.handle("/info" if kind == "info" else "/exchange", json.dumps(payload).encode())
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if status != 200 or answer is None:
+            return {"type": "error", "payload": text}
+        if kind == "info":
+            return {"type": "info", "payload": {"type": payload.get("type"), "data": answer}}
+        return {"type": "action", "payload": answer}
+
+    # -- pushes ------------------------------------------------------------------------------------------------
+    def _first(self, client: _Client, subscription: dict[str, Any]) -> None:
+        kind = subscription.get("type")
+        if kind == "l2Book":
+            self._push(client, {"channel": "l2Book", "data": self._book(subscription["coin"])})
+        elif kind == "userFills":
+            user = str(subscription["user"]).lower()
+            fills = self.server._account(user).fills[-100:]
+            self._push(client, {"channel": "userFills", "data": {"isSnapshot": True, "user": user,
+                                                                 "fills": fills}})
+
+    def _book(self, coin: str) -> dict[str, Any]:
+        return self.server._info({"type": "l2Book", "coin": coin})[1]
+
+    def _seen_state(self) -> None:
+        self._books = dict(self.server.bid_ticks)
+        self._orders = dict(self.server.orders)
+        self._fills = {user: len(account.fills) for user, account in self.server.accounts.items()}
+
+    async def _push_changes(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            if time.monotonic() < self._stall_until:
+                continue
+            with self.server.lock:
+                self.server._advance()
+                self._diff()
+
+    def _diff(self) -> None:
+        server = self.server
+        now = server._now_ms()
+        moved = [coin for coin, ticks in server.bid_ticks.items() if self._books.get(coin) != ticks]
+        new_fills = {user: account.fills[self._fills.get(user, 0):] for user, account in server.accounts.items()}
+        opened = [o for oid, o in server.orders.items() if oid not in self._orders]
+        closed = [o for oid, o in self._orders.items() if oid not in server.orders]
+        filled = {f["oid"] for fills in new_fills.values() for f in fills}
+        self._seen_state()
+        for client in list(self.clients):
+            for sub in client.subscriptions:
+                kind, coin, user = sub.get("type"), sub.get("coin"), str(sub.get("user", "")).lower()
+                if kind == "l2Book" and coin in moved:
+                    self._push(client, {"channel": "l2Book", "data": self._book(coin)})
+                elif kind == "trades":
+                    trades = [_trade(f) for fills in new_fills.values() for f in fills if f["coin"] == coin]
+                    if trades:
+                        self._push(client, {"channel": "trades", "data": trades})
+                elif kind == "userFills" and new_fills.get(user):
+                    self._push(client, {"channel": "userFills", "data": {"user": user, "fills": new_fills[user]}})
+                elif kind == "orderUpdates":
+                    updates = [_update(o, "open", now) for o in opened if o.user == user]
+                    updates += [_update(o, "filled" if o.oid in filled else "canceled", now) for o in closed
+                                if o.user == user]
+                    if updates:
+                        self._push(client, {"channel": "orderUpdates", "data": updates})
+
+
+def _trade(fill: dict[str, Any]) -> dict[str, Any]:
+    """The public trade of a maker fill: the aggressor took the other side."""
+    return {"coin": fill["coin"], "side": "A" if fill["side"] == "B" else "B", "px": fill["px"], "sz": fill["sz"],
+            "time": fill["time"], "hash": fill["hash"], "tid": fill["tid"]}
+
+
+def _update(order: Any, status: str, now: int) -> dict[str, Any]:
+    return {"order": {"coin": order.coin, "side": "B" if order.is_buy else "A", "limitPx": order.px, "sz": order.sz,
+                      "oid": order.oid, "timestamp": order.timestamp, "origSz": order.orig,
+                      "cloid": getattr(order, "cloid", None)},
+            "status": status, "statusTimestamp": now}
