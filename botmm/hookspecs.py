@@ -1,5 +1,6 @@
-"""Every hook botmm calls. These docstrings are the reference documentation of the plugin API (docs/plugins.md
-repeats them with a walk-through, and a test keeps the two in step).
+"""Every hook botmm calls. These docstrings are the reference documentation of the plugin API: the "Hooks" section
+of docs/plugins.md is generated from them (``python -m botmm.hookdocs docs/plugins.md``; a test fails when it is
+stale; see :mod:`botmm.hookdocs`), and a test fails when a hook has no ``test_hook_<name>`` test.
 
 Registration hooks run once per process, when :func:`botmm.registry.load_plugins` first runs. Lifecycle hooks run on
 rare events of a job (start, end, fills, errors), never once per tick: the pipeline calls its components directly.
@@ -25,10 +26,10 @@ Register = Callable[..., None]
 def botmm_register_quoters(register: Register) -> None:
     """Register quoters: components with ``quote(inputs: QuoteInputs) -> Quote``.
 
-    Call ``register(name, factory, schema=Params)``. ``Params`` is a dataclass that subclasses
-    :class:`botmm.config.QuoteParams`, so per-asset overrides and sweeps of the shared knobs work with every quoter.
-    ``factory(params, ctx)`` receives an instance of ``Params`` and a :class:`botmm.registry.BuildContext`.
-    Returns nothing.
+    Called once per process by ``load_plugins()``. Call ``register(name, factory, schema=Params)``. ``Params`` is a
+    dataclass that subclasses :class:`botmm.config.QuoteParams`, so per-asset overrides and sweeps of the shared knobs
+    work with every quoter. ``factory(params, ctx)`` receives an instance of ``Params`` and a
+    :class:`botmm.registry.BuildContext`. Returns nothing.
     """
 
 
@@ -36,7 +37,9 @@ def botmm_register_quoters(register: Register) -> None:
 def botmm_register_signals(register: Register) -> None:
     """Register signals: components with ``update(market: Market) -> float``, fed once per tick.
 
-    The config key ``signals.<slot>`` picks one per slot (``volatility``, ...). Returns nothing.
+    Called once per process by ``load_plugins()``; ``register`` as for quoters. A signal that also needs the account's
+    fills (toxicity) defines ``on_fill(fill)``. The config key ``signals.<slot>`` picks one per slot (``volatility``,
+    ...). Returns nothing.
     """
 
 
@@ -44,7 +47,7 @@ def botmm_register_signals(register: Register) -> None:
 def botmm_register_sizers(register: Register) -> None:
     """Register sizers: components with ``size(quote: Quote, ctx: SizeContext) -> Quote`` that set level sizes.
 
-    Returns nothing.
+    Called once per process by ``load_plugins()``; ``register`` as for quoters. Returns nothing.
     """
 
 
@@ -52,16 +55,20 @@ def botmm_register_sizers(register: Register) -> None:
 def botmm_register_exchanges(register: Register) -> None:
     """Register exchanges (venues) implementing :class:`botmm.protocols.Venue`: where orders go and fills come from.
 
-    The factory receives the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data. Factories
-    of every kind must do no I/O (the CLI builds all components to check a config before a job starts); a venue
-    connects in ``connect()``. Returns nothing.
+    Called once per process by ``load_plugins()``. A venue of a live run also implements
+    :class:`botmm.protocols.LiveVenue`, a simulated one :class:`botmm.protocols.SimulatedVenue`. The factory receives
+    the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data. Factories of every kind must do
+    no I/O (the CLI builds all components to check a config before a job starts); a venue connects in ``connect()``.
+    Returns nothing.
     """
 
 
 @hookspec
 def botmm_register_notifiers(register: Register) -> None:
-    """Register notifiers. A notifier is an object with ``@hookimpl`` methods for the lifecycle hooks below; botmm
-    registers it with the plugin manager for the duration of a job, so it hears exactly what plugins hear.
+    """Register notifiers. A notifier is an object with ``@hookimpl`` methods for the lifecycle hooks below
+    (``botmm_run_start``, ``botmm_fill``, ``botmm_event``, ``botmm_error``, ``botmm_run_end``); botmm registers the one
+    the config picks with the plugin manager for the duration of a job, and it hears only that job's calls. Called once
+    per process by ``load_plugins()``.
 
     Returns nothing.
     """
@@ -69,15 +76,17 @@ def botmm_register_notifiers(register: Register) -> None:
 
 @hookspec
 def botmm_register_strategies(register: Register) -> None:
-    """Register strategies (:class:`botmm.protocols.StrategyPolicy`): ``bind(strategy)`` once before the first
-    tick, then ``adjust(inputs: QuoteInputs, state: TickState) -> QuoteInputs`` every tick, the policy that shapes
-    the quoter's inputs (regimes, multipliers, hot-reloaded params, ...). Returns nothing.
+    """Register strategies (:class:`botmm.protocols.StrategyPolicy`), called once per process by ``load_plugins()``:
+    ``bind(strategy)`` once before the first tick, then ``adjust(inputs: QuoteInputs, state: TickState) -> QuoteInputs``
+    every tick, the policy that shapes the quoter's inputs (regimes, multipliers, hot-reloaded params, ...). Returns
+    nothing.
     """
 
 
 @hookspec
 def botmm_register_feeds(register: Register) -> None:
-    """Register feeds: components implementing :class:`botmm.protocols.Feed`, sources of market data.
+    """Register feeds: components implementing :class:`botmm.protocols.Feed` (``batches() -> Iterator[Candles]``),
+    sources of market data in time-ordered batches. Called once per process by ``load_plugins()``.
 
     Returns nothing.
     """
@@ -86,39 +95,49 @@ def botmm_register_feeds(register: Register) -> None:
 @hookspec
 def botmm_conf_packages() -> list[str]:
     """Return Hydra config search-path entries (for example ``["pkg://botmm_foo.conf"]``) holding YAML presets the
-    plugin ships, such as ``quoter/foo_wide.yaml``. Called when plugins load (to learn which YAML presets exist) and
-    by the CLI before composing a config. Each plugin's list is appended after botmm's own config tree.
+    plugin ships, such as ``quoter/foo_wide.yaml``. Called when plugins load (to learn which YAML presets exist) and by
+    the CLI before composing a config. Each plugin's list is appended after botmm's own config tree.
     """
 
 
 @hookspec
 def botmm_run_start(run: Run) -> None:
-    """Called once when a job starts, after every component is built and before the first tick.
+    """Called once when a job starts, after every component is built and the venue is connected, before the first tick.
 
-    ``run`` exposes ``cfg`` (the composed config), ``mode`` (``run`` or ``backtest``), ``symbol`` and ``output_dir``.
-    Returns nothing.
+    ``run`` exposes ``cfg`` (the composed config), ``mode`` (``run``, ``backtest``, ``replay``, ``record`` or
+    ``train``), ``symbol``, ``output_dir`` and ``extra`` (a dict of mode-specific details). Returns nothing.
     """
 
 
 @hookspec
 def botmm_run_end(run: Run, result: dict[str, Any]) -> None:
-    """Called once when a job ends (normally, on Ctrl-C, or after an error), after its orders are cancelled.
+    """Called once when a job ends (normally, on Ctrl-C, or after an error), after its orders are cancelled and its
+    outputs written.
 
-    ``result`` is the dict written to ``result.json`` (pnl, sharpe, max_drawdown, fills, ...). Returns nothing.
+    ``run`` is the object ``botmm_run_start`` saw; ``result`` is the dict written to ``result.json`` (pnl, sharpe,
+    max_drawdown, fills, ...). Returns nothing.
     """
 
 
 @hookspec
 def botmm_fill(run: Run, fill: Fill) -> None:
-    """Called for every fill, after the inventory has recorded it. Returns nothing."""
+    """Called for every fill of the job ``run``, after the inventory has recorded it.
+
+    ``fill`` is a :class:`botmm.model.Fill` (``ts``, ``oid``, ``side``, ``price``, ``size``, ``fee``, ``maker``,
+    ``tid``). Returns nothing.
+    """
 
 
 @hookspec
 def botmm_event(run: Run, event: str, data: dict[str, Any]) -> None:
     """Called on a rare event that a notifier may report: ``event`` names it (for example ``circuit_break``,
-    ``risk_state``, ``params_reloaded``, ``regime``) and ``data`` carries its figures. Returns nothing."""
+    ``risk_state``, ``params_reloaded``, ``regime``) and ``data`` carries its figures. Returns nothing.
+    """
 
 
 @hookspec
 def botmm_error(run: Run, error: BaseException) -> None:
-    """Called when a job stops on an error, before it ends (``botmm_run_end`` follows). Returns nothing."""
+    """Called when the job ``run`` stops on an error (Ctrl-C included), before it ends (``botmm_run_end`` follows).
+    ``error`` is the exception. Returns nothing.
+    """
+

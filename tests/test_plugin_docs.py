@@ -1,4 +1,5 @@
-"""docs/plugins.md documents every hookspec of botmm.hookspecs, with its arguments, and no hook that does not exist."""
+"""docs/plugins.md's hook reference is generated from botmm.hookspecs' docstrings and current; it documents every
+hookspec with its arguments and no hook that does not exist."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from botmm import hookspecs
+from botmm import hookdocs, hookspecs
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 HEADING = re.compile(r"^(#+)\s+(.*?)\s*$", re.MULTILINE)
@@ -35,6 +36,12 @@ def hook_sections() -> dict[str, str]:
 
 
 SPECS = hookspec_names()
+
+
+def test_the_hook_reference_is_generated_and_current() -> None:
+    page = DOC.read_text()
+    assert hookdocs.BEGIN in page and hookdocs.END in page
+    assert page == hookdocs.with_reference(page), "stale: run python -m botmm.hookdocs docs/plugins.md"
 
 
 def test_hookspecs_found() -> None:
