@@ -78,6 +78,8 @@ class Stream:
         self.messages = 0
         self.bad_messages = 0
         self._live = False  # the current connection has delivered data
+        self._ws: Any = None  # the open connection, if any
+        self._sent: set[str] = set()  # the subscriptions sent on it
 
     def subscribe(self, subscription: dict[str, Any], handler: Handler) -> None:
         """Route ``subscription``'s messages to ``handler``; sent at the next (re)connection."""
@@ -99,12 +101,15 @@ class Stream:
             try:
                 async with connect(s.ws_url, open_timeout=s.open_timeout_s, ping_interval=None, close_timeout=1.0,
                                    max_size=1 << 24) as ws:
-                    for subscription in self.subscriptions:
-                        await ws.send(json.dumps({"method": "subscribe", "subscription": subscription}))
+                    self._ws, self._sent = ws, set()
+                    for subscription in list(self.subscriptions):
+                        await self.send_subscription(subscription)
                     self.on_state("connected", url=s.ws_url, attempt=self.reconnects)
                     await self._receive(ws, stop)
             except (OSError, WebSocketException) as exc:  # refused, reset, timeouts (TimeoutError is an OSError)
                 reason = describe(exc)
+            finally:
+                self._ws = None
             if stop.is_set():
                 return
             if self._live:
@@ -114,6 +119,15 @@ class Stream:
             self.reconnects += 1
             self.on_state("disconnected", reason=reason, retry_in=round(delay, 3))
             await pause(stop, delay)
+
+    async def send_subscription(self, subscription: dict[str, Any]) -> None:
+        """Send ``subscription`` on the open connection unless it was sent there already (run in the stream's event
+        loop; without a connection it waits for the next one)."""
+        key = json.dumps(subscription, sort_keys=True)
+        if self._ws is None or key in self._sent:
+            return
+        self._sent.add(key)
+        await self._ws.send(json.dumps({"method": "subscribe", "subscription": subscription}))
 
     async def _receive(self, ws: Any, stop: asyncio.Event) -> None:
         """Dispatch messages until the connection ends: ``recv`` raises when the server drops it, when nothing came
