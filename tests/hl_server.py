@@ -550,7 +550,8 @@ class HLServer:
         coin = self.names[asset]
         szd = self.sz_decimals[coin]
         entry = {"user": user, "what": what, "coin": coin, "is_buy": wire.get("b"), "px": wire.get("p"),
-                 "sz": wire.get("s"), "tif": wire.get("t", {}).get("limit", {}).get("tif"), "szDecimals": szd}
+                 "sz": wire.get("s"), "tif": wire.get("t", {}).get("limit", {}).get("tif"), "szDecimals": szd,
+                 "cloid": wire.get("c"), "reduce_only": bool(wire.get("r"))}
         self.order_log.append(entry)
         problem = None
         if entry["tif"] != "Alo":

@@ -404,6 +404,7 @@ class HyperliquidVenue:
         client = self._client()
         asked_ms = int(time.time() * 1000)
         size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
+        self._position = size
         snap_ms = int(client.account_state(60.0).get("time") or asked_ms)
         sent = time.monotonic()
         raw_orders = client.open_orders(sent, MARKET_SHARE)
@@ -411,13 +412,12 @@ class HyperliquidVenue:
         payments = client.funding(self._start_ms)
         differences: list[str] = []
         with self._lock:
-            differences += self._load_orders(raw_orders, sent) if self._reconciled else []
-            if not self._reconciled:
-                self._load_orders(raw_orders, sent)
             for raw in sorted(fills, key=lambda f: int(f["time"])):
                 if self._record_fill(raw):
                     differences.append(f"fill {raw.get('tid')}: ours missing, exchange's {raw['side']} {raw['sz']} "
                                        f"@ {raw['px']} (oid {raw['oid']})")
+            changed = self._load_orders(raw_orders, sent)
+            differences += changed if self._reconciled else []  # at start, adopting orders is no difference
             later = sum((1 if f["side"] == "B" else -1) * float(f["sz"]) for f in fills
                         if f.get("coin") == self.coin and int(f["time"]) > snap_ms)
             exchange = round(size + later, 12)
