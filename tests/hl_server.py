@@ -653,3 +653,13 @@ def make_venue(url: str, symbol: str = "ETH", key: str = TEST_KEY, **params: Any
     settings = {"name": "hyperliquid", "base_url": url, "timeout_s": 1.0, **params}
     return HyperliquidVenue(HyperliquidParams(**settings), AssetConfig(symbol=symbol, tick_size=0.1, lot_size=0.0001),
                             Secret(key))
+
+
+def connected_venue(url: str, **params: Any) -> Any:
+    """:func:`make_venue`, connected, with the events it reports collected in its ``events`` list."""
+    venue = make_venue(url, **params)
+    venue.connect()
+    events: list[tuple[str, dict]] = []
+    venue.notify = lambda event, **data: events.append((event, data))
+    venue.events = events
+    return venue

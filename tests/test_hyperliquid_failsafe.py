@@ -11,12 +11,13 @@ from typing import Iterator
 
 import pytest
 from eth_account import Account
-from hl_server import TEST_KEY, HLServer, make_venue
+from hl_server import TEST_KEY, HLServer, connected_venue, make_venue
 from jobs import wait_for
 
 from botmm.config import InvalidValue
 from botmm.errors import VenueError
 from botmm.model import QuoteLevel, Side
+from botmm.protocols import FundingLedger, LiveVenue
 from botmm.plugins.exchanges.hyperliquid.client import Uncertain
 
 USER = Account.from_key(TEST_KEY).address.lower()
@@ -32,11 +33,7 @@ def server() -> Iterator[HLServer]:
 
 @pytest.fixture
 def venue(server: HLServer):
-    v = make_venue(server.url, timeout_s=0.5)
-    v.connect()
-    events: list[tuple[str, dict]] = []
-    v.notify = lambda event, **data: events.append((event, data))
-    v.events = events
+    v = connected_venue(server.url, timeout_s=0.5)
     yield v
     if v.client is not None:
         v.disconnect()
@@ -52,6 +49,15 @@ def ask(price: float, size: float = 0.01, reduce_only: bool = False) -> QuoteLev
 
 def statuses(server: HLServer, *types: str) -> list:
     return [r["status"] for r in server.exchange_requests(*types)]
+
+
+def test_the_venue_implements_the_live_contract(server: HLServer) -> None:
+    fresh = make_venue(server.url, symbol="ETHUSDT", reconcile_s=5)
+    assert isinstance(fresh, LiveVenue) and isinstance(fresh.funding, FundingLedger)  # also before connect
+    assert fresh.reconcile_s == 5.0 and fresh.state_key == f"{USER}-ETHUSDT"
+    fresh.connect()
+    assert fresh.state_key == f"{USER}-ETH"
+    fresh.disconnect()
 
 
 # -- client order ids ----------------------------------------------------------------------------------------------
@@ -105,6 +111,17 @@ def test_orders_of_an_earlier_run_with_the_prefix_are_adopted(server: HLServer) 
     assert [o.oid for o in restarted.get_open_orders()] == [left.oid]
     assert restarted.cancel_all_orders() == 1
     restarted.disconnect()
+
+
+def test_server_answers_order_status_and_cancels_by_cloid_in_the_real_shapes(server: HLServer, venue) -> None:
+    [order] = venue.place_orders([bid(2999.0)], 1)
+    status, seen = venue.client.order_status(order.cloid)
+    assert status == "open" and (seen["oid"], seen["cloid"], seen["limitPx"], seen["side"]) == (
+        order.oid, order.cloid, "2999", "B")
+    answer = venue.client.act({"type": "cancelByCloid", "cancels": [{"asset": 1, "cloid": order.cloid}]}, urgent=True)
+    assert answer == {"type": "cancel", "data": {"statuses": ["success"]}}
+    assert venue.client.order_status(order.cloid)[0] == "canceled"
+    assert venue.client.order_status("0x" + "ab" * 16) == ("unknownOid", None)
 
 
 # -- unknown outcomes ----------------------------------------------------------------------------------------------

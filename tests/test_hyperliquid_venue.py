@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 from eth_account import Account
-from hl_server import AGENT_KEY, TEST_KEY, HLServer, make_venue
+from hl_server import AGENT_KEY, TEST_KEY, HLServer, connected_venue, make_venue
 
 from jobs import wait_for
 from botmm.errors import ConfigError, VenueError
@@ -28,11 +28,7 @@ def server() -> Iterator[HLServer]:
 
 @pytest.fixture
 def venue(server: HLServer):
-    v = make_venue(server.url)
-    v.connect()
-    events: list[tuple[str, dict]] = []
-    v.notify = lambda event, **data: events.append((event, data))
-    v.events = events
+    v = connected_venue(server.url)
     yield v
     if v.client is not None:
         v.disconnect()

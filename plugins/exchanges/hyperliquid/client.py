@@ -424,9 +424,9 @@ class HyperliquidClient:
 
     # -- actions -----------------------------------------------------------------------------------------------
     def _wire(self, order: OrderSpec) -> dict:
-        return order_request_to_order_wire(
-            {"coin": order.coin, "is_buy": order.is_buy, "sz": order.size, "limit_px": order.price, "order_type": ALO,
-             "reduce_only": order.reduce_only, "cloid": Cloid(order.cloid)}, self.exchange.info.name_to_asset(order.coin))
+        request = {"coin": order.coin, "is_buy": order.is_buy, "sz": order.size, "limit_px": order.price,
+                   "order_type": ALO, "reduce_only": order.reduce_only, "cloid": Cloid(order.cloid)}
+        return order_request_to_order_wire(request, self.exchange.info.name_to_asset(order.coin))
 
     def place(self, orders: list[OrderSpec]) -> list[dict]:
         """One bulk action of ALO orders; one status per order."""

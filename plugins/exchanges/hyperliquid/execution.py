@@ -183,8 +183,15 @@ class HyperliquidVenue:
 
     @property
     def state_key(self) -> str:
-        """The account (lowercase) and coin, e.g. ``0xabc...-ETH``: names the file of limits kept across restarts."""
-        return f"{self._client().account.lower()}-{self.coin}"
+        """The account (lowercase) and coin, e.g. ``0xabc...-ETH``: names the file of limits kept across restarts
+        (read it after ``connect``, which maps the symbol to the coin)."""
+        if self.client is not None:
+            account = self.client.account
+        else:
+            from eth_account import Account
+
+            account = self.params.account_address or Account.from_key(self._key.reveal()).address
+        return f"{account.lower()}-{self.coin or self.asset.symbol}"
 
     def halt(self) -> None:
         """Refuse every later place and modify (shutdown): only cancels go out from now on."""
@@ -265,7 +272,8 @@ class HyperliquidVenue:
                         self.orders.pop(replaces, None)
                 elif order is not None:
                     self._oids.add(int(order["oid"]))
-                    self._pending_fills = PENDING_POLLS if status == "filled" else self._pending_fills
+                    if status == "filled":
+                        self._pending_fills = PENDING_POLLS
                 if replaces is not None:
                     self._dirty = True  # did the replaced order stay? the next resync says
                 del self._pending[cloid]
@@ -334,6 +342,8 @@ class HyperliquidVenue:
                 self.stats["resync_corrections"] += 1
             self.orders = mirror
             self._oids.update(mirror)
+            for order in mirror.values():  # a pending order seen resting is resolved
+                self._pending.pop(order.cloid, None)
             self._dirty = False
             self._synced = sent
             return differences
