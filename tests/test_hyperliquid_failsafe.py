@@ -1,10 +1,11 @@
 """The Hyperliquid venue fails safe, through the real SDK against the loopback server (tests/hl_server.py): client
 order ids and foreign orders, unknown outcomes resolved by cloid (never a duplicate order), odd answers as one-line
 errors, reconciliation of position, orders, fills (by tid) and funding, reduce-only orders, and a stop that cancels
-each order once and waits out 429s."""
+each order once and waits out 429s; a seeded chaos run checks the invariants at every reconciliation."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from typing import Iterator
@@ -301,3 +302,62 @@ def test_stop_in_a_429_storm_fails_loudly_without_hammering(server: HLServer, ve
     assert len(server.requests) - before <= 4  # 1 s, 2 s cooldowns: waited, never re-sent into
     assert len(server.exchange_requests("cancel")) <= 2
     assert server.accounts[USER].schedule is not None  # the switch stays armed: it will cancel
+
+
+# -- seeded chaos --------------------------------------------------------------------------------------------------
+CHAOS = [("5xx", "/exchange", ("order", "batchModify", "cancel")), ("timeout", "/exchange", ("order", "batchModify")),
+         ("truncated", "/exchange", ("order", "batchModify", "cancel")), ("bad_400", "/exchange", ("order",)),
+         ("5xx", "/info", ("l2Book", "frontendOpenOrders", "orderStatus")), ("truncated", "/info", ("orderStatus",)),
+         ("unreadable", "/info", ("clearinghouseState", "frontendOpenOrders", "userFillsByTime")),
+         ("429", "/exchange", ("order", "batchModify"))]
+
+
+def quote_once(venue, now: int) -> None:
+    """A minimal quoter: one bid and one ask two ticks outside the touch, modified when the touch moved."""
+    market = venue.poll(now)
+    want = {Side.BUY: round(market.bid - 0.2, 1), Side.SELL: round(market.ask + 0.2, 1)}
+    resting = {o.side: o for o in venue.get_open_orders()}
+    moves = [(o.oid, QuoteLevel(side, want[side], 0.01)) for side, o in resting.items() if o.price != want[side]]
+    if moves:
+        venue.modify_orders(moves, now)
+    venue.place_orders([QuoteLevel(side, want[side], 0.01) for side in want if side not in resting], now)
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_seeded_chaos_keeps_the_invariants_at_every_reconciliation(seed: int) -> None:
+    """Random faults on actions and reads while a minimal quoter runs; at every reconciliation the venue's orders,
+    position and fills (by tid) are the exchange's, and no side ever had two orders resting."""
+    server = HLServer(move_prob=0.0).start()
+    rng = random.Random(seed)
+    venue = connected_venue(server.url, timeout_s=0.3)
+    checks, injected = 0, []
+    try:
+        for tick in range(42):  # about 700 request weight of the 1000 a minute
+            if rng.random() < 0.5:
+                kind, path, types = rng.choice(CHAOS)
+                injected.append(server.inject(kind, path=path, types=(rng.choice(types),), delay_s=0.4))
+            if rng.random() < 0.3:
+                server.shift("ETH", rng.choice((-4, -3, 3, 4)))  # trades through a quote now and then
+            try:
+                quote_once(venue, tick)
+            except VenueError:
+                pass
+            if tick % 7 == 6:
+                server.faults.clear()
+                assert wait_for(lambda: venue.client.budget.cooling() == 0, 70.0)  # a 429's back-off
+                found = venue.reconcile()
+                checks += 1
+                bot_resting = sorted(o.oid for o in server.resting(USER))
+                assert sorted(o.oid for o in venue.get_open_orders()) == bot_resting
+                assert found.position == float(server.accounts[USER].positions.get("ETH", (0, 0))[0])
+                assert sorted(f.tid for f in venue.fills) == sorted(f["tid"] for f in server.fills(USER))
+                assert server.peak_resting(USER, "ETH") == (1, 1)
+        server.faults.clear()
+        assert wait_for(lambda: venue.client.budget.cooling() == 0, 70.0)
+        venue.cancel_all_orders()
+        assert server.resting(USER) == []
+        assert checks == 6 and len(venue.fills) > 0 and server.violations == []
+        assert sum(f.fired for f in injected) >= 5  # the faults did fire
+    finally:
+        venue.disconnect()
+        server.stop()
