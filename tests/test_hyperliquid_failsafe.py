@@ -231,6 +231,20 @@ def test_late_fill_is_delivered_once_with_its_trade_id(server: HLServer, venue) 
     assert venue.fills_since(cursor) == ([], cursor)
 
 
+def test_the_stop_reads_the_runs_fills_from_its_start(server: HLServer, venue) -> None:
+    venue._start_ms -= 60_000  # as if the run had started a minute ago
+    venue.poll(1)
+    [order] = venue.place_orders([bid(2999.0, 0.02)], 1)
+    server.shift("ETH", -20)
+    assert wait_for(lambda: venue.poll(2) and venue.fills, 4.0)
+    late = server.add_fill(USER, "ETH", True, "2999.0", "0.01", order.oid, time_ms=venue.fills[0].ts - 20_000)
+    venue.poll(3)
+    assert len(venue.fills) == 1  # beyond the fill poll's window
+    venue.cancel_all_orders()
+    assert [f.tid for f in venue.fills] == [venue.fills[0].tid, late["tid"]]
+    assert sorted(f.tid for f in venue.fills) == sorted(f["tid"] for f in server.fills(USER))
+
+
 def test_fills_of_foreign_orders_are_not_the_runs(server: HLServer, venue) -> None:
     venue.reconcile()
     foreign = server.place_foreign(USER, "ETH", True, "2999.5", "0.01")

@@ -36,7 +36,8 @@
   ``disconnect`` never clears it: ``disarm_dead_mans_switch`` does, called after a verified cancel.
 * **Stop**: ``cancel_all_orders`` cancels the bot's orders, each once (an order confirmed gone is never cancelled
   again), waits out a 429 cooldown rather than re-sending into it, and verifies with ``frontendOpenOrders`` that
-  none of the bot's orders rests; VenueError when it cannot within ``cancel_deadline_s``.
+  none of the bot's orders rests (VenueError when it cannot within ``cancel_deadline_s``); then it reads the run's
+  fills from the start, so a late fill still reaches the result.
 * **Metadata**: ``refresh_metadata`` reloads ``meta`` and reports what changed; when this coin's szDecimals
   changed, resting orders that no longer fit the rules are cancelled, and later orders round with the new value.
   An order refused for its price or size schedules a refresh at the next poll.
@@ -650,10 +651,13 @@ class HyperliquidVenue:
         time.sleep(max(pause, 0.05))
 
     def _final_fills(self, deadline: float) -> None:
-        """Read fills until the deadline so the job's result has every fill up to the cancel."""
+        """Read the run's fills from its start (until the deadline), so the job's result has every fill up to the
+        cancel, late ones too, each once by trade id."""
         while self.client is not None:
             try:
-                self._ingest(self.client.poll_fills(force=True))
+                with self._lock:
+                    for raw in sorted(self.client.fetch_fills(self._start_ms), key=lambda f: int(f["time"])):
+                        self._record_fill(raw)
                 return
             except VenueError as exc:
                 if time.monotonic() >= deadline:
