@@ -35,6 +35,7 @@ def test_weights_follow_the_exchange_table() -> None:
     assert info_weight("l2Book") == 2 and info_weight("clearinghouseState") == 2
     assert info_weight("frontendOpenOrders") == 20 and info_weight("meta") == 20 and info_weight("orderStatus") == 2
     assert info_weight("userFillsByTime", 59) == 22  # +1 per 20 fills returned
+    assert info_weight("userFunding", 40) == 22 and info_weight("candleSnapshot", 120) == 22
     assert action_weight(1) == 1 and action_weight(79) == 2
 
 

@@ -48,8 +48,8 @@ log = logging.getLogger("botmm.hyperliquid")
 INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
                 "exchangeStatus": 2, "userRole": 60}
 DEFAULT_INFO_WEIGHT = 20
-ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "recentTrades": 20, "historicalOrders": 20,
-                    "candleSnapshot": 60}
+ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "userFunding": 20, "fundingHistory": 20,
+                    "recentTrades": 20, "historicalOrders": 20, "candleSnapshot": 60}
 MARKET_SHARE = 0.9  # of the budget that market-data reads may use
 OPTIONAL_SHARE = 0.75  # ... that backstop reads may use (skipped beyond)
 FILL_OVERLAP_MS = 5000  # each fill poll re-reads this much before the newest fill seen, for late arrivals
