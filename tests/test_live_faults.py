@@ -1,4 +1,4 @@
-"""The live runner on the Hyperliquid venue against the loopback server, in-process, with one injected fault per
+"""The live runner on the Hyperliquid venue against the loopback server, in-process, with injected faults per
 test: the bot keeps quoting (or stops safely), nothing is left resting and every fill reaches the result once.
 Also: reconciliation at start, the dead man's switch heartbeat, the metadata monitor and the error breaker."""
 
@@ -183,4 +183,17 @@ def test_truncated_answers_and_a_foreign_order(server: HLServer, tmp_path: Path)
     assert [e for e in server.order_log if e["cloid"] is None] == []
     first = min(r["time"] for r in server.requests if r["status"] == "truncated")
     assert quoting_after(server, first) > 0  # resolved by cloid, then quoting went on
+    assert_safe(server, tmp_path, result)
+
+
+def test_a_400_with_an_odd_body_is_a_counted_error_not_a_crash(server: HLServer, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    server.inject("bad_400", path="/exchange", types=("order", "batchModify"), after=1, times=1)
+    server.inject("bad_400", path="/info", types=("l2Book",), after=4, times=1)
+    with caplog.at_level(logging.INFO):
+        result = run_bot(server, tmp_path, duration="3s")
+    assert len([r for r in server.requests if r["status"] == 400]) == 2
+    assert result["venue_errors"] >= 2
+    assert "unexpected answer from the exchange (KeyError" in caplog.text and "Traceback" not in caplog.text
+    assert quoting_after(server, fault_time(server, 400)) > 0
     assert_safe(server, tmp_path, result)
