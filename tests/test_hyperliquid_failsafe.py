@@ -12,6 +12,8 @@ from typing import Iterator
 
 import pytest
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hl_server import TEST_KEY, HLServer, connected_venue, make_venue
 from jobs import wait_for
 
@@ -375,3 +377,51 @@ def test_seeded_chaos_keeps_the_invariants_at_every_reconciliation(seed: int) ->
     finally:
         venue.disconnect()
         server.stop()
+
+
+# -- properties ----------------------------------------------------------------------------------------------------
+ENTRY = st.fixed_dictionaries({
+    "oid": st.integers(1, 40), "coin": st.sampled_from(["ETH", "BTC"]),
+    "cloid": st.sampled_from([None, "0xb0770000" + "0" * 24, "0xb0770000" + "1" * 24, "0x0000beef" + "2" * 24]),
+    "side": st.sampled_from(["B", "A"]), "limitPx": st.sampled_from(["2999", "3001.5"]), "sz": st.just("0.01"),
+    "origSz": st.just("0.02")})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(ENTRY, max_size=8, unique_by=lambda e: e["oid"]), min_size=1, max_size=4))
+def test_only_the_bots_orders_enter_the_mirror_and_each_foreign_one_is_reported_once(snapshots) -> None:
+    venue = make_venue("http://127.0.0.1:1")
+    venue.coin = "ETH"
+    events: list[dict] = []
+    venue.notify = lambda event, **data: events.append(data)
+    for raw in snapshots:
+        venue._load_orders(raw, 0.0)
+        expected = {e["oid"]: e["cloid"] for e in raw if e["coin"] == "ETH" and (e["cloid"] or "").startswith(
+            "0xb0770000")}
+        assert {o.oid: o.cloid for o in venue.get_open_orders()} == expected
+        assert all(o.filled == 0.01 for o in venue.get_open_orders())
+    foreign = {e["oid"] for raw in snapshots for e in raw
+               if e["coin"] == "ETH" and not (e["cloid"] or "").startswith("0xb0770000")}
+    assert sorted(d["oid"] for d in events) == sorted(foreign)  # each foreign order reported, and only once
+
+
+FILL = st.fixed_dictionaries({
+    "tid": st.integers(1, 30), "oid": st.integers(1, 6), "coin": st.sampled_from(["ETH", "ETH", "BTC"]),
+    "side": st.sampled_from(["B", "A"]), "sz": st.sampled_from(["0.01", "0.02"]), "px": st.just("3000"),
+    "time": st.integers(0, 2_000), "cloid": st.sampled_from([None, "0xb0770000" + "3" * 24])})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(FILL, max_size=25), st.integers(0, 1_000))
+def test_each_fill_of_the_run_is_delivered_once_and_moves_the_belief_once(fills, start_ms) -> None:
+    venue = make_venue("http://127.0.0.1:1")
+    venue.coin, venue._start_ms, venue._believed = "ETH", start_ms, 0.0
+    venue._oids = {1, 2}  # orders the bot knew by oid
+    first: dict[int, dict] = {}
+    for raw in fills:
+        venue._record_fill(raw)
+        if raw["coin"] == "ETH" and raw["time"] >= start_ms and (raw["cloid"] or raw["oid"] in (1, 2)):
+            first.setdefault(raw["tid"], raw)
+    assert [f.tid for f in venue.fills] == list(first)
+    signed = sum((1 if f["side"] == "B" else -1) * float(f["sz"]) for f in first.values())
+    assert venue._believed == pytest.approx(signed)
