@@ -277,7 +277,7 @@ class HyperliquidVenue:
                         self._pending_fills = PENDING_POLLS
                 if replaces is not None:
                     self._dirty = True  # did the replaced order stay? the next resync says
-                del self._pending[cloid]
+                self._pending.pop(cloid, None)  # a verified cancel-all may have cleared it meanwhile
                 log.info("[%s] order %s resolved: %s", self.asset.symbol, cloid, status)
 
     def _try_resolve(self) -> None:
