@@ -274,6 +274,8 @@ class Strategy:
         cancel_error: VenueError | None = None
         try:
             self.calls["cancelled"] += self.venue.cancel_all_orders()
+            if hasattr(self.venue, "disarm_dead_mans_switch"):
+                self.venue.disarm_dead_mans_switch()
         except VenueError as exc:
             cancel_error = exc
         try:

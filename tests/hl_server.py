@@ -1,23 +1,32 @@
 """A loopback Hyperliquid server for tests: the real SDK talks to it over HTTP on 127.0.0.1.
 
-``POST /info`` answers meta, l2Book, allMids, openOrders, clearinghouseState, userFills, userFillsByTime and
+``POST /info`` answers meta, l2Book, allMids, openOrders, frontendOpenOrders (with ``cloid``), orderStatus (by oid
+or cloid), clearinghouseState, userFills, userFillsByTime (fills carry the order's ``cloid``), userFunding and
 candleSnapshot in the shapes the real exchange uses (see the recorded answers in ``../shared/data/hl_info/``).
-``POST /exchange`` takes order, cancel, batchModify and scheduleCancel actions. It
+``POST /exchange`` takes order (with a client order id ``c``), cancel, cancelByCloid, batchModify and
+scheduleCancel actions. It
 
 * recovers each action's signer with the SDK's own ``recover_agent_or_user_from_l1_action`` (testnet rules: the
   URL is not mainnet's) and maps an agent wallet to its account;
 * checks every order on the wire against Hyperliquid's rules with its own Decimal digit counting (independent of
   the adapter's rounding): at most 5 significant figures or an integer, at most ``6 - szDecimals`` price decimals,
-  at most ``szDecimals`` size decimals, at least $10, post-only (ALO); a failure is answered with the exchange's
-  per-order error and recorded in :attr:`HLServer.rule_failures`;
+  at most ``szDecimals`` size decimals, at least $10, post-only (ALO, reduce-only allowed); a failure is answered
+  with the exchange's per-order error and recorded in :attr:`HLServer.rule_failures`; a reduce-only order that
+  would grow the position is refused ("Reduce only order would increase position");
 * replays a seeded book (one snapshot every ``step_s``: the mid moves by whole ticks or stays), rejects crossing ALO
   orders like the exchange ("Post only order would have immediately matched"), fills resting orders at their price
   when the book trades through them, and keeps positions and fills per account;
 * fires a scheduled cancel (dead man's switch) when its time passes, and enforces 1200 weight a minute (429 with a
   ``null`` body beyond);
-* injects faults on demand (:meth:`HLServer.inject`): ``5xx`` and ``timeout`` (on /exchange the action is executed
-  all the same, the worst case for the client), ``429``, ``alo_reject``, ``partial_batch``, ``refuse_schedule``;
-  :meth:`HLServer.set_sz_decimals` changes an asset's szDecimals.
+* records the most orders of one account, coin and side that ever rested at once (:meth:`HLServer.peak_resting`),
+  so a test can assert that no duplicate order was ever placed;
+* injects faults on demand (:meth:`HLServer.inject`): ``5xx``, ``timeout`` and ``truncated`` (an HTTP 200 whose
+  JSON body is cut short; on /exchange all three execute the action all the same, the worst case for the client),
+  ``429``, ``bad_400`` (a 400 whose JSON body has no ``code``; not executed), ``unreadable`` (an /info answer of
+  the wrong shape), ``alo_reject``, ``partial_batch``; :attr:`HLServer.refuse_schedule` refuses ``scheduleCancel``;
+* test controls: :meth:`HLServer.set_sz_decimals`, :meth:`HLServer.shift` (move the book), :meth:`HLServer.add_fill`
+  (also a late fill, ``time_ms`` in the past), :meth:`HLServer.place_foreign` (an order placed by hand, no cloid),
+  :meth:`HLServer.set_position` and :meth:`HLServer.add_funding`.
 """
 
 from __future__ import annotations
@@ -42,7 +51,9 @@ ALO_ERROR = "Post only order would have immediately matched, bbo was {bid}@{ask}
 GONE_ERROR = "Order was never placed, already canceled, or filled. asset={asset}"
 MODIFY_GONE = "Cannot modify canceled or filled order"
 MARGIN_ERROR = "Insufficient margin to place order. asset={asset}"
-INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2}
+REDUCE_ONLY_ERROR = "Reduce only order would increase position. asset={asset}"
+INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2}
+BODY_FAULTS = ("5xx", "timeout", "429", "truncated", "bad_400", "unreadable")
 MAKER_FEE = Decimal("0.00015")
 
 
@@ -92,12 +103,15 @@ class Resting:
     sz: str
     orig: str
     timestamp: int
+    cloid: Optional[str] = None
+    reduce_only: bool = False
 
 
 @dataclass
 class Account:
     positions: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # coin -> (szi, entry)
     fills: list[dict] = field(default_factory=list)
+    funding: list[dict] = field(default_factory=list)
     schedule: Optional[int] = None
 
 
@@ -117,6 +131,9 @@ class HLServer:
         self.agents = {k.lower(): v.lower() for k, v in (agents or {}).items()}
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Resting] = {}
+        self.finished: dict[int, tuple[Resting, str, int]] = {}  # oid -> (order, final status, ms)
+        self.cloids: dict[tuple[str, str], int] = {}  # (user, cloid) -> oid
+        self.peaks: dict[tuple[str, str, bool], int] = {}  # (user, coin, is_buy) -> most resting at once
         self.history: list[tuple[int, dict[str, int]]] = []  # (ms, bid ticks per coin) per step
         self.requests: list[dict] = []
         self.order_log: list[dict] = []  # one entry per order or modify on the wire
@@ -186,11 +203,41 @@ class HLServer:
     def inject(self, kind: str, path: Optional[str] = None, types: tuple[str, ...] = (), after: int = 0,
                times: int = 1, delay_s: float = 0.0) -> Fault:
         """Make the next ``times`` requests matching ``path``/``types`` (after skipping ``after`` of them) fail
-        with ``kind``: 5xx, timeout (answer after ``delay_s``), 429, alo_reject, partial_batch."""
+        with ``kind``: 5xx, timeout (answer after ``delay_s``), truncated, 429, bad_400, unreadable, alo_reject,
+        partial_batch."""
         fault = Fault(kind, path, types, after, times, delay_s)
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def place_foreign(self, user: str, coin: str, is_buy: bool, px: str, sz: str) -> int:
+        """An order placed by hand (no cloid), resting as given; its oid."""
+        with self.lock:
+            self._advance()
+            self._oid += 1
+            self.orders[self._oid] = Resting(self._oid, user.lower(), coin, is_buy, px, sz, sz, self._now_ms())
+            return self._oid
+
+    def set_position(self, user: str, coin: str, szi: str, entry: str) -> None:
+        """Give ``user`` a position (as if held from before the bot started)."""
+        with self.lock:
+            self._account(user).positions[coin] = (Decimal(szi), Decimal(entry))
+
+    def add_funding(self, user: str, coin: str, usdc: str, rate: str = "0.0000125") -> dict:
+        """Book a funding payment of ``usdc`` (negative: the user paid) now."""
+        with self.lock:
+            szi = self._account(user).positions.get(coin, (Decimal(0), Decimal(0)))[0]
+            self._tid += 1
+            entry = {"delta": {"coin": coin, "fundingRate": rate, "szi": _fmt(szi), "type": "funding", "usdc": usdc},
+                     "hash": f"0x{self._tid:064x}", "time": self._now_ms()}
+            self._account(user).funding.append(entry)
+            return entry
+
+    def peak_resting(self, user: str, coin: str) -> tuple[int, int]:
+        """The most (bids, asks) of ``user`` in ``coin`` that ever rested at the same time."""
+        with self.lock:
+            user = user.lower()
+            return self.peaks.get((user, coin, True), 0), self.peaks.get((user, coin, False), 0)
 
     def set_sz_decimals(self, coin: str, value: int) -> None:
         with self.lock:
@@ -254,7 +301,7 @@ class HLServer:
                 account.schedule = None
                 self.triggers += 1
                 for oid in [o.oid for o in self.orders.values() if o.user == user]:
-                    del self.orders[oid]
+                    self._finish(oid, "scheduledCancel")
 
     def _match(self) -> None:
         for order in list(self.orders.values()):
@@ -263,12 +310,16 @@ class HLServer:
             if (order.is_buy and px >= ask) or (not order.is_buy and px <= bid):
                 self._fill(order)
 
+    def _finish(self, oid: int, status: str) -> None:
+        """Take a resting order off the book, remembering its final status for orderStatus."""
+        self.finished[oid] = (self.orders.pop(oid), status, self._now_ms())
+
     def _fill(self, order: Resting) -> None:
-        del self.orders[order.oid]
-        self.add_fill(order.user, order.coin, order.is_buy, order.px, order.sz, order.oid)
+        self._finish(order.oid, "filled")
+        self.add_fill(order.user, order.coin, order.is_buy, order.px, order.sz, order.oid, cloid=order.cloid)
 
     def add_fill(self, user: str, coin: str, is_buy: bool, px: str, sz: str, oid: int,
-                 time_ms: Optional[int] = None) -> dict:
+                 time_ms: Optional[int] = None, cloid: Optional[str] = None) -> dict:
         """Record a maker fill of ``user`` (at ``time_ms``, default now) and update the position."""
         with self.lock:
             account = self._account(user)
@@ -294,6 +345,8 @@ class HLServer:
                 "startPosition": _fmt(szi), "sz": sz, "tid": self._tid,
                 "time": self._now_ms() if time_ms is None else time_ms,
             }
+            if cloid is not None:
+                fill["cloid"] = cloid
             account.fills.append(fill)
             account.fills.sort(key=lambda f: f["time"])
             return fill
@@ -328,7 +381,7 @@ class HLServer:
             weight = self._weight(path, body)
             record = {"path": path, "type": kind, "time": self._now_ms(), "status": 200}
             self.requests.append(record)
-            fault = self._fault(path, kind, ("5xx", "timeout", "429"))
+            fault = self._fault(path, kind, BODY_FAULTS)
             over = sum(w for _, w in self._weights) + weight > self.weight_limit
             if over or (fault is not None and fault.kind == "429"):
                 record["status"] = 429
@@ -339,6 +392,12 @@ class HLServer:
             if fault is not None and fault.kind == "5xx" and path == "/info":
                 record["status"] = 502
                 return 502, "<html><body>502 Bad Gateway</body></html>"
+            if fault is not None and fault.kind == "bad_400":
+                record["status"] = 400
+                return 400, json.dumps({"error": "odd", "detail": "no code here"})
+            if fault is not None and fault.kind == "unreadable" and path == "/info":
+                record["status"] = "unreadable"
+                return 200, json.dumps({"unexpected": "shape"})
             if path == "/info":
                 status, answer = self._info(body)
             elif path == "/exchange":
@@ -351,7 +410,11 @@ class HLServer:
         if fault is not None and fault.kind == "timeout":
             record["status"] = "timeout"
             time.sleep(fault.delay_s)
-        return status, json.dumps(answer)
+        text = json.dumps(answer)
+        if fault is not None and fault.kind == "truncated":
+            record["status"] = "truncated"
+            return status, text[:len(text) // 2]
+        return status, text
 
     # -- /info -------------------------------------------------------------------------------------------------
     def _info(self, body: dict) -> tuple[int, Any]:
@@ -373,10 +436,18 @@ class HLServer:
             return 200, {"coin": coin, "levels": levels, "time": self._now_ms()}
         if kind == "allMids":
             return 200, {c: _fmt(sum(self._book(c)) / 2) for c in self.names}
-        if kind == "openOrders":
+        if kind in ("openOrders", "frontendOpenOrders"):
+            mine = [o for o in sorted(self.orders.values(), key=lambda o: -o.oid) if o.user == user]
+            if kind == "frontendOpenOrders":
+                return 200, [self._frontend(o) for o in mine]
             return 200, [{"coin": o.coin, "limitPx": o.px, "oid": o.oid, "side": "B" if o.is_buy else "A",
-                          "sz": o.sz, "timestamp": o.timestamp, "origSz": o.orig}
-                         for o in sorted(self.orders.values(), key=lambda o: -o.oid) if o.user == user]
+                          "sz": o.sz, "timestamp": o.timestamp, "origSz": o.orig} for o in mine]
+        if kind == "orderStatus":
+            return 200, self._order_status(user, body.get("oid"))
+        if kind == "userFunding":
+            start, end = int(body.get("startTime") or 0), body.get("endTime")
+            return 200, [f for f in self._account(user).funding
+                         if f["time"] >= start and (end is None or f["time"] <= end)][:500]
         if kind == "clearinghouseState":
             return 200, self._clearinghouse(user)
         if kind == "userFills":
@@ -388,6 +459,24 @@ class HLServer:
         if kind == "candleSnapshot":
             return 200, self._candles(body.get("req", {}))
         return 422, None
+
+    @staticmethod
+    def _frontend(o: Resting) -> dict:
+        """An order as frontendOpenOrders and orderStatus show it."""
+        return {"children": [], "cloid": o.cloid, "coin": o.coin, "isPositionTpsl": False, "isTrigger": False,
+                "limitPx": o.px, "oid": o.oid, "orderType": "Limit", "origSz": o.orig, "reduceOnly": o.reduce_only,
+                "side": "B" if o.is_buy else "A", "sz": o.sz, "tif": "Alo", "timestamp": o.timestamp,
+                "triggerCondition": "N/A", "triggerPx": "0.0"}
+
+    def _order_status(self, user: str, ref: Any) -> dict:
+        oid = self.cloids.get((user, ref)) if isinstance(ref, str) else ref
+        if oid in self.orders and self.orders[oid].user == user:
+            order, status, ts = self.orders[oid], "open", self.orders[oid].timestamp
+        elif oid in self.finished and self.finished[oid][0].user == user:
+            order, status, ts = self.finished[oid]
+        else:
+            return {"status": "unknownOid"}
+        return {"status": "order", "order": {"order": self._frontend(order), "status": status, "statusTimestamp": ts}}
 
     def _clearinghouse(self, user: str) -> dict:
         positions = []
@@ -438,6 +527,10 @@ class HLServer:
             return 200, self._ok("order", self._place(user, action.get("orders", [])))
         if kind == "cancel":
             return 200, self._ok("cancel", [self._cancel(user, c) for c in action.get("cancels", [])])
+        if kind == "cancelByCloid":
+            return 200, self._ok("cancel", [self._cancel(user, {"a": c.get("asset"),
+                                                                "o": self.cloids.get((user, c.get("cloid")))})
+                                            for c in action.get("cancels", [])])
         if kind == "batchModify":
             return 200, self._ok("order", [self._modify(user, m) for m in action.get("modifies", [])])
         if kind == "scheduleCancel":
@@ -457,11 +550,12 @@ class HLServer:
         coin = self.names[asset]
         szd = self.sz_decimals[coin]
         entry = {"user": user, "what": what, "coin": coin, "is_buy": wire.get("b"), "px": wire.get("p"),
-                 "sz": wire.get("s"), "tif": wire.get("t", {}).get("limit", {}).get("tif"), "szDecimals": szd}
+                 "sz": wire.get("s"), "tif": wire.get("t", {}).get("limit", {}).get("tif"), "szDecimals": szd,
+                 "cloid": wire.get("c"), "reduce_only": bool(wire.get("r"))}
         self.order_log.append(entry)
         problem = None
-        if entry["tif"] != "Alo" or wire.get("r"):
-            self.violations.append(f"not a plain ALO order: {wire}")
+        if entry["tif"] != "Alo":
+            self.violations.append(f"not an ALO order: {wire}")
         if not price_ok(str(wire.get("p")), szd):
             problem = "Order has invalid price."
         elif not size_ok(str(wire.get("s")), szd):
@@ -479,10 +573,27 @@ class HLServer:
         px = Decimal(wire["p"])
         if (wire["b"] and px >= ask) or (not wire["b"] and px <= bid):
             return {"error": ALO_ERROR.format(bid=_fmt(bid), ask=_fmt(ask), asset=wire["a"])}
+        if wire.get("r"):
+            szi = self._account(user).positions.get(coin, (Decimal(0), Decimal(0)))[0]
+            if szi == 0 or (szi > 0) == bool(wire["b"]):
+                return {"error": REDUCE_ONLY_ERROR.format(asset=wire["a"])}
+        cloid = wire.get("c")
+        if cloid is not None and (user, cloid) in self.cloids:
+            self.violations.append(f"cloid {cloid} used twice")
+            return {"error": "Duplicate cloid."}
         self._oid += 1
-        self.orders[self._oid] = Resting(self._oid, user, coin, bool(wire["b"]), wire["p"], wire["s"], wire["s"],
-                                         self._now_ms())
-        return {"resting": {"oid": self._oid}}
+        order = Resting(self._oid, user, coin, bool(wire["b"]), wire["p"], wire["s"], wire["s"], self._now_ms(),
+                        cloid, bool(wire.get("r")))
+        self.orders[self._oid] = order
+        if cloid is not None:
+            self.cloids[(user, cloid)] = self._oid
+        side = (user, coin, order.is_buy)
+        count = sum(1 for o in self.orders.values() if (o.user, o.coin, o.is_buy) == side and o.cloid is not None)
+        self.peaks[side] = max(self.peaks.get(side, 0), count)
+        out: dict = {"oid": self._oid}
+        if cloid is not None:
+            out["cloid"] = cloid
+        return {"resting": out}
 
     def _place(self, user: str, wires: list[dict]) -> list[dict]:
         partial = self._fault("/exchange", "order", ("partial_batch",)) if len(wires) > 1 else None
@@ -504,12 +615,13 @@ class HLServer:
         order = self.orders.get(cancel.get("o"))
         if order is None or order.user != user or self.names.index(order.coin) != cancel.get("a"):
             return {"error": GONE_ERROR.format(asset=cancel.get("a"))}
-        del self.orders[order.oid]
+        self._finish(order.oid, "canceled")
         return "success"
 
     def _modify(self, user: str, modify: dict) -> dict:
         wire = modify.get("order", {})
-        old = self.orders.get(modify.get("oid"))
+        ref = modify.get("oid")
+        old = self.orders.get(self.cloids.get((user, ref)) if isinstance(ref, str) else ref)
         problem = self._check(user, wire, "modify")
         if old is not None and old.user == user:
             self.order_log[-1].update(old_px=old.px, old_sz=old.orig, old_is_buy=old.is_buy)
@@ -517,7 +629,7 @@ class HLServer:
             return {"error": MODIFY_GONE}
         if problem:
             return {"error": problem}
-        del self.orders[old.oid]  # cancel-and-replace: the replacement gets a new oid
+        self._finish(old.oid, "canceled")  # cancel-and-replace: the replacement gets a new oid
         return self._rest(user, wire)
 
     def _schedule(self, user: str, at: Optional[int]) -> dict:
@@ -541,3 +653,13 @@ def make_venue(url: str, symbol: str = "ETH", key: str = TEST_KEY, **params: Any
     settings = {"name": "hyperliquid", "base_url": url, "timeout_s": 1.0, **params}
     return HyperliquidVenue(HyperliquidParams(**settings), AssetConfig(symbol=symbol, tick_size=0.1, lot_size=0.0001),
                             Secret(key))
+
+
+def connected_venue(url: str, **params: Any) -> Any:
+    """:func:`make_venue`, connected, with the events it reports collected in its ``events`` list."""
+    venue = make_venue(url, **params)
+    venue.connect()
+    events: list[tuple[str, dict]] = []
+    venue.notify = lambda event, **data: events.append((event, data))
+    venue.events = events
+    return venue

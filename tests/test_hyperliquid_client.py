@@ -33,8 +33,9 @@ class FakeClock:
 
 def test_weights_follow_the_exchange_table() -> None:
     assert info_weight("l2Book") == 2 and info_weight("clearinghouseState") == 2
-    assert info_weight("openOrders") == 20 and info_weight("meta") == 20
+    assert info_weight("frontendOpenOrders") == 20 and info_weight("meta") == 20 and info_weight("orderStatus") == 2
     assert info_weight("userFillsByTime", 59) == 22  # +1 per 20 fills returned
+    assert info_weight("userFunding", 40) == 22 and info_weight("candleSnapshot", 120) == 22
     assert action_weight(1) == 1 and action_weight(79) == 2
 
 
@@ -127,13 +128,16 @@ def test_venues_of_one_account_share_one_client_and_meta_load() -> None:
         assert eth.client is btc.client and eth.client.users == 2
         assert [r["type"] for r in server.requests].count("meta") == 1
         assert btc.sz_decimals == 5 and eth.sz_decimals == 4
-        eth.set_dead_mans_switch(10)
-        btc.set_dead_mans_switch(10)
+        assert eth.arm_dead_mans_switch() and btc.arm_dead_mans_switch()
         assert len(server.exchange_requests("scheduleCancel")) == 1  # coalesced per account
+        eth.cancel_all_orders()
+        eth.disarm_dead_mans_switch()
         eth.disconnect()
-        assert server.accounts[USER].schedule is not None  # BTC still trades: the switch stays armed
-        btc.disconnect()
+        assert server.accounts[USER].schedule is not None  # BTC has not verified its stop: the switch stays armed
+        btc.cancel_all_orders()
+        btc.disarm_dead_mans_switch()  # the last venue of the account verified its stop: cleared
         assert server.accounts[USER].schedule is None
+        btc.disconnect()
     finally:
         server.stop()
 

@@ -1,5 +1,6 @@
 """The Hyperliquid venue driving the real SDK over HTTP against the loopback server (tests/hl_server.py): orders on
-the wire, the local mirror, fills, faults, the dead man's switch and its watchdog, metadata changes, agent wallets."""
+the wire, the local mirror, fills, faults, the dead man's switch, metadata changes, agent wallets. Client order ids,
+unknown outcomes and reconciliation are in test_hyperliquid_failsafe.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Iterator
 
 import pytest
 from eth_account import Account
-from hl_server import AGENT_KEY, TEST_KEY, HLServer, make_venue
+from hl_server import AGENT_KEY, TEST_KEY, HLServer, connected_venue, make_venue
 
 from jobs import wait_for
 from botmm.errors import ConfigError, VenueError
@@ -27,11 +28,7 @@ def server() -> Iterator[HLServer]:
 
 @pytest.fixture
 def venue(server: HLServer):
-    v = make_venue(server.url)
-    v.connect()
-    events: list[tuple[str, dict]] = []
-    v.notify = lambda event, **data: events.append((event, data))
-    v.events = events
+    v = connected_venue(server.url)
     yield v
     if v.client is not None:
         v.disconnect()
@@ -165,24 +162,39 @@ def test_refresh_metadata_reports_nothing_when_nothing_changed(server: HLServer,
     assert venue.refresh_metadata() == {}
 
 
-def test_dead_mans_switch_is_armed_on_the_exchange(server: HLServer, venue) -> None:
+def test_dead_mans_switch_is_armed_and_only_a_verified_stop_clears_it(server: HLServer, venue) -> None:
     before = int(time.time() * 1000)
-    assert venue.set_dead_mans_switch(10) is True
+    assert venue.arm_dead_mans_switch() is True
     schedule = server.accounts[USER].schedule
-    assert before + 10_000 <= schedule <= before + 11_000
-    assert venue.watchdog is None
-    venue.disconnect()
-    assert server.accounts[USER].schedule is None  # a clean stop disarms it
+    assert before + 60_000 <= schedule <= before + 61_000  # dead_mans_switch_s ahead
+    venue.place_orders([bid(2999.0)], 1)
+    venue.cancel_all_orders()
+    venue.disarm_dead_mans_switch()
+    assert server.accounts[USER].schedule is None
 
 
-def test_refused_switch_falls_back_to_the_client_watchdog(server: HLServer, venue) -> None:
+def test_disconnect_never_clears_the_switch(server: HLServer, venue) -> None:
+    venue.arm_dead_mans_switch()
+    venue.place_orders([bid(2999.0)], 1)
+    venue.disconnect()  # e.g. after a failed stop: the exchange still cancels when the time comes
+    assert server.accounts[USER].schedule is not None
+    assert len(server.exchange_requests("scheduleCancel")) == 1
+
+
+def test_refused_switch_returns_false_and_names_the_guardian(server: HLServer, venue) -> None:
     server.refuse_schedule = True
-    venue.poll(1)
-    venue.place_orders([bid(2999.0), ask(3001.0)], 1)
-    assert venue.set_dead_mans_switch(1.0) is False
-    assert venue.events[0][0] == "dead_mans_switch" and venue.events[0][1]["fallback"] == "watchdog"
-    assert wait_for(lambda: ("watchdog", {"cancelled": 2}) in venue.events, 4.0)  # no poll for 1 s
-    assert server.resting(USER) == []
+    venue.place_orders([bid(2999.0)], 1)
+    assert venue.arm_dead_mans_switch() is False
+    [(event, data)] = venue.events
+    assert event == "dead_mans_switch" and data["armed"] is False and data["fallback"] == "guardian"
+    assert len(server.resting(USER)) == 1  # nothing in this process cancels behind the runner's back
+    spec = venue.guardian()
+    assert spec.module == "botmm.plugins.exchanges.hyperliquid.guardian" and spec.env == ["HL_PRIVATE_KEY"]
+    assert spec.settings == {"base_url": server.url, "account": Account.from_key(TEST_KEY).address,
+                             "coins": ["ETH"], "cloid_prefix": "b0770000", "timeout_s": 1.0, "is_mainnet": False,
+                             "key_env": "HL_PRIVATE_KEY", "key_file": None}
+    assert TEST_KEY[2:] not in repr(spec)
+    assert venue.state_key == f"{USER}-ETH"
 
 
 def test_exchange_fires_the_scheduled_cancel_when_the_bot_goes_quiet(server: HLServer, venue) -> None:
@@ -202,7 +214,7 @@ def test_reconcile_adopts_resting_orders_and_position(server: HLServer) -> None:
     second.connect()
     try:
         found = second.reconcile()
-        assert found == {"open_orders": 1, "position": 0.02, "avg_entry": 2999.5}
+        assert (found.open_orders, found.position, found.avg_entry, found.differences) == (1, 0.02, 2999.5, [])
         assert [(o.side, o.price) for o in second.get_open_orders()] == [(Side.SELL, 3002.0)]
         second.poll(1)
         assert second.fills_since(0) == ([], 0)  # the fill before the start is in the position, not re-counted
@@ -221,7 +233,7 @@ def test_agent_wallet_trades_for_its_account(tmp_path) -> None:
         v.place_orders([bid(2999.0)], 1)
         assert set(srv.signers) == {agent.lower()}
         assert len(srv.resting(USER)) == 1 and srv.resting(agent) == []
-        assert v.reconcile()["open_orders"] == 1  # reads are for the account, not the agent
+        assert v.reconcile().open_orders == 1  # reads are for the account, not the agent
         v.cancel_all_orders()
         v.disconnect()
         assert srv.resting(USER) == []

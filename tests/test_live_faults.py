@@ -1,4 +1,4 @@
-"""The live runner on the Hyperliquid venue against the loopback server, in-process, with one injected fault per
+"""The live runner on the Hyperliquid venue against the loopback server, in-process, with injected faults per
 test: the bot keeps quoting (or stops safely), nothing is left resting and every fill reaches the result once.
 Also: reconciliation at start, the dead man's switch heartbeat, the metadata monitor and the error breaker."""
 
@@ -41,15 +41,19 @@ def run_bot(server: HLServer, out: Path, *overrides: str, duration: str = "4s",
     return run(cfg, out)
 
 
-def assert_safe(server: HLServer, out: Path, result: dict[str, Any]) -> None:
-    """Nothing rests on the exchange and the result holds exactly the account's fills."""
-    assert server.resting(USER) == []
-    server_fills = Counter((f["oid"], float(f["px"]), float(f["sz"]), 1 if f["side"] == "B" else -1)
-                           for f in server.fills(USER))
+def assert_safe(server: HLServer, out: Path, result: dict[str, Any], levels: int = 1) -> None:
+    """None of the bot's orders rests, none was ever duplicated, and the result holds exactly the account's fills
+    of the bot's orders (by trade id)."""
+    assert [o for o in server.resting(USER) if o.cloid is not None] == []
+    bids, asks = server.peak_resting(USER, "ETH")
+    assert bids <= levels and asks <= levels
+    bot_fills = [f for f in server.fills(USER) if f.get("cloid")]
+    server_fills = Counter((f["tid"], f["oid"], float(f["px"]), float(f["sz"]), 1 if f["side"] == "B" else -1)
+                           for f in bot_fills)
     rows = pq.read_table(out / "fills.parquet").to_pylist()
-    ours = Counter((r["oid"], r["price"], r["size"], r["side"]) for r in rows)
+    ours = Counter((r["tid"], r["oid"], r["price"], r["size"], r["side"]) for r in rows)
     assert ours == server_fills
-    assert result["fills"] == sum(server_fills.values())
+    assert result["fills"] == len(bot_fills)
     assert server.rule_failures == [] and server.violations == []
 
 
@@ -104,7 +108,7 @@ def test_partial_batch_failure(server: HLServer, tmp_path: Path) -> None:
     result = run_bot(server, tmp_path, "quoter.num_levels=2", duration="3s")
     first = server.exchange_requests("order")[0]
     assert quoting_after(server, first["time"]) > 0
-    assert_safe(server, tmp_path, result)
+    assert_safe(server, tmp_path, result, levels=2)
 
 
 def test_changed_sz_decimals_mid_run(server: HLServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -117,7 +121,7 @@ def test_changed_sz_decimals_mid_run(server: HLServer, tmp_path: Path, caplog: p
     changed = [e for e in server.order_log if e["szDecimals"] == 2]
     assert changed and all(len(e["sz"].partition(".")[2]) <= 2 for e in changed if "error" not in e)
     assert any("error" not in e for e in changed)  # quoting resumed with the new rounding
-    assert "metadata_changed {'coin': 'ETH', 'sz_decimals': [4, 2]" in caplog.text
+    assert "metadata changed: szDecimals 4 -> 2" in caplog.text  # seen by the venue or the runner's monitor
     failures, server.rule_failures = server.rule_failures, []
     assert all(f["error"] == "Order has invalid size." for f in failures)  # only orders sent before it was seen
     assert_safe(server, tmp_path, result)
@@ -165,4 +169,31 @@ def test_heartbeat_keeps_the_switch_armed_and_the_stop_disarms_it(server: HLServ
     assert len(server.exchange_requests("scheduleCancel")) >= 4  # start, heartbeats, disarm
     assert server.accounts[USER].schedule is None
     assert server.triggers == 0
+    assert_safe(server, tmp_path, result)
+
+
+def test_truncated_answers_and_a_foreign_order(server: HLServer, tmp_path: Path) -> None:
+    foreign = server.place_foreign(USER, "ETH", True, "1500.0", "0.01")
+    server.inject("truncated", path="/exchange", types=("order",), after=0, times=1)
+    server.inject("truncated", path="/exchange", types=("batchModify",), after=1, times=1)
+    server.inject("truncated", path="/exchange", types=("cancel",), after=0, times=1)
+    result = run_bot(server, tmp_path, duration="4s")
+    assert len([r for r in server.requests if r["status"] == "truncated"]) >= 2
+    assert [o.oid for o in server.resting(USER)] == [foreign]  # untouched, and none of the bot's rests
+    assert [e for e in server.order_log if e["cloid"] is None] == []
+    first = min(r["time"] for r in server.requests if r["status"] == "truncated")
+    assert quoting_after(server, first) > 0  # resolved by cloid, then quoting went on
+    assert_safe(server, tmp_path, result)
+
+
+def test_a_400_with_an_odd_body_is_a_counted_error_not_a_crash(server: HLServer, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    server.inject("bad_400", path="/exchange", types=("order", "batchModify"), after=1, times=1)
+    server.inject("bad_400", path="/info", types=("l2Book",), after=4, times=1)
+    with caplog.at_level(logging.INFO):
+        result = run_bot(server, tmp_path, duration="3s")
+    assert len([r for r in server.requests if r["status"] == 400]) == 2
+    assert result["venue_errors"] >= 2
+    assert "unexpected answer from the exchange (KeyError" in caplog.text and "Traceback" not in caplog.text
+    assert quoting_after(server, fault_time(server, 400)) > 0
     assert_safe(server, tmp_path, result)

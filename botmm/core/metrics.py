@@ -92,6 +92,7 @@ class MetricsRecorder:
                 "size": pa.array([f.size for f in self.fills], pa.float64()),
                 "fee": pa.array([f.fee for f in self.fills], pa.float64()),
                 "maker": pa.array([f.maker for f in self.fills], pa.bool_()),
+                "tid": pa.array([f.tid for f in self.fills], pa.int64()),  # the exchange's trade id (live; 0 sim)
             }
         )
         pq.write_table(fills, output_dir / "fills.parquet")

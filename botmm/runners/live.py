@@ -150,10 +150,10 @@ class LiveRunner:
         self._started.append(strategy)
         if hasattr(venue, "reconcile"):
             found = venue.reconcile()
-            strategy.seed_position(found["position"], found["avg_entry"])
-        if hasattr(venue, "set_dead_mans_switch"):
+            strategy.seed_position(found.position, found.avg_entry)
+        if hasattr(venue, "arm_dead_mans_switch"):
             try:
-                if venue.set_dead_mans_switch():
+                if venue.arm_dead_mans_switch():
                     strategy.event("dead_mans_switch", armed=True, seconds=venue.params.dead_mans_switch_s)
             except VenueError as exc:
                 log.warning("dead man's switch not armed yet (the heartbeat retries): %s", exc)
@@ -214,7 +214,7 @@ class LiveRunner:
             self._stop.set()
 
     async def _heartbeat(self) -> None:
-        venues = [s for s in self.strategies if hasattr(s.venue, "set_dead_mans_switch")]
+        venues = [s for s in self.strategies if hasattr(s.venue, "arm_dead_mans_switch")]
         if not venues:
             return
         period = min(s.venue.heartbeat_s for s in venues)
@@ -228,7 +228,7 @@ class LiveRunner:
                         log.warning("no tick for %.0fs: not re-arming the dead man's switch", idle)
                         continue
                     try:
-                        await asyncio.to_thread(venue.set_dead_mans_switch)
+                        await asyncio.to_thread(venue.arm_dead_mans_switch)
                     except Exception as exc:
                         log.warning("dead man's switch not re-armed: %s", exc)
 

@@ -10,11 +10,16 @@
   clearinghouseState; 20 for most others, plus 1 per 20 fills returned; ``/exchange``: 1 + batch/40). The
   :class:`WeightBudget` counts what this process spent over the last 60 s against ``weight_budget``: market reads
   may use 90 % of it and wait for room, optional reads (fill and order backstops) 75 % and are skipped when there
-  is none, actions all of it; cancels always go out. A 429 (its body is ``null``) closes the gate for 1 s, doubling
-  per consecutive 429 up to 60 s, during which only cancels are sent.
-* **Errors** become :class:`~botmm.errors.VenueError`: :class:`RateLimited` when nothing was executed (429 or the
-  local budget), :class:`Uncertain` when an action may or may not have been executed (timeout, dropped connection,
-  5xx), so the caller resynchronises before trusting its mirror.
+  is none, actions all of it; cancels go out even when the budget is spent. A 429 (its body is ``null``) closes the
+  gate for 1 s, doubling per consecutive 429 up to 60 s; nothing is sent during the cooldown (cancels wait it out,
+  up to their caller's deadline), so no code path spends into a run of 429s.
+* **Orders** carry the caller's client order id (``c`` on the wire) and its reduce-only flag; open orders are read
+  with ``frontendOpenOrders`` (it shows each order's ``cloid``), one order's fate with ``orderStatus`` by cloid.
+* **Errors** become one-line VenueErrors (:class:`~botmm.errors.VenueError`), never an exception out of the SDK:
+  :class:`RateLimited` when nothing was executed (429 or the local budget), :class:`Refused` when the exchange
+  answered ``err``, :class:`Uncertain` when an action may or may not have been executed (timeout, dropped
+  connection, 5xx, an unreadable or oddly shaped answer, a 400 without the usual body), so the caller resolves its
+  orders by cloid before sending anything again.
 * **Fills**: the account's fills are read with ``userFillsByTime`` from a watermark (the ``userFills`` family,
   windowed so a poll returns only new fills and costs ~20 weight instead of up to 120 for the last 2000), with a
   5 s overlap and deduplication by trade id, into an append-only log; venues keep their own cursor into it. Fills
@@ -34,6 +39,7 @@ import requests
 from hyperliquid.exchange import Exchange
 from hyperliquid.utils.error import ClientError, ServerError
 from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_to_order_action, sign_l1_action
+from hyperliquid.utils.types import Cloid
 
 from botmm.errors import VenueError
 
@@ -42,8 +48,8 @@ log = logging.getLogger("botmm.hyperliquid")
 INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
                 "exchangeStatus": 2, "userRole": 60}
 DEFAULT_INFO_WEIGHT = 20
-ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "recentTrades": 20, "historicalOrders": 20,
-                    "candleSnapshot": 60}
+ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "userFunding": 20, "fundingHistory": 20,
+                    "recentTrades": 20, "historicalOrders": 20, "candleSnapshot": 60}
 MARKET_SHARE = 0.9  # of the budget that market-data reads may use
 OPTIONAL_SHARE = 0.75  # ... that backstop reads may use (skipped beyond)
 FILL_OVERLAP_MS = 5000  # each fill poll re-reads this much before the newest fill seen, for late arrivals
@@ -57,7 +63,7 @@ class RateLimited(VenueError):
 
 
 class Uncertain(VenueError):
-    """The request may or may not have been executed: timeout, dropped connection or a 5xx answer."""
+    """The request may or may not have been executed: timeout, dropped connection, 5xx or an unreadable answer."""
 
 
 class Refused(VenueError):
@@ -92,6 +98,14 @@ class WeightBudget:
     def cooling(self) -> float:
         """Seconds left of a 429 cooldown (0 when none)."""
         return max(0.0, self._blocked_until - self.clock())
+
+    def wait_cooldown(self, wait_s: float) -> None:
+        """Wait out a 429 cooldown of at most ``wait_s`` seconds; RateLimited (nothing sent) if it is longer."""
+        cooling = self.cooling()
+        if cooling > wait_s:
+            raise RateLimited(f"rate limited by the exchange; retrying in {cooling:.1f}s")
+        if cooling:
+            time.sleep(cooling)
 
     def _wait_needed(self, weight: int, share: float) -> float:
         now = self.clock()
@@ -205,6 +219,8 @@ class HyperliquidClient:
         self.sz_decimals: dict[str, int] = {}
         self.fill_log: list[dict] = []
         self.users = 0
+        self.opened = 0  # venues that ever opened this client (each must disarm before the switch is cleared)
+        self._disarms = 0
         self.armed_until: Optional[int] = None  # ms: when the exchange's dead man's switch fires
         self._seen: dict[tuple, int] = {}
         self._watermark = 0
@@ -216,22 +232,26 @@ class HyperliquidClient:
 
     # -- transport ---------------------------------------------------------------------------------------------
     def _call(self, what: str, send: Callable[[], Any], action: bool) -> Any:
+        """``send()`` with every failure turned into a one-line VenueError (Uncertain for actions whose outcome is
+        unknown). The SDK answers an unparseable body with ``{"error": "Could not parse JSON: ..."}``."""
+        kind = Uncertain if action else VenueError
         try:
             answer = send()
         except ClientError as exc:
             if exc.status_code == 429:
                 cooldown = self.budget.penalise()
                 raise RateLimited(f"{what}: HTTP 429 from the exchange; backing off {cooldown:.0f}s") from None
-            raise VenueError(f"{what}: HTTP {exc.status_code}: {exc.error_message}") from None
+            raise VenueError(f"{what}: HTTP {exc.status_code}: {_short(exc.error_message)}") from None
         except ServerError as exc:
-            kind = Uncertain if action else VenueError
             raise kind(f"{what}: HTTP {exc.status_code} from the exchange") from None
         except requests.Timeout:
-            kind = Uncertain if action else VenueError
             raise kind(f"{what}: no answer within {self.settings.timeout_s:g}s") from None
         except requests.RequestException as exc:
-            kind = Uncertain if action else VenueError
             raise kind(f"{what}: {type(exc).__name__} talking to {self.settings.base_url}") from None
+        except Exception as exc:  # the SDK itself failed on an odd answer (a 400 without "code": KeyError)
+            raise kind(f"{what}: unexpected answer from the exchange ({type(exc).__name__}: {_short(exc)})") from None
+        if isinstance(answer, dict) and str(answer.get("error", "")).startswith("Could not parse JSON"):
+            raise kind(f"{what}: unreadable answer {_short(answer['error'])}")
         self.budget.relieve()
         return answer
 
@@ -261,6 +281,7 @@ class HyperliquidClient:
         """
         weight = action_weight(batch)
         if urgent:
+            self.budget.wait_cooldown(self.settings.timeout_s)
             self.budget.spend(weight)
         else:
             self.budget.acquire(weight, 1.0, 0.0)
@@ -269,9 +290,10 @@ class HyperliquidClient:
         payload = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
                    "expiresAfter": None}
         answer = self._call(action["type"], lambda: self.exchange.post("/exchange", payload), action=True)
+        if isinstance(answer, dict) and answer.get("status") == "err":
+            raise Refused(f"{action['type']} refused: {_short(answer.get('response'))}")
         if not isinstance(answer, dict) or answer.get("status") != "ok":
-            detail = answer.get("response") if isinstance(answer, dict) else answer
-            raise Refused(f"{action['type']} refused: {detail}")
+            raise Uncertain(f"{action['type']}: unexpected answer {_short(answer)}")
         return answer.get("response")
 
     # -- metadata ----------------------------------------------------------------------------------------------
@@ -280,7 +302,7 @@ class HyperliquidClient:
         with self._locks["meta"]:
             meta = self.info({"type": "meta"})
             if not isinstance(meta, dict) or not isinstance(meta.get("universe"), list):
-                raise VenueError(f"meta: unexpected answer {str(meta)[:80]}")
+                raise VenueError(f"meta: unexpected answer {_short(meta)}")
             decimals = {entry["name"]: int(entry["szDecimals"]) for entry in meta["universe"]}
             if self.exchange is None:
                 s = self.settings
@@ -302,27 +324,51 @@ class HyperliquidClient:
             return self._account.data
 
     def positions(self, max_age: float, share: float = MARKET_SHARE) -> dict[str, tuple[float, float]]:
-        """{coin: (signed size, entry price)} of the account's open positions."""
+        """{coin: (signed size, entry price)} of the account's open positions. An answer that cannot be read is a
+        VenueError (and is not cached), never "no position"."""
         state = self.account_state(max_age, share)
-        out = {}
-        for entry in state.get("assetPositions", []) if isinstance(state, dict) else []:
-            pos = entry.get("position", {})
-            size = float(pos.get("szi") or 0.0)
-            if size:
-                out[pos["coin"]] = (size, float(pos.get("entryPx") or 0.0))
-        return out
+        try:
+            out = {}
+            for entry in state["assetPositions"]:
+                pos = entry["position"]
+                size = float(pos["szi"])
+                if size:
+                    out[pos["coin"]] = (size, float(pos.get("entryPx") or 0.0))
+            return out
+        except (KeyError, TypeError, ValueError):
+            self._account = None
+            raise VenueError(f"clearinghouseState: unexpected answer {_short(state)}") from None
 
     def open_orders(self, sent_after: float, share: float = MARKET_SHARE,
                     wait_s: Optional[float] = None) -> list[dict]:
-        """The account's resting orders, from a request sent after ``sent_after`` (monotonic seconds)."""
+        """The account's resting orders (``frontendOpenOrders``: with ``cloid``), from a request sent after
+        ``sent_after`` (monotonic seconds)."""
         with self._locks["orders"]:
             if self._orders is None or self._orders.sent < sent_after:
                 now = time.monotonic()
-                data = self.info({"type": "openOrders", "user": self.account}, share, wait_s)
-                if not isinstance(data, list):
-                    raise VenueError(f"openOrders: unexpected answer {str(data)[:80]}")
+                data = self.info({"type": "frontendOpenOrders", "user": self.account}, share, wait_s)
+                if not isinstance(data, list) or not all(isinstance(o, dict) and "oid" in o for o in data):
+                    raise VenueError(f"frontendOpenOrders: unexpected answer {_short(data)}")
                 self._orders = Snapshot(now, data)
             return self._orders.data
+
+    def order_status(self, cloid: str) -> tuple[str, Optional[dict]]:
+        """The fate of the account's order ``cloid``: ("open" | "filled" | "canceled" | ..., the order) or
+        ("unknownOid", None) when the exchange never took it."""
+        answer = self.info({"type": "orderStatus", "user": self.account, "oid": cloid})
+        try:
+            if answer["status"] == "unknownOid":
+                return "unknownOid", None
+            return str(answer["order"]["status"]), dict(answer["order"]["order"])
+        except (KeyError, TypeError):
+            raise VenueError(f"orderStatus: unexpected answer {_short(answer)}") from None
+
+    def funding(self, since_ms: int) -> list[dict]:
+        """The account's funding payments from ``since_ms`` (``userFunding``)."""
+        answer = self.info({"type": "userFunding", "user": self.account, "startTime": since_ms})
+        if not isinstance(answer, list) or not all(isinstance(f, dict) and "delta" in f for f in answer):
+            raise VenueError(f"userFunding: unexpected answer {_short(answer)}")
+        return answer
 
     # -- fills -------------------------------------------------------------------------------------------------
     def start_fills(self) -> None:
@@ -331,18 +377,19 @@ class HyperliquidClient:
             if self._watermark:
                 return
             since = int(time.time() * 1000) - 60_000
-            for fill in self._fetch_fills(since - FILL_OVERLAP_MS):  # as far back as any later poll reads
+            for fill in self.fetch_fills(since - FILL_OVERLAP_MS):  # as far back as any later poll reads
                 self._seen[fill_key(fill)] = int(fill["time"])
             self._watermark = max([since, *self._seen.values()])
             self._fills_sent = time.monotonic()
 
-    def _fetch_fills(self, since: int, share: float = MARKET_SHARE) -> list[dict]:
+    def fetch_fills(self, since: int, share: float = MARKET_SHARE) -> list[dict]:
+        """Every fill of the account from ``since`` (ms), page by page."""
         fills: list[dict] = []
         while True:
             page = self.info({"type": "userFillsByTime", "user": self.account, "startTime": since,
                               "aggregateByTime": False}, share)
-            if not isinstance(page, list):
-                raise VenueError(f"userFillsByTime: unexpected answer {str(page)[:80]}")
+            if not isinstance(page, list) or not all(isinstance(f, dict) and "time" in f for f in page):
+                raise VenueError(f"userFillsByTime: unexpected answer {_short(page)}")
             fills.extend(page)
             latest = max((int(f["time"]) for f in page), default=since)
             if len(page) < FILLS_PAGE or latest <= since:
@@ -358,7 +405,7 @@ class HyperliquidClient:
                 return len(self.fill_log)
             since = self._watermark - FILL_OVERLAP_MS
             try:
-                page = self._fetch_fills(since, MARKET_SHARE if force else OPTIONAL_SHARE)
+                page = self.fetch_fills(since, MARKET_SHARE if force else OPTIONAL_SHARE)
             except RateLimited:
                 if force:
                     raise
@@ -376,19 +423,20 @@ class HyperliquidClient:
             return len(self.fill_log)
 
     # -- actions -----------------------------------------------------------------------------------------------
-    def place(self, orders: list[tuple[str, bool, float, float]]) -> list[dict]:
-        """Bulk ALO orders ``(coin, is_buy, size, price)``; one status per order."""
-        wires = [order_request_to_order_wire(
-            {"coin": coin, "is_buy": is_buy, "sz": size, "limit_px": price, "order_type": ALO, "reduce_only": False},
-            self.exchange.info.name_to_asset(coin)) for coin, is_buy, size, price in orders]
+    def _wire(self, order: OrderSpec) -> dict:
+        request = {"coin": order.coin, "is_buy": order.is_buy, "sz": order.size, "limit_px": order.price,
+                   "order_type": ALO, "reduce_only": order.reduce_only, "cloid": Cloid(order.cloid)}
+        return order_request_to_order_wire(request, self.exchange.info.name_to_asset(order.coin))
+
+    def place(self, orders: list[OrderSpec]) -> list[dict]:
+        """One bulk action of ALO orders; one status per order."""
+        wires = [self._wire(order) for order in orders]
         response = self.act(order_wires_to_order_action(wires), batch=len(wires))
         return _statuses(response, len(wires), "order")
 
-    def modify(self, changes: list[tuple[int, str, bool, float, float]]) -> list[dict]:
-        """batchModify ``(oid, coin, is_buy, size, price)`` into ALO orders; one status per change."""
-        modifies = [{"oid": oid, "order": order_request_to_order_wire(
-            {"coin": coin, "is_buy": is_buy, "sz": size, "limit_px": price, "order_type": ALO, "reduce_only": False},
-            self.exchange.info.name_to_asset(coin))} for oid, coin, is_buy, size, price in changes]
+    def modify(self, changes: list[tuple[int, OrderSpec]]) -> list[dict]:
+        """batchModify each ``(oid, replacement)`` into an ALO order; one status per change."""
+        modifies = [{"oid": oid, "order": self._wire(order)} for oid, order in changes]
         response = self.act({"type": "batchModify", "modifies": modifies}, batch=len(modifies))
         return _statuses(response, len(modifies), "batchModify")
 
@@ -406,6 +454,13 @@ class HyperliquidClient:
         self.act(action, urgent=at_ms is None)
         self.armed_until = at_ms
 
+    def disarm(self) -> None:
+        """One venue's verified stop: clear the dead man's switch once every venue that opened this client asked."""
+        with self._locks["arm"]:
+            self._disarms += 1
+            if self._disarms >= self.opened and self.armed_until is not None:
+                self.schedule_cancel(None)
+
     def arm(self, at_ms: int, min_interval_s: float) -> None:
         """:meth:`schedule_cancel` unless another venue of this account armed it within ``min_interval_s``."""
         with self._locks["arm"]:
@@ -415,11 +470,29 @@ class HyperliquidClient:
             self._armed_sent = time.monotonic()
 
 
+@dataclass(frozen=True)
+class OrderSpec:
+    """One order to send: its coin, side, size, price, client order id and reduce-only flag."""
+
+    coin: str
+    is_buy: bool
+    size: float
+    price: float
+    cloid: str
+    reduce_only: bool = False
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """``value`` as one line of at most ``limit`` characters, for error messages."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _statuses(response: Any, expected: int, what: str) -> list[Any]:
     try:
         statuses = response["data"]["statuses"]
     except (KeyError, TypeError):
-        raise Uncertain(f"{what}: unexpected answer {str(response)[:120]}") from None
+        raise Uncertain(f"{what}: unexpected answer {_short(response)}") from None
     if not isinstance(statuses, list) or len(statuses) != expected:
         raise Uncertain(f"{what}: {len(statuses) if isinstance(statuses, list) else '?'} statuses for "
                         f"{expected} orders")
@@ -457,11 +530,13 @@ def open_client(settings: ClientSettings, wallet: Any, account: str) -> Hyperliq
     except BaseException:
         close_client(client)
         raise
+    with _SHARED.lock:
+        client.opened += 1
     return client
 
 
 def close_client(client: HyperliquidClient) -> bool:
-    """Release one use of ``client``; True when it was the last (the caller then disarms what it armed)."""
+    """Release one use of ``client``; True when it was the last. The dead man's switch stays as it is."""
     key = (client.settings.base_url, client.account.lower())
     with _SHARED.lock:
         client.users -= 1

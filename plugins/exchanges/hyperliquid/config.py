@@ -19,6 +19,7 @@ TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 MAINNET_HOST = "api.hyperliquid.xyz"
 WEIGHT_LIMIT = 1200  # request weight per minute per IP, reads and actions together
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_CLOID_PREFIX = re.compile(r"^[0-9a-f]{8}$")
 
 
 @dataclass
@@ -39,6 +40,8 @@ class HyperliquidParams(ComponentParams):
     cancel_deadline_s: float = 4.0  # cancel-all retries and verifies for this long before reporting failure
     min_order_value: float = 10.0  # USD; the exchange refuses smaller orders
     max_batch: int = 20  # orders per batchModify call
+    reconcile_s: float = 10.0  # how often the live runner compares position, orders and fills with the exchange
+    cloid_prefix: str = "b0770000"  # 8 hex digits starting every client order id; two bots on one account differ
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.base_url)
@@ -59,6 +62,9 @@ class HyperliquidParams(ComponentParams):
         require(self.cancel_deadline_s > 0, self, "cancel_deadline_s", "must be > 0")
         require(self.min_order_value >= 0, self, "min_order_value", "must be >= 0")
         require(1 <= self.max_batch <= 20, self, "max_batch", "must be in [1, 20]")
+        require(self.reconcile_s > 0, self, "reconcile_s", "must be > 0")
+        require(bool(_CLOID_PREFIX.match(str(self.cloid_prefix))), self, "cloid_prefix",
+                "must be exactly 8 lowercase hex digits, e.g. b0770000")
         self.base_url = self.base_url.rstrip("/")
 
     @property

@@ -1,4 +1,4 @@
-"""The Hyperliquid venue: :class:`botmm.protocols.Venue` for one perp of one account.
+"""The Hyperliquid venue: :class:`botmm.protocols.LiveVenue` for one perp of one account.
 
 * **Orders** are post-only (ALO), rounded by :mod:`.rounding` (bids down, asks up, sizes down, $10 minimum) before
   they leave; a level that cannot be sent is skipped without a request. A post-only rejection is a per-order status,
@@ -7,28 +7,47 @@
   whose rounded price and size equal the resting order's is not sent at all. A modify the exchange rejects leaves
   nothing resting for that level: the old order is cancelled too, so a rejected replace never leaves a stale quote.
   When every order of a batch fails for a reason other than post-only (or the order being gone already), the call
-  raises VenueError so the pipeline's error breaker counts it; a partial failure does not.
+  raises VenueError so the pipeline's error breaker counts it; a partial failure does not. A ``QuoteLevel`` with
+  ``reduce_only`` goes out with ``"r": true``.
+* **Client order ids**: every order (and every modify's replacement) carries a cloid ``0x`` + ``cloid_prefix`` + 24
+  hex digits (milliseconds and a counter, so unique across restarts). The venue adopts, modifies and cancels only
+  orders whose cloid starts with its prefix; any other order of the coin (placed by hand, another bot) is reported
+  once (event ``foreign_order``) and never touched, also not by ``cancel_all_orders``.
+* **Unknown outcomes**: an order, modify or cancel action that timed out, got a 5xx or an unreadable answer may or
+  may not have been executed. Its orders' cloids are kept as *pending*; the next poll (or the next place or modify)
+  asks ``orderStatus`` for each before anything is sent again: a resting one is adopted, one the exchange never
+  took is forgotten. Until a side's pending orders are resolved nothing is placed or modified on that side, and a
+  call that resolved them sends nothing more on that side (the pipeline's view did not include them): never a
+  duplicate order.
 * **Mirror**: ``get_open_orders`` answers from a local copy kept up to date by action answers and fills, and
-  replaced by ``openOrders`` every ``resync_s``, or at the next poll after an action whose outcome is uncertain
-  (timeout, 5xx) or a per-order error. The snapshot used is always requested after this venue's last action.
-* **Fills** come from the client's account-wide fill log (``userFillsByTime``, deduplicated by trade id). Each tick
-  reads the account's position (clearinghouseState, weight 2, shared by the process's venues); when it moved, the
-  fill log is polled at once, otherwise every ``fills_poll_s`` as a backstop. ``fills_since`` hands each fill to
-  the pipeline exactly once.
-* **Dead man's switch**: ``set_dead_mans_switch`` arms ``scheduleCancel``; when the exchange refuses it (new
-  accounts with little volume), a client-side :class:`Watchdog` cancels this venue's orders if ``poll`` stops being
-  called for ``dead_mans_switch_s``.
+  replaced by ``frontendOpenOrders`` every ``resync_s``, or at the next poll after an action whose outcome is
+  uncertain or a per-order error. The snapshot used is always requested after this venue's last action.
+* **Fills** come from the client's account-wide fill log (``userFillsByTime``); the run's fills are this coin's
+  fills of the bot's orders (cloid prefix or an oid it knew) since connect, delivered once each by trade id
+  (``Fill.tid``). Each tick reads the account's position (clearinghouseState, weight 2, shared by the process's
+  venues); when it moved, the fill log is polled at once, otherwise every ``fills_poll_s`` as a backstop.
+* **Reconciliation** (``reconcile()``, every ``reconcile_s`` and after errors): position (clearinghouseState), the
+  bot's open orders (frontendOpenOrders) and the run's fills (userFillsByTime from the start, by tid) are compared
+  with the venue's beliefs; the exchange's truth is adopted, each difference reported (event
+  ``reconcile_difference``), fills it finds (late ones too) are delivered through ``fills_since``, and the run's
+  funding payments (``userFunding``) are booked into :attr:`funding`. An unreadable answer is a VenueError.
+* **Dead man's switch**: ``arm_dead_mans_switch`` arms ``scheduleCancel``; when the exchange refuses it (new
+  accounts with little volume) it returns False and the runner starts the guardian process (:meth:`guardian`).
+  ``disconnect`` never clears it: ``disarm_dead_mans_switch`` does, called after a verified cancel.
+* **Stop**: ``cancel_all_orders`` cancels the bot's orders, each once (an order confirmed gone is never cancelled
+  again), waits out a 429 cooldown rather than re-sending into it, and verifies with ``frontendOpenOrders`` that
+  none of the bot's orders rests (VenueError when it cannot within ``cancel_deadline_s``); then it reads the run's
+  fills from the start, so a late fill still reaches the result.
 * **Metadata**: ``refresh_metadata`` reloads ``meta`` and reports what changed; when this coin's szDecimals
   changed, resting orders that no longer fit the rules are cancelled, and later orders round with the new value.
   An order refused for its price or size schedules a refresh at the next poll.
-* ``reconcile()`` adopts the account's resting orders of the coin and reads its position before the first quote;
-  ``halt()`` refuses every later place and modify (shutdown); ``cancel_all_orders()`` verifies that none rests.
 * ``notify`` (set by the live runner to :meth:`botmm.pipeline.Strategy.event`) reports rare events: ``reconciled``,
-  ``metadata_changed``, ``dead_mans_switch``, ``watchdog``.
+  ``reconcile_difference``, ``foreign_order``, ``metadata_changed``, ``dead_mans_switch``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -38,13 +57,17 @@ from typing import Any, Callable, Optional, Sequence
 from botmm.config import AssetConfig
 from botmm.errors import VenueError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
+from botmm.protocols import GuardianSpec, Reconciliation
 from botmm.secrets import Secret
+from botmm.sim.costs import FundingPayment
 
 from .client import (
     MARKET_SHARE,
     OPTIONAL_SHARE,
     ClientSettings,
     HyperliquidClient,
+    OrderSpec,
+    RateLimited,
     Refused,
     Uncertain,
     close_client,
@@ -60,6 +83,9 @@ ALO_REJECTED = "Post only order would have immediately matched"
 GONE = ("never placed, already canceled, or filled", "canceled or filled order")
 RULE_ERRORS = ("invalid size", "invalid price", "tick size", "minimum value", "szdecimals")
 PENDING_POLLS = 3  # polls that keep reading fills after the position moved and no fill had arrived yet
+GUARDIAN_MODULE = "botmm.plugins.exchanges.hyperliquid.guardian"
+_SEQUENCE = itertools.count()  # shared by every venue of the process: two orders never get the same cloid
+POSITION_TOLERANCE = 1e-9
 
 
 def _gone(status: Any) -> bool:
@@ -67,35 +93,32 @@ def _gone(status: Any) -> bool:
     return any(text in str(status) for text in GONE)
 
 
-class Watchdog:
-    """Calls ``fire`` once when ``feed`` has not been called for ``timeout_s`` (re-armed by the next ``feed``): the
-    client-side dead man's switch for accounts whose ``scheduleCancel`` the exchange refuses."""
+def new_cloid(prefix: str) -> str:
+    """A client order id: ``0x``, the 8-digit ``prefix``, 12 hex digits of milliseconds and 12 of a counter."""
+    return f"0x{prefix}{int(time.time() * 1000) % 16 ** 12:012x}{next(_SEQUENCE) % 16 ** 12:012x}"
 
-    def __init__(self, timeout_s: float, fire: Callable[[], None], name: str):
-        self.timeout_s, self.fire = timeout_s, fire
-        self._fed = time.monotonic()
-        self._fired = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
 
-    def feed(self) -> None:
-        self._fed, self._fired = time.monotonic(), False
+class FundingLog:
+    """The account's funding payments of one coin, in time order (a :class:`botmm.protocols.FundingLedger`)."""
 
-    def _run(self) -> None:
-        while not self._stop.wait(min(1.0, self.timeout_s / 4)):
-            if not self._fired and time.monotonic() - self._fed > self.timeout_s:
-                self._fired = True
-                try:
-                    self.fire()
-                except Exception as exc:  # the watchdog thread must survive to fire again
-                    log.error("watchdog: cancelling failed: %s", exc)
+    def __init__(self) -> None:
+        self.payments: list[FundingPayment] = []
+        self._seen: set[tuple] = set()
 
-    def stop(self, join_s: float = 0.0) -> None:
-        """Stop watching; wait up to ``join_s`` for a cancel in progress to finish."""
-        self._stop.set()
-        if join_s and self._thread is not threading.current_thread():
-            self._thread.join(join_s)
+    def add(self, entry: dict) -> bool:
+        """Book one ``userFunding`` entry (``usdc`` received; negative: paid) unless booked already."""
+        key = (entry.get("hash"), entry["time"], entry["delta"]["coin"])
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        delta = entry["delta"]
+        amount, szi, rate = -float(delta["usdc"]), float(delta["szi"]), float(delta["fundingRate"])
+        mark = amount / (szi * rate) if szi and rate else 0.0
+        self.payments.append(FundingPayment(int(entry["time"]), szi, mark, amount))
+        return True
+
+    def since(self, cursor: int) -> tuple[list[FundingPayment], int]:
+        return self.payments[cursor:], len(self.payments)
 
 
 class HyperliquidVenue:
@@ -105,24 +128,33 @@ class HyperliquidVenue:
         self.params, self.asset = params, asset
         self.max_batch = params.max_batch
         self.heartbeat_s = params.heartbeat_s
+        self.reconcile_s = params.reconcile_s
         self.metadata_refresh_s = params.metadata_refresh_s
         self.notify: Optional[Callable[..., None]] = None
+        self.funding = FundingLog()
         self.client: Optional[HyperliquidClient] = None
         self.coin = ""
         self.sz_decimals = 0
         self.orders: dict[int, Order] = {}
         self.fills: list[Fill] = []
         self.stats: Counter[str] = Counter()
-        self.watchdog: Optional[Watchdog] = None
         self._key = key
+        self._mine = "0x" + params.cloid_prefix
         self._universe: dict[str, int] = {}
         self._lock = threading.RLock()
         self._halted = False
         self._dirty = True
-        self._synced = 0.0  # monotonic: when the openOrders request behind the mirror was sent
+        self._synced = 0.0  # monotonic: when the frontendOpenOrders request behind the mirror was sent
         self._last_action = 0.0  # monotonic: when the last action's answer (or failure) came back
         self._fill_cursor = 0
-        self._position: Optional[float] = None
+        self._start_ms = 0
+        self._position: Optional[float] = None  # the last clearinghouseState size seen (detects fills)
+        self._believed: Optional[float] = None  # the position as the venue accounts it: reconciled + own fills
+        self._pending: dict[str, tuple[Side, Optional[int]]] = {}  # cloid -> (side, oid it replaces)
+        self._oids: set[int] = set()  # every oid of the bot's orders this run
+        self._tids: set[int] = set()  # every fill delivered
+        self._foreign: set[int] = set()  # foreign orders already reported
+        self._reconciled = False
         self._pending_fills = 0
         self._meta_stale = False
         self._market: Optional[Market] = None
@@ -146,42 +178,34 @@ class HyperliquidVenue:
         self.client = client
         self.sz_decimals = self._universe[self.coin]
         self._fill_cursor = len(client.fill_log)
-        log.info("[%s] connected to %s as %s (coin %s, szDecimals %d)", self.asset.symbol, p.base_url,
-                 client.account, self.coin, self.sz_decimals)
+        self._start_ms = int(time.time() * 1000)
+        log.info("[%s] connected to %s as %s (coin %s, szDecimals %d, cloid prefix %s)", self.asset.symbol,
+                 p.base_url, client.account, self.coin, self.sz_decimals, p.cloid_prefix)
 
-    def reconcile(self) -> dict[str, Any]:
-        """Adopt the account's resting orders of this coin and read its position, before the first quote."""
-        client = self._client()
-        self._load_orders(client.open_orders(time.monotonic(), MARKET_SHARE), time.monotonic())
-        size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
-        self._position = size
-        client.poll_fills(force=True)
-        self._fill_cursor = len(client.fill_log)  # fills up to the position snapshot are inside it
-        found = {"open_orders": len(self.orders), "position": size, "avg_entry": entry}
-        self._notify("reconciled", coin=self.coin, **found)
-        return found
+    @property
+    def state_key(self) -> str:
+        """The account (lowercase) and coin, e.g. ``0xabc...-ETH``: names the file of limits kept across restarts
+        (read it after ``connect``, which maps the symbol to the coin)."""
+        if self.client is not None:
+            account = self.client.account
+        else:
+            from eth_account import Account
+
+            account = self.params.account_address or Account.from_key(self._key.reveal()).address
+        return f"{account.lower()}-{self.coin or self.asset.symbol}"
 
     def halt(self) -> None:
         """Refuse every later place and modify (shutdown): only cancels go out from now on."""
         self._halted = True
 
     def disconnect(self) -> None:
-        """Stop the watchdog and release the client; the last venue of an account disarms the switch it armed."""
-        if self.watchdog is not None:
-            self.watchdog.stop(join_s=self.params.cancel_deadline_s + self.params.timeout_s)
-            self.watchdog = None
+        """Release the client. The dead man's switch stays as it is (see :meth:`disarm_dead_mans_switch`)."""
         client, self.client = self.client, None
         if client is None:
             return
         log.info("[%s] disconnected; %s", self.asset.symbol,
                  ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items())) or "no rejections")
-        if not close_client(client):
-            return
-        if client.armed_until is not None:
-            try:
-                client.schedule_cancel(None)
-            except VenueError as exc:
-                log.warning("dead man's switch left armed (fires with no order resting): %s", exc)
+        close_client(client)
 
     def _client(self) -> HyperliquidClient:
         if self.client is None:
@@ -193,18 +217,20 @@ class HyperliquidVenue:
         if self.notify is not None:
             self.notify(event, **data)
 
+    def _is_mine(self, entry: dict) -> bool:
+        return str(entry.get("cloid") or "").startswith(self._mine)
+
     # -- market data -------------------------------------------------------------------------------------------
     def poll(self, now_ms: int) -> Market | None:
-        """Read the book (l2Book), resynchronise the mirror when due and take new fills."""
+        """Read the book (l2Book), resolve pending orders, resynchronise the mirror when due and take new fills."""
         client = self._client()
-        if self.watchdog is not None:
-            self.watchdog.feed()
         if self._meta_stale:
             self._meta_stale = False
             changes = self.refresh_metadata()
             if changes:
                 self._notify("metadata_changed", **changes)
         book = client.info({"type": "l2Book", "coin": self.coin})
+        self._try_resolve()
         self._resync_if_due()
         self._take_fills()
         return self._to_market(book, now_ms)
@@ -213,16 +239,61 @@ class HyperliquidVenue:
         try:
             bids = [(float(lv["px"]), float(lv["sz"])) for lv in book["levels"][0]]
             asks = [(float(lv["px"]), float(lv["sz"])) for lv in book["levels"][1]]
-        except (KeyError, IndexError, TypeError, ValueError):
+            ts = min(int(book.get("time") or now_ms), now_ms)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise VenueError(f"l2Book {self.coin}: unexpected answer {str(book)[:80]}") from None
         if not bids or not asks:
             return self._market  # a one-sided book: keep the last view (the risk check sees its age)
         mid = 0.5 * (bids[0][0] + asks[0][0])
         prev = self._market.close if self._market is not None else mid
-        ts = min(int(book.get("time") or now_ms), now_ms)
         self._market = Market(ts, bids[0][0], asks[0][0], prev, max(prev, mid), min(prev, mid), mid, 0.0,
                               bids[0][1], asks[0][1], Book(bids, asks))
         return self._market
+
+    # -- unknown outcomes --------------------------------------------------------------------------------------
+    def _uncertain(self, specs: Sequence[tuple[Side, OrderSpec, Optional[int]]]) -> None:
+        """An action whose outcome is unknown: remember its orders until :meth:`_resolve` learns their fate."""
+        for side, spec, replaces in specs:
+            self._pending[spec.cloid] = (side, replaces)
+        self._dirty = True
+        log.warning("[%s] outcome of %d order(s) unknown: asking the exchange by cloid before sending more",
+                    self.asset.symbol, len(specs))
+
+    def _resolve(self) -> None:
+        """Ask ``orderStatus`` for every pending cloid: adopt the resting ones, forget the others."""
+        client = self._client()
+        for cloid, (side, replaces) in list(self._pending.items()):
+            status, order = client.order_status(cloid)
+            with self._lock:
+                if status == "open" and order is not None:
+                    adopted = self._order(order)
+                    self.orders[adopted.oid] = adopted
+                    self._oids.add(adopted.oid)
+                    if replaces is not None:
+                        self.orders.pop(replaces, None)
+                elif order is not None:
+                    self._oids.add(int(order["oid"]))
+                    if status == "filled":
+                        self._pending_fills = PENDING_POLLS
+                if replaces is not None:
+                    self._dirty = True  # did the replaced order stay? the next resync says
+                self._pending.pop(cloid, None)  # a verified cancel-all may have cleared it meanwhile
+                log.info("[%s] order %s resolved: %s", self.asset.symbol, cloid, status)
+
+    def _try_resolve(self) -> None:
+        if not self._pending:
+            return
+        try:
+            self._resolve()
+        except VenueError as exc:
+            log.warning("[%s] pending orders not resolved yet (%s); nothing is sent on their side", self.asset.symbol,
+                        exc)
+
+    def _blocked_sides(self) -> set[Side]:
+        """Sides on which nothing may be sent now: those that had orders of unknown outcome when the call began."""
+        blocked = {side for side, _ in self._pending.values()}
+        self._try_resolve()
+        return blocked
 
     # -- mirror ------------------------------------------------------------------------------------------------
     def _resync_if_due(self) -> None:
@@ -239,26 +310,44 @@ class HyperliquidVenue:
             return  # a backstop resync waits for budget
         self._load_orders(raw, now)
 
-    def _load_orders(self, raw: list[dict], sent: float) -> None:
+    def _order(self, entry: dict) -> Order:
+        """A ``frontendOpenOrders`` entry as an :class:`Order`."""
+        oid, size = int(entry["oid"]), float(entry["sz"])
+        known = self.orders.get(oid)
+        orig = float(entry.get("origSz") or 0.0)
+        filled = round(orig - size, 12) if orig else (known.filled if known else 0.0)
+        return Order(oid, Side.BUY if entry["side"] == "B" else Side.SELL, float(entry["limitPx"]), size,
+                     int(entry.get("timestamp") or 0), filled, str(entry.get("cloid") or ""))
+
+    def _load_orders(self, raw: list[dict], sent: float) -> list[str]:
+        """Replace the mirror with the bot's resting orders of this coin in ``raw``; report foreign ones once.
+        Returns what differed from the mirror, one line each."""
         with self._lock:
             mirror: dict[int, Order] = {}
             for entry in raw:
                 if entry.get("coin") != self.coin:
                     continue
-                oid, size = int(entry["oid"]), float(entry["sz"])
-                known = self.orders.get(oid)
-                orig = float(entry.get("origSz") or 0.0)
-                filled = round(orig - size, 12) if orig else (known.filled if known else 0.0)
-                mirror[oid] = Order(oid, Side.BUY if entry["side"] == "B" else Side.SELL, float(entry["limitPx"]),
-                                    size, int(entry.get("timestamp") or 0), filled)
-            added, gone = mirror.keys() - self.orders.keys(), self.orders.keys() - mirror.keys()
-            if added or gone:
+                if self._is_mine(entry):
+                    order = self._order(entry)
+                    mirror[order.oid] = order
+                elif int(entry["oid"]) not in self._foreign:
+                    self._foreign.add(int(entry["oid"]))
+                    self._notify("foreign_order", coin=self.coin, oid=int(entry["oid"]), side=entry.get("side"),
+                                 price=float(entry.get("limitPx") or 0.0), size=float(entry.get("sz") or 0.0))
+            added, gone = sorted(mirror.keys() - self.orders.keys()), sorted(self.orders.keys() - mirror.keys())
+            differences = [f"order {oid}: ours absent, exchange's resting" for oid in added]
+            differences += [f"order {oid}: ours resting, exchange's absent" for oid in gone]
+            if differences:
                 log.info("[%s] resync: %d resting order(s) not in the mirror, %d gone", self.asset.symbol,
                          len(added), len(gone))
                 self.stats["resync_corrections"] += 1
             self.orders = mirror
+            self._oids.update(mirror)
+            for order in mirror.values():  # a pending order seen resting is resolved
+                self._pending.pop(order.cloid, None)
             self._dirty = False
             self._synced = sent
+            return differences
 
     def get_open_orders(self) -> list[Order]:
         return list(self.orders.values())
@@ -279,26 +368,37 @@ class HyperliquidVenue:
             self._pending_fills = max(0, self._pending_fills - 1)
 
     def _ingest(self, end: int) -> int:
-        """Record this coin's fills of the client's log up to ``end``, once each; how many there were."""
+        """Record the run's fills of the client's log up to ``end``, once each; how many were new."""
         with self._lock:
             log_ = self._client().fill_log
-            fresh = [f for f in log_[self._fill_cursor:end] if f.get("coin") == self.coin]
+            fresh = [raw for raw in log_[self._fill_cursor:end] if self._record_fill(raw)]
             self._fill_cursor = max(self._fill_cursor, end)
-            for raw in fresh:
-                self._record_fill(raw)
             return len(fresh)
 
-    def _record_fill(self, raw: dict) -> None:
+    def _ours(self, raw: dict) -> bool:
+        """Whether an account fill belongs to this run: this coin, the bot's order, since connect."""
+        return (raw.get("coin") == self.coin and int(raw["time"]) >= self._start_ms
+                and (self._is_mine(raw) or int(raw["oid"]) in self._oids))
+
+    def _record_fill(self, raw: dict) -> bool:
+        """Deliver one fill of the run unless it was delivered already (by trade id); whether it was new."""
+        tid = int(raw.get("tid") or 0)
+        if not self._ours(raw) or tid in self._tids:
+            return False
+        self._tids.add(tid)
         oid, size = int(raw["oid"]), float(raw["sz"])
         side = Side.BUY if raw["side"] == "B" else Side.SELL
         self.fills.append(Fill(int(raw["time"]), oid, side, float(raw["px"]), size, float(raw.get("fee") or 0.0),
-                               not raw.get("crossed", False)))
+                               not raw.get("crossed", False), tid))
+        if self._believed is not None:
+            self._believed += size if side is Side.BUY else -size
         order = self.orders.get(oid)
         if order is not None:
             order.size = round_size(order.size - size + 1e-12, self.sz_decimals)
             order.filled = round(order.filled + size, 12)
             if order.size <= 0:
                 del self.orders[oid]
+        return True
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         return self.fills[cursor:], len(self.fills)
@@ -306,6 +406,47 @@ class HyperliquidVenue:
     def get_position(self) -> Position:
         size, entry = self._client().positions(self.params.account_poll_s).get(self.coin, (0.0, 0.0))
         return Position(size, entry)
+
+    # -- reconciliation ----------------------------------------------------------------------------------------
+    def reconcile(self) -> Reconciliation:
+        """Compare position, the bot's resting orders, the run's fills and funding with the exchange, adopt the
+        exchange's truth and report each difference. ``position`` is the exchange's as of the fills read here:
+        every fill in it has been delivered through ``fills_since``."""
+        client = self._client()
+        asked_ms = int(time.time() * 1000)
+        size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
+        self._position = size
+        snap_ms = int(client.account_state(60.0).get("time") or asked_ms)
+        sent = time.monotonic()
+        raw_orders = client.open_orders(sent, MARKET_SHARE)
+        fills = client.fetch_fills(self._start_ms)
+        payments = client.funding(self._start_ms)
+        differences: list[str] = []
+        with self._lock:
+            for raw in sorted(fills, key=lambda f: int(f["time"])):
+                if self._record_fill(raw):
+                    differences.append(f"fill {raw.get('tid')}: ours missing, exchange's {raw['side']} {raw['sz']} "
+                                       f"@ {raw['px']} (oid {raw['oid']})")
+            changed = self._load_orders(raw_orders, sent)
+            differences += changed if self._reconciled else []  # at start, adopting orders is no difference
+            later = sum((1 if f["side"] == "B" else -1) * float(f["sz"]) for f in fills
+                        if f.get("coin") == self.coin and int(f["time"]) > snap_ms)
+            exchange = round(size + later, 12)
+            if self._believed is not None and abs(self._believed - exchange) > POSITION_TOLERANCE:
+                differences.append(f"position: ours {self._believed:g}, exchange's {exchange:g}")
+            self._believed = exchange
+            for payment in payments:
+                if payment["delta"].get("coin") == self.coin:
+                    self.funding.add(payment)
+            mine = len(self.orders)
+            foreign = len([o for o in raw_orders if o.get("coin") == self.coin and not self._is_mine(o)])
+        for line in differences:
+            what, _, detail = line.partition(": ")
+            self._notify("reconcile_difference", coin=self.coin, what=what, detail=detail)
+        if not self._reconciled:
+            self._reconciled = True
+            self._notify("reconciled", coin=self.coin, open_orders=mine, position=exchange, avg_entry=entry)
+        return Reconciliation(exchange, entry, mine, foreign, differences)
 
     # -- orders ------------------------------------------------------------------------------------------------
     def _rounded(self, level: QuoteLevel) -> tuple[float, float]:
@@ -322,6 +463,10 @@ class HyperliquidVenue:
                             "price" if reason == "price" else f"order value ${self.params.min_order_value:g}")
         return price, size
 
+    def _spec(self, level: QuoteLevel, price: float, size: float) -> OrderSpec:
+        return OrderSpec(self.coin, level.side is Side.BUY, size, price, new_cloid(self.params.cloid_prefix),
+                         bool(level.reduce_only))
+
     def _acted(self) -> None:
         self._last_action = time.monotonic()
 
@@ -329,36 +474,40 @@ class HyperliquidVenue:
         with self._lock:
             if self._halted:
                 return []
+            blocked = self._blocked_sides()
             todo = []
             for level in levels:
+                if level.side in blocked:
+                    continue
                 price, size = self._rounded(level)
                 if size > 0:
-                    todo.append((level.side, price, size))
+                    todo.append((level.side, self._spec(level, price, size)))
             if not todo:
                 return []
             try:
-                statuses = self._client().place([(self.coin, side is Side.BUY, size, price)
-                                                 for side, price, size in todo])
+                statuses = self._client().place([spec for _, spec in todo])
             except Uncertain:
-                self._dirty = True
+                self._uncertain([(side, spec, None) for side, spec in todo])
                 raise
             finally:
                 self._acted()
             placed = []
-            for (side, price, size), status in zip(todo, statuses):
-                order = self._accepted(status, side, price, size, now_ms)
+            for (side, spec), status in zip(todo, statuses):
+                order = self._accepted(status, side, spec, now_ms)
                 if order is not None:
                     placed.append(order)
             self._check_batch(statuses, "order")
             return placed
 
-    def _accepted(self, status: Any, side: Side, price: float, size: float, now_ms: int) -> Order | None:
+    def _accepted(self, status: Any, side: Side, spec: OrderSpec, now_ms: int) -> Order | None:
         """Record one order status in the mirror; the resting order, or None."""
         if isinstance(status, dict) and "resting" in status:
-            order = Order(int(status["resting"]["oid"]), side, price, size, now_ms)
+            order = Order(int(status["resting"]["oid"]), side, spec.price, spec.size, now_ms, 0.0, spec.cloid)
             self.orders[order.oid] = order
+            self._oids.add(order.oid)
             return order
         if isinstance(status, dict) and "filled" in status:
+            self._oids.add(int(status["filled"].get("oid") or 0))
             self._pending_fills = PENDING_POLLS  # executed at once: its fill is read at the next poll
             return None
         if _gone(status):
@@ -388,11 +537,12 @@ class HyperliquidVenue:
         with self._lock:
             if self._halted:
                 return []
+            blocked = self._blocked_sides()
             todo, unsendable, kept = [], [], []
             for oid, level in changes:
                 old = self.orders.get(oid)
-                if old is None:
-                    continue  # filled or gone since the pipeline looked: the next tick places afresh
+                if old is None or level.side in blocked:
+                    continue  # gone since the pipeline looked, or its side unresolved: the next tick decides
                 price, size = self._rounded(level)
                 if size <= 0:
                     unsendable.append(oid)
@@ -400,7 +550,7 @@ class HyperliquidVenue:
                     kept.append(old)
                     self.stats["modify_unchanged"] += 1
                 else:
-                    todo.append((oid, level.side, price, size))
+                    todo.append((oid, level.side, self._spec(level, price, size)))
             if unsendable:
                 self.cancel_orders(unsendable)
             replaced = list(kept)
@@ -408,91 +558,106 @@ class HyperliquidVenue:
                 replaced.extend(self._modify_batch(todo[start:start + self.max_batch], now_ms))
             return replaced
 
-    def _modify_batch(self, batch: list[tuple[int, Side, float, float]], now_ms: int) -> list[Order]:
+    def _modify_batch(self, batch: list[tuple[int, Side, OrderSpec]], now_ms: int) -> list[Order]:
         try:
-            statuses = self._client().modify([(oid, self.coin, side is Side.BUY, size, price)
-                                              for oid, side, price, size in batch])
+            statuses = self._client().modify([(oid, spec) for oid, _, spec in batch])
         except Uncertain:
-            self._dirty = True
+            self._uncertain([(side, spec, oid) for oid, side, spec in batch])
             raise
         finally:
             self._acted()
         replaced, leftovers = [], []
-        for (oid, side, price, size), status in zip(batch, statuses):
+        for (oid, side, spec), status in zip(batch, statuses):
             self.orders.pop(oid, None)
-            order = self._accepted(status, side, price, size, now_ms)
+            order = self._accepted(status, side, spec, now_ms)
             if order is not None:
                 replaced.append(order)
             elif not _gone(status) and "filled" not in status:
                 leftovers.append(oid)
         if leftovers:  # a refused replace: make sure the old order does not stay behind
-            self._cancel([(self.coin, oid) for oid in leftovers])
+            self._cancel(leftovers)
         self._check_batch(statuses, "batchModify")
         return replaced
 
     def cancel_orders(self, oids: Sequence[int]) -> None:
         with self._lock:
-            if oids:
-                self._cancel([(self.coin, oid) for oid in oids])
+            mine = [oid for oid in oids if oid in self.orders]
+            if mine:
+                self._cancel(mine)
 
-    def _cancel(self, targets: list[tuple[str, int]]) -> int:
-        """Cancel ``targets``; the number the exchange confirmed. Gone orders leave the mirror either way."""
+    def _cancel(self, oids: list[int]) -> tuple[int, set[int]]:
+        """Cancel ``oids``; how many this cancelled, and those now confirmed gone (also filled or cancelled
+        before)."""
         try:
-            statuses = self._client().cancel(targets)
+            statuses = self._client().cancel([(self.coin, oid) for oid in oids])
         except Uncertain:
             self._dirty = True
             raise
         finally:
             self._acted()
-        done = 0
-        for (_, oid), status in zip(targets, statuses):
-            if status == "success":
-                done += 1
-                self.orders.pop(oid, None)
-            elif _gone(status):
+        gone, done = set(), 0
+        for oid, status in zip(oids, statuses):
+            if status == "success" or _gone(status):
+                gone.add(oid)
+                done += status == "success"
                 self.orders.pop(oid, None)
             else:
                 self._dirty = True
                 log.warning("[%s] cancel of %d refused: %s", self.asset.symbol, oid, status)
-        return done
+        return done, gone
 
     def cancel_all_orders(self) -> int:
-        """Cancel every order of this coin and verify with ``openOrders`` that none rests, retrying until
-        ``cancel_deadline_s``; then read the last fills. VenueError when it cannot be verified in time."""
+        """Cancel every order of the bot in this coin, each once, and verify with ``frontendOpenOrders`` that none
+        rests, until ``cancel_deadline_s``; then read the last fills. VenueError when it cannot be verified."""
         client = self._client()
         deadline = time.monotonic() + self.params.cancel_deadline_s
+        confirmed: set[int] = set()
         cancelled = 0
         with self._lock:
             targets = list(self.orders)
             while True:
                 try:
-                    if targets:
-                        cancelled += self._cancel([(self.coin, oid) for oid in targets])
-                    remaining = deadline - time.monotonic()
-                    raw = client.open_orders(time.monotonic(), 1.0, max(remaining, 0.0))
-                    targets = [int(o["oid"]) for o in raw if o.get("coin") == self.coin]
+                    todo = [oid for oid in targets if oid not in confirmed]
+                    targets = []  # after a failure nothing is re-sent before a fresh read shows it resting
+                    if todo:
+                        done, gone = self._cancel(todo)
+                        cancelled += done
+                        confirmed |= gone
+                    remaining = max(deadline - time.monotonic(), 0.0)
+                    raw = client.open_orders(time.monotonic(), 1.0, remaining)
+                    targets = [int(o["oid"]) for o in raw if o.get("coin") == self.coin and self._is_mine(o)]
                     if not targets:
                         self.orders.clear()
+                        self._pending.clear()  # verified: none of the bot's orders rests, pending or not
                         self._synced, self._dirty = time.monotonic(), False
                         break
-                except VenueError as exc:
-                    if time.monotonic() >= deadline:
-                        raise VenueError(f"{self.coin}: could not verify that no order rests after "
-                                         f"{self.params.cancel_deadline_s:g}s ({exc})") from None
-                    time.sleep(0.2)
-                    targets = targets or list(self.orders)
-                else:
                     if time.monotonic() >= deadline:
                         raise VenueError(f"{self.coin}: {len(targets)} order(s) still rest after "
                                          f"{self.params.cancel_deadline_s:g}s of cancelling")
+                except RateLimited as exc:
+                    self._wait_or_fail(deadline, exc, client.budget.cooling())
+                except VenueError as exc:
+                    if "still rest after" in str(exc):
+                        raise
+                    self._wait_or_fail(deadline, exc, 0.2)
         self._final_fills(deadline)
         return cancelled
 
+    def _wait_or_fail(self, deadline: float, exc: VenueError, pause: float) -> None:
+        """Sleep ``pause`` (a 429 cooldown is waited out, never re-sent into) unless that passes the deadline."""
+        if time.monotonic() + pause >= deadline:
+            raise VenueError(f"{self.coin}: could not verify that no order rests after "
+                             f"{self.params.cancel_deadline_s:g}s ({exc})") from None
+        time.sleep(max(pause, 0.05))
+
     def _final_fills(self, deadline: float) -> None:
-        """Read fills until the deadline so the job's result has every fill up to the cancel."""
+        """Read the run's fills from its start (until the deadline), so the job's result has every fill up to the
+        cancel, late ones too, each once by trade id."""
         while self.client is not None:
             try:
-                self._ingest(self.client.poll_fills(force=True))
+                with self._lock:
+                    for raw in sorted(self.client.fetch_fills(self._start_ms), key=lambda f: int(f["time"])):
+                        self._record_fill(raw)
                 return
             except VenueError as exc:
                 if time.monotonic() >= deadline:
@@ -502,28 +667,30 @@ class HyperliquidVenue:
                 time.sleep(0.2)
 
     # -- safety ------------------------------------------------------------------------------------------------
-    def set_dead_mans_switch(self, seconds: Optional[float] = None) -> bool:
-        """Arm ``scheduleCancel`` ``seconds`` ahead (default ``dead_mans_switch_s``). True when armed; False when
-        the exchange refused it and the client-side watchdog took over. Other failures raise VenueError."""
-        seconds = seconds or self.params.dead_mans_switch_s
-        client = self._client()
+    def arm_dead_mans_switch(self) -> bool:
+        """Arm ``scheduleCancel`` ``dead_mans_switch_s`` ahead. True when armed; False when the exchange refused it
+        (the runner then starts the guardian). Other failures raise VenueError."""
+        seconds = self.params.dead_mans_switch_s
         try:
-            client.arm(int(time.time() * 1000 + seconds * 1000), min_interval_s=1.0)
+            self._client().arm(int(time.time() * 1000 + seconds * 1000), min_interval_s=1.0)
         except Refused as exc:
-            if self.watchdog is None:
-                self.watchdog = Watchdog(seconds, self._watchdog_fired, f"botmm-watchdog-{self.coin}")
-                self._notify("dead_mans_switch", armed=False, fallback="watchdog", seconds=seconds, reason=str(exc))
+            self._notify("dead_mans_switch", armed=False, fallback="guardian", seconds=seconds, reason=str(exc))
             return False
-        if self.watchdog is not None:
-            self.watchdog.stop()
-            self.watchdog = None
         return True
 
-    def _watchdog_fired(self) -> None:
-        log.error("[%s] watchdog: no tick for %gs; cancelling every order", self.asset.symbol,
-                  self.watchdog.timeout_s if self.watchdog else 0)
-        count = self.cancel_all_orders()
-        self._notify("watchdog", cancelled=count)
+    def disarm_dead_mans_switch(self) -> None:
+        """Clear ``scheduleCancel`` once every venue sharing this account's client has asked (each after its own
+        verified cancel), so one asset's stop never disarms another's orders."""
+        self._client().disarm()
+
+    def guardian(self) -> GuardianSpec:
+        """The guardian process: it cancels the bot's orders (this coin, this prefix) when the bot stops beating.
+        Its settings name the key's variable or file, never the key."""
+        p = self.params
+        settings = {"base_url": p.base_url, "account": self._client().account, "coins": [self.coin],
+                    "cloid_prefix": p.cloid_prefix, "timeout_s": p.timeout_s, "is_mainnet": p.is_mainnet,
+                    "key_env": p.key_env, "key_file": p.key_file}
+        return GuardianSpec(module=GUARDIAN_MODULE, settings=settings, env=[p.key_env] if p.key_env else [])
 
     def refresh_metadata(self) -> dict[str, Any]:
         """Reload ``meta``; what changed since this venue last looked (empty when nothing did): ``sz_decimals``
@@ -549,6 +716,6 @@ class HyperliquidVenue:
                 misfits = [o.oid for o in self.orders.values() if not (
                     is_valid_price(o.price, self.sz_decimals) and is_valid_size(o.size, self.sz_decimals))]
                 if misfits:
-                    self._cancel([(self.coin, oid) for oid in misfits])
+                    self._cancel(misfits)
             changes["recancelled"] = len(misfits)
         return changes
