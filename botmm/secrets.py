@@ -64,11 +64,11 @@ class RedactingFilter(logging.Filter):
         self.secrets: set[str] = set()
 
     def add(self, value: str) -> None:
-        """Mask ``value`` exactly (and, for a private key, its decimal and raw-bytes renderings) from now on."""
+        """Mask ``value`` exactly (and, for a private key, its raw-bytes repr) from now on. A key's decimal rendering
+        is a digit run the pattern masks already; a short one (a toy key) would mask ordinary numbers."""
         self.secrets.add(value)
         bare = value[2:] if value[:2].lower() == "0x" else value
-        if KEY_SHAPED.fullmatch(bare) and len(bare) == 64:
-            self.secrets.add(str(int(bare, 16)))
+        if len(bare) == 64 and KEY_SHAPED.fullmatch(bare):
             self.secrets.add(repr(bytes.fromhex(bare))[2:-1])
 
     def redact(self, text: str) -> str:

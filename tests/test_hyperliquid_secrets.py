@@ -14,7 +14,8 @@ import pytest
 from botmm.config import to_params
 from botmm.errors import ConfigError
 from botmm.plugins.exchanges.hyperliquid.config import HyperliquidParams
-from botmm.secrets import KEY_HELP, REDACTOR, SECP256K1_ORDER, Secret, install_redaction, load_key
+from botmm.secrets import (KEY_HELP, MASK, REDACTOR, SECP256K1_ORDER, Secret, install_redaction, load_key,
+                           redact)
 
 KEY = "0x" + "ab" * 32
 
@@ -115,6 +116,7 @@ def test_a_64_hex_key_outside_the_curve_is_refused_at_config_check(monkeypatch: 
 def test_the_curve_order_bounds_are_exact(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
     monkeypatch.setenv("BOTMM_TEST_KEY", f"{number:064X}")
     assert load_key("BOTMM_TEST_KEY", None).reveal() == f"0x{number:064X}"
+    assert redact(f"order {number} at 2999.5") == f"order {number if number < 10**64 else MASK} at 2999.5"
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620, 0o602, 0o610, 0o601])
