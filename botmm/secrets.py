@@ -79,7 +79,10 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it (handleError), through redacted output
+            return True
         clean = self.redact(message)
         if clean != message:
             record.msg, record.args = clean, None

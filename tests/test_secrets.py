@@ -157,3 +157,11 @@ def test_a_config_value_holding_a_key_is_refused_also_through_an_interpolation(
     with pytest.raises(ConfigError, match=r"^logging\.levels\[0\]\.a: holds"):
         refuse_keys_in_config(cfg)
     refuse_keys_in_config(OmegaConf.create({"asset": {"symbol": "ETH"}, "broken": "${oc.env:BOTMM_NOT_SET_EVER}"}))
+
+
+def test_a_malformed_log_call_stays_a_logging_error_not_an_exception(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging({"color": False}, tmp_path, "ETH")
+    logging.getLogger("botmm.test.secrets").warning("two %s %s", "0x" + KEY)  # one argument short
+    logging.getLogger("botmm.test.secrets").warning("after %s", KEY)
+    assert "after ***" in capsys.readouterr().out and (tmp_path / "botmm.log").read_text().endswith("after ***\n")
