@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Optional, TextIO
 
@@ -119,16 +120,18 @@ class RedactingStream:
     def __init__(self, stream: TextIO):
         self._stream = stream
         self._pending = ""
+        self._lock = threading.RLock()  # threads share the stream; reentrant for a signal handler that logs
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")  # click probes with bytes
-        data = self._pending + text
-        kept = data.rstrip(HEX_DIGITS)
-        cut = len(kept) - 2 if kept.endswith(("0x", "0X")) else len(kept)
-        self._pending = data[cut:]
-        if cut:
-            self._stream.write(redact(data[:cut]))
+        with self._lock:
+            data, self._pending = self._pending + text, ""
+            kept = data.rstrip(HEX_DIGITS)
+            cut = len(kept) - 2 if kept.endswith(("0x", "0X")) else len(kept)
+            self._pending = data[cut:]
+            if cut:
+                self._stream.write(redact(data[:cut]))
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -136,9 +139,10 @@ class RedactingStream:
             self.write(line)
 
     def flush(self) -> None:
-        if self._pending:
+        with self._lock:
             pending, self._pending = self._pending, ""
-            self._stream.write(redact(pending))
+            if pending:
+                self._stream.write(redact(pending))
         self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ... of the wrapped stream
