@@ -165,4 +165,3 @@ def test_a_malformed_log_call_stays_a_logging_error_not_an_exception(tmp_path: P
     logging.getLogger("botmm.test.secrets").warning("two %s %s", "0x" + KEY)  # one argument short
     logging.getLogger("botmm.test.secrets").warning("after %s", KEY)
     assert "after ***" in capsys.readouterr().out and (tmp_path / "botmm.log").read_text().endswith("after ***\n")
-
