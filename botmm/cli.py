@@ -3,7 +3,9 @@ a ``hydra.main`` task with ``config_name`` = the subcommand, so multirun, launch
 ``--info`` all work as in any Hydra app.
 
 Before Hydra starts a job the CLI composes the config itself and builds every component (factories do no I/O), so a
-bad key, value, component name or file is reported in one line before anything trades.
+bad key, value, component name or file is reported in one line before anything trades. Everything the command prints
+goes through :func:`botmm.secrets.redact_output`, and an argument or config value shaped like a private key is refused
+before Hydra writes the job's ``.hydra/`` directory.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import click
 
 from botmm.data.cli import data
 from botmm.errors import BotmmError
+from botmm.secrets import redact_output, refuse_keys_in_arguments, refuse_keys_in_config
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -103,6 +106,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
     if len(modes) > 1:
         fail(f"choose one of {', '.join(sorted(modes))}: Hydra runs one mode at a time")
     try:
+        refuse_keys_in_arguments(args)
         load_plugins()
         overrides = [a for a in args if not a.startswith("-") and "=" in a]
         searchpath = _plugin_searchpath()
@@ -204,13 +208,21 @@ def _skip_hydra_checks(combos: list[list[str]]) -> None:
 
 
 def _compose(name: str, overrides: list[str]) -> DictConfig:
+    """The job's config, composed as Hydra will compose it; Hydra's own node goes to ``HydraConfig`` as in the job,
+    so checks that read the run's command line from it (mainnet limits) see the same in both."""
     from hydra import compose, initialize_config_module
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
     try:
         with initialize_config_module("botmm.conf", version_base="1.3"):
-            return compose(config_name=name, overrides=overrides)
+            cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     except Exception as exc:
         raise BotmmError(_one_line(exc)) from None
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def _with_value(cfg: DictConfig, override: str) -> DictConfig | None:
@@ -238,6 +250,7 @@ def _check(name: str, cfg: DictConfig) -> None:
     """Build what the job would build, so a bad value fails here in one line."""
     from botmm.pipeline import build_components
 
+    refuse_keys_in_config(cfg)
     if name == "record":
         from botmm.runners.record import check
 
@@ -359,7 +372,9 @@ def report_command(path: str, out: str | None) -> None:
 
 
 def main() -> None:
-    """Console entry point: lifts ``-m``/``--multirun`` from anywhere in the line to the front, then runs click."""
+    """Console entry point: masks key-shaped text in all output, lifts ``-m``/``--multirun`` from anywhere in the line
+    to the front, then runs click."""
+    redact_output()
     args = sys.argv[1:]
     if any(a in MULTIRUN_FLAGS for a in args[1:]):
         args = ["--multirun", *(a for a in args if a not in MULTIRUN_FLAGS)]

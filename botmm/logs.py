@@ -9,7 +9,8 @@
   :func:`symbol_context`, :func:`with_symbol`), else an explicit ``extra={"symbol": ...}``, else the job's default
   (:func:`set_default_symbol`: the asset's symbol, or ``ETH+BTC`` for a multi-asset job). Bindings live in a
   context variable, so asyncio tasks and ``asyncio.to_thread`` calls inherit them.
-* Loaded secrets stay masked (:func:`botmm.secrets.install_redaction` runs on the new handlers).
+* Anything shaped like a private key is masked in every line (:mod:`botmm.secrets`): botmm's formatters redact what
+  they write, and the redacting filter is put on every handler, also ones other code adds before the next setup.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 
 from botmm.config import require, to_params
+from botmm.secrets import install_redaction, redact
 
 T = TypeVar("T")
 
@@ -78,7 +80,14 @@ class SymbolFilter(logging.Filter):
         return True
 
 
-class ConsoleFormatter(logging.Formatter):
+class RedactingFormatter(logging.Formatter):
+    """Text lines with every key-shaped run and registered secret masked (message, traceback, stack, extras)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class ConsoleFormatter(RedactingFormatter):
     """Text lines, the level name (and for warnings and errors the whole line) coloured when ``color``."""
 
     def __init__(self, color: bool):
@@ -112,7 +121,7 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exc"] = record.exc_text
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 def _use_color(config: LoggingConfig, stream: Any) -> bool:
@@ -125,7 +134,7 @@ def _file_handler(path: Path, config: LoggingConfig) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=config.max_bytes, backupCount=config.backups,
                                                    encoding="utf-8")
-    handler.setFormatter(JsonFormatter() if config.json else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if config.json else RedactingFormatter(TEXT_FORMAT))
     return handler
 
 
@@ -133,8 +142,6 @@ def setup_logging(node: Any, output_dir: Optional[Path], symbol: str = "-") -> L
     """Replace the root logger's handlers by those ``node`` (the ``logging`` config node, or None for the defaults)
     asks for; ``output_dir`` is where ``logging.file`` goes (None: no file there). ``symbol`` is the default symbol
     of records logged outside any binding. Returns the checked config; a bad value is a one-line ConfigError."""
-    from botmm.secrets import install_redaction
-
     config = to_params(LoggingConfig, node if node is not None else {}, "logging")
     handlers: list[logging.Handler] = []
     if config.console:

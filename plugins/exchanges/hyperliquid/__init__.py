@@ -5,18 +5,28 @@ Every exchange adapter has the same file set: ``config.py`` (params), ``client.p
 rate limits, shared per account), ``execution.py`` (the :class:`~botmm.protocols.Venue`), ``rounding.py`` (the
 exchange's price and size rules as pure functions) and ``symbols.py`` (symbol mapping).
 
-The factory does no network I/O: it refuses the mainnet URL without ``confirm_mainnet=true`` and checks that the key
-is present and well-formed (environment variable or key file), so both fail in one line before anything connects.
-The SDK is imported only when the venue is built.
+The factory does no network I/O, so every refusal below is one line before anything connects: the mainnet URL
+without ``confirm_mainnet=true``; a key that is missing, malformed or not a valid secp256k1 key, or a key file open to
+group or others; and on mainnet, risk limits the user did not give on the command line.
+
+Mainnet limits are "explicit" only when ``risk.max_order_usd`` (not null) and ``risk.max_position_usd`` are
+overrides of this run's command line, as Hydra records them in ``.hydra/overrides.yaml``: the framework's defaults
+and the asset presets' values were chosen for backtests, not for the user's money. The CLI's check and the job both
+read them from :class:`~hydra.core.hydra_config.HydraConfig`; without one (a config built outside ``botmm run``),
+mainnet is refused. The SDK is imported only when the venue is built.
 """
 
 from __future__ import annotations
+
+from omegaconf import DictConfig
 
 from botmm.errors import ConfigError
 from botmm.registry import BuildContext, hookimpl
 from botmm.secrets import load_key
 
 from .config import HyperliquidParams
+
+MAINNET_LIMITS = ("risk.max_order_usd", "risk.max_position_usd")
 
 
 def make_hyperliquid(params: HyperliquidParams, ctx: BuildContext):
@@ -25,9 +35,35 @@ def make_hyperliquid(params: HyperliquidParams, ctx: BuildContext):
         raise ConfigError(f"exchange.confirm_mainnet=false: {params.base_url} is Hyperliquid mainnet and trades real "
                           "money; add exchange.confirm_mainnet=true to confirm")
     key = load_key(params.key_env, params.key_file, "exchange")
+    if params.is_mainnet:
+        check_mainnet_limits(ctx.cfg)
     from .execution import HyperliquidVenue
 
     return HyperliquidVenue(params, ctx.asset, key)
+
+
+def command_line_keys() -> set[str]:
+    """The keys this run's command line sets (``key=value``, ``+key=``, ``++key=``), from Hydra's record of it;
+    empty outside a Hydra run or check."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not HydraConfig.initialized():
+        return set()
+    parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    return {o.key_or_group for o in parsed if not o.is_delete()}
+
+
+def check_mainnet_limits(cfg: DictConfig) -> None:
+    """Refuse mainnet unless the per-order cap and the position limit were given on the command line (and the cap is
+    not null): a default must not silently bound real money."""
+    given = command_line_keys()
+    missing = [key for key in MAINNET_LIMITS if key not in given]
+    if missing:
+        raise ConfigError(f"{missing[0]}: Hyperliquid mainnet needs explicit risk limits; add "
+                          f"{' '.join(f'{key}=<USD>' for key in missing)} to the command line")
+    if cfg.risk.max_order_usd is None:
+        raise ConfigError("risk.max_order_usd=null: Hyperliquid mainnet needs a per-order cap in USD")
 
 
 @hookimpl

@@ -2,7 +2,12 @@
 
 The key is never a config value: ``key_env`` names the environment variable holding it, or ``key_file`` a file
 (see :mod:`botmm.secrets`). ``account_address`` is the account an agent (API) wallet trades for; unset, the key's
-own address is the account. The mainnet URL also needs ``confirm_mainnet=true``.
+own address is the account.
+
+Mainnet is recognised from the parsed host, normalised (case, trailing dot, port and userinfo do not matter;
+``hyperliquid.xyz`` and its subdomains count), and ``base_url`` is then rewritten to the canonical
+``https://api.hyperliquid.xyz``: the SDK signs with mainnet rules only for that exact string. A mainnet run also needs
+``confirm_mainnet=true`` and explicit risk limits (see the factory in ``__init__.py``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
-from botmm.config import ComponentParams, require
+from botmm.config import ComponentParams, InvalidValue, require
+from botmm.secrets import KEY_HELP, KEY_SHAPED, MASK
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
-MAINNET_HOST = "api.hyperliquid.xyz"
+MAINNET_DOMAIN = "hyperliquid.xyz"
 WEIGHT_LIMIT = 1200  # request weight per minute per IP, reads and actions together
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _CLOID_PREFIX = re.compile(r"^[0-9a-f]{8}$")
@@ -45,8 +51,11 @@ class HyperliquidParams(ComponentParams):
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.base_url)
-        require(parsed.scheme in ("http", "https") and bool(parsed.netloc), self, "base_url",
+        require(parsed.scheme in ("http", "https") and bool(parsed.hostname), self, "base_url",
                 "must be an http(s) URL such as https://api.hyperliquid-testnet.xyz")
+        if self.account_address is not None and KEY_SHAPED.search(self.account_address):
+            raise InvalidValue("account_address", MASK, f"holds what looks like a private key, not an address; "
+                               f"{KEY_HELP}")
         require(self.account_address is None or bool(_ADDRESS.match(self.account_address)), self, "account_address",
                 "must be a 0x-prefixed 40-hex-digit address")
         require(self.timeout_s > 0, self, "timeout_s", "must be > 0")
@@ -65,9 +74,22 @@ class HyperliquidParams(ComponentParams):
         require(self.reconcile_s > 0, self, "reconcile_s", "must be > 0")
         require(bool(_CLOID_PREFIX.match(str(self.cloid_prefix))), self, "cloid_prefix",
                 "must be exactly 8 lowercase hex digits, e.g. b0770000")
-        self.base_url = self.base_url.rstrip("/")
+        self.base_url = MAINNET_URL if is_mainnet_host(parsed.hostname) else self.base_url.rstrip("/")
 
     @property
     def is_mainnet(self) -> bool:
         """Whether ``base_url`` is Hyperliquid's mainnet (signatures then use mainnet rules)."""
-        return urlparse(self.base_url).hostname == MAINNET_HOST
+        return self.base_url == MAINNET_URL
+
+
+def is_mainnet_host(host: Optional[str]) -> bool:
+    """Whether ``host`` (as ``urlparse`` gives it: lower case, no port or userinfo) is in Hyperliquid mainnet's
+    domain once normalised as the HTTP client resolves it: percent-escapes decoded, IDNA-mapped (a full-width dot is a
+    dot), DNS's optional trailing dot dropped."""
+    name = unquote(host or "")
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # not a valid domain name: the client cannot resolve it either
+    name = name.lower().rstrip(".")
+    return name == MAINNET_DOMAIN or name.endswith(f".{MAINNET_DOMAIN}")
