@@ -240,3 +240,14 @@ def test_day_open_equals_the_fills_before_the_day(raw: list, now_ms: int, seed_p
             before.record(fill)
     assert realized == pytest.approx(before.realized_pnl, abs=1e-9)
     assert fees == pytest.approx(before.total_fees, abs=1e-9)
+
+
+def test_the_grafana_dashboard_queries_only_exported_metrics(served: tuple[str, Strategy]) -> None:
+    url, _ = served
+    _, text = get(url + "metrics")
+    exported = {name for family in text_string_to_metric_families(text)
+                for name in (family.name, f"{family.name}_total", f"{family.name}_bucket")}
+    dashboard = json.loads((Path(__file__).resolve().parents[1] / "docs" / "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bbotmm_\w+", target["expr"])}
+    assert len(queried) >= 12 and queried <= exported, queried - exported
