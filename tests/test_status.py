@@ -218,28 +218,36 @@ fills = st.lists(st.tuples(st.integers(0, 3 * DAY_MS - 1), st.sampled_from([Side
                            st.integers(1, 20), st.integers(90, 110)), max_size=40)
 
 
-@settings(max_examples=60, deadline=None)
-@given(fills, st.integers(0, 3 * DAY_MS - 1), st.floats(-1.0, 1.0), st.integers(0, 12))
-def test_day_open_equals_the_fills_before_the_day(raw: list, now_ms: int, seed_position: float,
-                                                   asked_at: int) -> None:
-    """Realized PnL and fees at the day's open equal those of an inventory fed only the fills before 00:00 UTC,
-    however often (and after however many fills) the page was asked before."""
+@settings(max_examples=80, deadline=None)
+@given(fills, st.integers(0, 3 * DAY_MS - 1), st.floats(-1.0, 1.0), st.integers(0, 40), st.booleans())
+def test_day_open_books_each_fill_to_its_day(raw: list, now_ms: int, seed_position: float, asked_after: int,
+                                            late: bool) -> None:
+    """Realized PnL and fees at the day's open are the sum of what each fill before 00:00 UTC added when the
+    inventory booked it, in arrival order: however often (and after however many fills) the page was asked, and
+    when yesterday's last fill arrives after today's first ones (``late``) and after the page was asked today."""
     raw = sorted(raw)
     now_ms = max(now_ms, raw[-1][0] if raw else 0)
+    day_start = now_ms // DAY_MS * DAY_MS
     run = [Fill(ts, 1, side, float(price), size / 10, 0.01 * size) for ts, side, size, price in raw]
+    if late and run:
+        run.append(run.pop(0)._replace(ts=day_start - 1))
     start = InventoryTracker()
     start.position, start.avg_entry = seed_position, 100.0 if seed_position else 0.0
     day_open = DayOpen(start)
-    seen = min(asked_at, len(run))
-    day_open.update(run[:seen], run[seen - 1].ts if seen else 0)
+    seen = min(asked_after, len(run) - 1 if late else len(run))
+    day_open.update(run[:seen], now_ms if late else max((f.ts for f in run[:seen]), default=0))
     realized, fees = day_open.update(run, now_ms)
-    before = InventoryTracker()
-    before.position, before.avg_entry = start.position, start.avg_entry
+    booked = InventoryTracker()
+    booked.position, booked.avg_entry = start.position, start.avg_entry
+    expected_realized = expected_fees = 0.0
     for fill in run:
-        if fill.ts < now_ms // DAY_MS * DAY_MS:
-            before.record(fill)
-    assert realized == pytest.approx(before.realized_pnl, abs=1e-9)
-    assert fees == pytest.approx(before.total_fees, abs=1e-9)
+        before = booked.realized_pnl, booked.total_fees
+        booked.record(fill)
+        if fill.ts < day_start:
+            expected_realized += booked.realized_pnl - before[0]
+            expected_fees += booked.total_fees - before[1]
+    assert realized == pytest.approx(expected_realized, abs=1e-9)
+    assert fees == pytest.approx(expected_fees, abs=1e-9)
 
 
 def test_the_grafana_dashboard_queries_only_exported_metrics(served: tuple[str, Strategy]) -> None:

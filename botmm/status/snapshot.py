@@ -8,6 +8,7 @@ locks while the tick thread runs: a figure may be one tick older than its neighb
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections import deque
@@ -70,7 +71,8 @@ class EventLog:
 
 class DayOpen:
     """Realized PnL and fees at the open of the current UTC day, from a replay of the run's fills through an
-    inventory that starts where the strategy's started (so "today" is exact whenever the page is asked)."""
+    inventory that starts where the strategy's started (so "today" is exact whenever the page is asked). Requests
+    are served by several threads: one replays at a time."""
 
     def __init__(self, inventory: InventoryTracker):
         self.replay = InventoryTracker()
@@ -78,15 +80,24 @@ class DayOpen:
         self.cursor = 0
         self.day = -1
         self.realized = self.fees = 0.0
+        self._lock = threading.Lock()
 
     def update(self, fills: list[Any], now_ms: int) -> tuple[float, float]:
         """Take in the fills since the last call; the day's opening (realized, fees)."""
-        end = len(fills)
+        with self._lock:
+            return self._update(fills, now_ms)
+
+    def _update(self, fills: list[Any], now_ms: int) -> tuple[float, float]:
+        end, replay = len(fills), self.replay
         for fill in fills[self.cursor:end]:
             day = fill.ts // DAY_MS
             if day > self.day:
-                self.day, self.realized, self.fees = day, self.replay.realized_pnl, self.replay.total_fees
-            self.replay.record(fill)
+                self.day, self.realized, self.fees = day, replay.realized_pnl, replay.total_fees
+            realized, fees = replay.realized_pnl, replay.total_fees
+            replay.record(fill)
+            if day < self.day:  # a fill of yesterday read after midnight belongs to the day's open
+                self.realized += replay.realized_pnl - realized
+                self.fees += replay.total_fees - fees
         self.cursor = end
         if now_ms // DAY_MS > self.day:
             self.day, self.realized, self.fees = now_ms // DAY_MS, self.replay.realized_pnl, self.replay.total_fees
