@@ -152,3 +152,43 @@ def test_healthz_turns_503_within_max_data_age_of_an_outage_and_recovers(
     for body in seen["bodies"]:
         assert bare not in body.lower()
     assert '"position"' in seen["bodies"][2] and "botmm_position" in seen["bodies"][3]
+
+
+def test_record_serves_its_data_age_and_rows(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+    from ws_server import HLWsServer, synthetic_messages
+
+    from botmm.runners.record import record
+
+    stream, backfill = synthetic_messages({"BTC": 100_000.0}, 400, 0, 1000)
+    ws = HLWsServer(stream, backfill, interval_s=0.01, live_times=True)
+    catcher, logger = UrlCatcher(), logging.getLogger("botmm.status")
+    logger.addHandler(catcher)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    seen: dict[str, Any] = {}
+
+    def watch() -> None:
+        assert wait_for(lambda: catcher.url is not None, 30)
+        api = catcher.url + "api/status"
+        seen["recording"] = wait_for(lambda: json.loads(get(api)[1])["assets"][0]["rows"] > 0, 30)
+        seen["healthz"] = get(catcher.url + "healthz")
+        seen["page"] = get(catcher.url)[1]
+        seen["metrics"] = {s.name: s.value for f in text_string_to_metric_families(get(catcher.url + "metrics")[1])
+                           for s in f.samples}
+
+    cfg = compose_job(f"ws_url={ws.start()}", f"root={tmp_path / 'data'}", "asset=btc", "duration=2s",
+                      "server.enabled=true", "server.port=0", name="record")
+    watcher = threading.Thread(target=watch, daemon=True)
+    try:
+        watcher.start()
+        result = record(cfg, tmp_path / "out")
+        watcher.join(10)
+    finally:
+        logger.removeHandler(catcher)
+        logger.setLevel(level)
+        ws.stop()
+    assert seen["recording"] and seen["healthz"] == (200, "ok\n")
+    assert 'data-asset="BTC"' in seen["page"] and 'data-field="rows"' in seen["page"]
+    assert 0 < seen["metrics"]["botmm_recorded_rows_total"] <= result["rows"]["BTC"]
+    assert 0 <= seen["metrics"]["botmm_data_age_seconds"] < 45
