@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from omegaconf import DictConfig
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from botmm.config import require, to_params
 from botmm.errors import ConfigError
@@ -58,7 +59,10 @@ def read_token(params: ServerParams) -> Optional[str]:
         file = Path(params.token_file).expanduser()
         if not file.is_file():
             raise ConfigError(f"server.token_file={params.token_file}: no such file")
-        token = file.read_text().strip()
+        try:
+            token = file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"server.token_file={params.token_file}: cannot be read ({exc.strerror})") from None
     else:
         token = os.environ.get(params.token_env or "", "").strip()
     if token:
@@ -116,8 +120,6 @@ class StatusServer:
     def answer(self, path: str) -> tuple[int, str, bytes]:
         """(status, content type, body) of one authorised GET."""
         if path == "/metrics":
-            from prometheus_client import CONTENT_TYPE_LATEST
-
             return 200, CONTENT_TYPE_LATEST, self.metrics.render()
         assets = self._snapshot()
         healthy, reason = health(assets)
