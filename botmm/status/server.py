@@ -37,6 +37,7 @@ from .snapshot import health
 
 log = logging.getLogger("botmm.status")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SHUTDOWN_POLL_S = 0.05  # how long closing may wait for the serving loop: the bot's exit is due within 5 s
 
 
 @dataclass
@@ -96,7 +97,8 @@ class StatusServer:
     def serve(self, assets: Callable[[], list[dict[str, Any]]], section: Callable[[dict[str, Any]], str]) -> None:
         """Start answering requests from ``assets()`` (the snapshot dicts), rendering each with ``section``."""
         self._assets, self._section = assets, section
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="botmm-status", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(SHUTDOWN_POLL_S,),
+                                        name="botmm-status", daemon=True)
         self._thread.start()
         log.info("status page at %s (metrics at /metrics, health at /healthz)", self.url)
 
