@@ -1,5 +1,7 @@
 """The cost of one ``Strategy.step`` with all default components, and with the adaptive strategy's full set
-(dynamic sizer, toxicity, book imbalance and directional signals), in microseconds per tick.
+(dynamic sizer, toxicity, book imbalance and directional signals), in microseconds per tick. The last setup runs
+the defaults while the status server (:mod:`botmm.status`) serves the strategy and is asked for its page and
+metrics every 0.5 s, as a browser and a busy Prometheus would (its CPU figure includes the server's threads).
 
     python benchmarks/step_cost.py
 """
@@ -8,30 +10,60 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import time
+import urllib.request
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Iterator
 
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 from botmm.pipeline import Run, Strategy
 from botmm.registry import load_plugins
+from botmm.status import open_server, serve_run
 
-SETUPS = {"default": [], "adaptive + glft": ["strategy=adaptive", "quoter=glft"]}
+SETUPS = {"default": [], "adaptive + glft": ["strategy=adaptive", "quoter=glft"], "default, status served": []}
 BARS = 30_000
+ASKED_EVERY_S = 0.5
 
 
-def per_tick(overrides: list[str]) -> tuple[float, float]:
+@contextmanager
+def status_asked(strategy: Strategy) -> Iterator[None]:
+    """Serve ``strategy`` on a free port and ask for the page and the metrics every ``ASKED_EVERY_S``."""
+    server = open_server(OmegaConf.create({"server": {"port": 0}}), "benchmark")
+    serve_run(server, [strategy], {})
+    done = threading.Event()
+
+    def ask() -> None:
+        while not done.wait(ASKED_EVERY_S):
+            for path in ("", "metrics"):
+                urllib.request.urlopen(server.url + path, timeout=10).read()
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        asker.join()
+        server.close()
+
+
+def per_tick(overrides: list[str], served: bool = False) -> tuple[float, float]:
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose("backtest", overrides=[f"feed.bars={BARS}", *overrides])
     strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
     strategy.start()
     venue, step = strategy.venue, strategy.step
     ticks = 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    while (now := venue.next_tick()) is not None:
-        step(now)
-        ticks += 1
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with status_asked(strategy) if served else nullcontext():
+        wall, cpu = time.perf_counter(), time.process_time()
+        while (now := venue.next_tick()) is not None:
+            step(now)
+            ticks += 1
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     strategy.stop()
     return 1e6 * wall / ticks, 1e6 * cpu / ticks
 
@@ -40,7 +72,7 @@ def main() -> None:
     logging.disable(logging.INFO)
     load_plugins()
     for name, overrides in SETUPS.items():
-        wall, cpu = per_tick(overrides)
+        wall, cpu = per_tick(overrides, served="status" in name)
         print(f"Strategy.step, {name}: {wall:.1f} us wall, {cpu:.1f} us CPU per tick (synthetic, {BARS:,} ticks)")
 
 

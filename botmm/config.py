@@ -172,6 +172,7 @@ class JobConfig:
     notifier: Any = MISSING
     signals: Any = field(default_factory=dict)
     logging: Any = field(default_factory=dict)  # console/file/JSON logging (botmm.logs)
+    server: Any = field(default_factory=dict)  # the status server of wall-clock runs (botmm.status)
 
 
 ConfigStore.instance().store(name="botmm_schema", node=JobConfig)

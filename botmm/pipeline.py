@@ -122,6 +122,7 @@ class Strategy:
         self.state = TickState(equity=self.capital, peak_equity=self.capital)
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
+        self.market: Market | None = None  # the last tick's market view (the status server reads it)
         self._cursor = 0
         self._fill_hook: Any = None  # botmm_fill, when something listens (set at start)
         self._funding = getattr(self.venue, "funding", None)  # the simulated venues charge perpetual funding
@@ -177,6 +178,7 @@ class Strategy:
         market = venue.poll(now_ms)
         if market is None:
             return
+        self.market = market
         new_fills = self._take_fills()
         if self._funding is not None and len(self._funding.payments) > self._funding_cursor:
             self._take_funding()

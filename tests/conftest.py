@@ -10,6 +10,9 @@ from typing import Callable, Optional
 import pytest
 
 SHARED_DATA_ENV = "BOTMM_SHARED_DATA"
+# `botmm run` serves its status page on port 8787 by default: the suite's runs (and suites run side by side) take
+# any free port instead, so they never collide
+os.environ.setdefault("BOTMM_STATUS_PORT", "0")
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 

@@ -42,6 +42,7 @@ from botmm.core.daily import daily_reports
 from botmm.errors import VenueError
 from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_symbol
 from botmm.pipeline import Run, Strategy
+from botmm.status import StatusServer, open_server, serve_run
 
 log = logging.getLogger("botmm.live")
 
@@ -59,7 +60,8 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     strategies = [Strategy(job_cfg, Run(job_cfg, "run", job_cfg.asset.symbol, job_dir)) for job_cfg, job_dir in jobs]
     if len(strategies) > 1:
         set_default_symbol("+".join(s.run.symbol for s in strategies))
-    results = LiveRunner(strategies, interval, duration).run()
+    status = open_server(cfg, "botmm run " + "+".join(s.run.symbol for s in strategies))
+    results = LiveRunner(strategies, interval, duration, status).run()
     if len(results) == 1:
         return results[0]
     combined = combine(results, float(cfg.capital))
@@ -118,8 +120,9 @@ def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:
 class LiveRunner:
     """Runs strategies side by side on the wall clock; see the module docstring."""
 
-    def __init__(self, strategies: list[Strategy], interval: float, duration: Optional[float]):
-        self.strategies, self.interval, self.duration = strategies, interval, duration
+    def __init__(self, strategies: list[Strategy], interval: float, duration: Optional[float],
+                 status: Optional[StatusServer] = None):
+        self.strategies, self.interval, self.duration, self.status = strategies, interval, duration, status
         self.last_step = {id(s): time.monotonic() for s in strategies}
         self.error: Optional[BaseException] = None
         self._stop: Optional[asyncio.Event] = None
@@ -135,12 +138,16 @@ class LiveRunner:
                 for strategy in self.strategies:
                     with symbol_context(strategy.run.symbol):
                         self._start(strategy)
+                if self.status is not None:
+                    serve_run(self.status, self.strategies, self.last_step)
                 asyncio.run(self._main())
             except BaseException as exc:
                 self.error = self.error or exc
             return self._shutdown()
         finally:
             _restore_signals(saved)
+            if self.status is not None:
+                self.status.close()
 
     def _start(self, strategy: Strategy) -> None:
         venue = strategy.venue
@@ -207,6 +214,8 @@ class LiveRunner:
                 started = loop.time()
                 await asyncio.to_thread(strategy.step, int(time.time() * 1000))
                 self.last_step[id(strategy)] = time.monotonic()
+                if self.status is not None:
+                    self.status.metrics.observe_step(strategy.run.symbol, loop.time() - started)
                 await self._pause(self.interval - (loop.time() - started))
         except Exception as exc:
             log.error("stopping: %s", exc)

@@ -27,6 +27,7 @@ from botmm.errors import ConfigError
 from botmm.logs import set_default_symbol
 from botmm.pipeline import Run
 from botmm.registry import BuildContext, build, load_plugins
+from botmm.status import open_server, serve_record
 
 log = logging.getLogger("botmm.recorder")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -37,6 +38,7 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     from botmm.plugins.exchanges.hyperliquid.symbols import candidates
 
     params, assets, notifier = check(cfg)
+    status = open_server(cfg, "botmm record " + "+".join(a.symbol for a in assets))
     metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, SOURCE) for a in assets]
     coins = [candidates(a.symbol)[-1] for a in assets]
     run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir,
@@ -48,6 +50,8 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     recorder = Recorder(params, metas, coins,
                         notify=lambda event, **data: pm.hook.botmm_event(run=run, event=event, data=data))
     duration = parse_duration(params.duration, "duration") if params.duration is not None else None
+    if status is not None:
+        serve_record(status, recorder)
     try:
         pm.hook.botmm_run_start(run=run)
         asyncio.run(_main(recorder, duration))
@@ -60,6 +64,8 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         pm.hook.botmm_run_end(run=run, result=result)
         pm.unregister(name=name)
+        if status is not None:
+            status.close()
     return result
 
 
