@@ -183,9 +183,11 @@ class Watch:
 
 
 def _log_to(path: Optional[str]) -> None:
-    """Log the guardian's records to ``path`` (its own file: the bot's log handlers are not in this process)."""
-    from botmm.secrets import install_redaction
+    """Log the guardian's records to ``path`` (its own file: the bot's log handlers are not in this process), with
+    anything shaped like a key masked, as in the bot."""
+    from botmm.secrets import install_redaction, redact_output
 
+    redact_output()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
