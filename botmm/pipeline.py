@@ -4,9 +4,10 @@ manager -> venue, then fills -> inventory, metrics and notifiers.
 A live run, a paper run and a backtest differ only in the venue they build and the clock that calls
 :meth:`Strategy.step`. The risk check runs on every tick, also one whose market data could not be read: in a
 wall-clock run, data older than ``risk.max_data_age`` is a circuit break (every order cancelled, retried each tick
-until the venue confirms, nothing quoted until fresh data returns). Components are resolved from the plugin registry once per job and then called directly: no
-hook call happens per tick, only on rare lifecycle events (start, end, errors) and on fills when a plugin or notifier
-listens to them.
+until the venue confirms, nothing quoted until fresh data returns).
+
+Components are resolved from the plugin registry once per job and then called directly: no hook call happens per
+tick, only on rare lifecycle events (start, end, errors) and on fills when a plugin or notifier listens to them.
 """
 
 from __future__ import annotations
