@@ -139,6 +139,7 @@ class Strategy:
         self.data_ms: Optional[int] = None  # the time of the latest market data the venue delivered
         self.fresh_ms = 0  # the last tick that saw fresh market data (0: none yet)
         self.tick_ms = 0  # the last tick
+        self._checked_ms = -1  # the last tick the risk check ran in
         self._blind_since: Optional[int] = None  # the first tick, while no market data has arrived at all
         self._mid = _NAN  # the last mid seen, for the risk check of a tick without market data
         self._cancel_pending = False  # a circuit break's cancel-all not yet confirmed by the venue
@@ -203,16 +204,16 @@ class Strategy:
         self.tick_ms, market = now_ms, None
         try:
             market = self.venue.poll(now_ms)
-        except VenueError as exc:
-            self.venue_error(now_ms, exc)
-        try:
-            if market is None or self._max_age_ms is not None and now_ms - market.ts > self._max_age_ms:
-                self._blind(now_ms, market)
-            else:
+            if market is not None and (self._max_age_ms is None or now_ms - market.ts <= self._max_age_ms):
                 self.data_ms, self.fresh_ms = market.ts, now_ms
                 self._step(now_ms, market)
         except VenueError as exc:
             self.venue_error(now_ms, exc)
+        if self._checked_ms != now_ms:  # no fresh market data, or an error before the risk check
+            try:
+                self._blind(now_ms, market)
+            except VenueError as exc:
+                self.venue_error(now_ms, exc)
         if self._limits is not None:
             self._save_limits()
 
@@ -235,6 +236,7 @@ class Strategy:
         """Run the risk check; on a circuit break cancel every order, again each tick until the venue confirms."""
         before = self.risk.state
         risk = self.risk.check(now_ms, mid, position, equity, data_ms)
+        self._checked_ms = now_ms
         if risk is not before:
             self.event("risk_state", state=risk.value, previous=before.value, reason=self.risk.reason)
             if risk is _CIRCUIT_BREAK:

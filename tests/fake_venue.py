@@ -98,6 +98,7 @@ class FakeLiveVenue(LiveVenue):
     def poll(self, now_ms: int) -> Market | None:
         self._call("poll")
         if self.blind == "error":
+            self._call("poll_error")
             raise VenueError("l2Book: HTTP 502")
         if self.blind == "none":
             return None
