@@ -59,7 +59,7 @@ log = logging.getLogger("botmm.live")
 
 STEP_GRACE_S = 1.0  # how long a stop waits for a step in progress
 RECONCILE_RETRY_S = 1.0  # the least time between reconciliations prompted by errors
-GUARDIAN_TIMEOUT_TICKS = 2  # the guardian cancels after this many times risk.max_data_age without a fresh tick
+GUARDIAN_AGES = 2  # the guardian cancels after this many times risk.max_data_age without a fresh tick
 SUMMED = ("pnl", "realized_pnl", "fills", "volume", "fees", "orders_placed", "orders_modified", "orders_cancelled",
           "calls_saved", "venue_errors", "ticks")
 
@@ -224,7 +224,7 @@ class LiveRunner:
         from botmm.runners.guardian import start_guardian
 
         strategy = job.strategy
-        job.guardian = start_guardian(spec, GUARDIAN_TIMEOUT_TICKS * strategy.max_data_age_s,
+        job.guardian = start_guardian(spec, GUARDIAN_AGES * strategy.max_data_age_s,
                                       strategy.run.output_dir)
         strategy.event("dead_mans_switch", armed=False, fallback="guardian")
 
