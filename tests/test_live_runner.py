@@ -11,6 +11,7 @@ cancels or reconciliations and holds fills and positions the bot has not seen:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,11 +25,14 @@ from typing import Any, Callable, Iterator, Optional
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fake_venue import FakeLiveVenue, Slot, register
 from jobs import compose_job, wait_for
 
 from botmm.errors import ConfigError, VenueError
-from botmm.model import Fill, Side
+from botmm.model import Fill, QuoteLevel, Side
+from botmm.pipeline import Run, Strategy
 from botmm.registry import hookimpl, load_plugins
 from botmm.runners.live import run
 
@@ -321,3 +325,29 @@ def test_botmm_run_on_paper_keeps_its_limits_file_and_refuses_a_corrupt_one(tmp_
     assert saved["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert saved["realized"] == pytest.approx(result["realized_pnl"] - result["fees"] - result["funding"], abs=1e-6)
     assert (saved["paused_until_ms"], saved["pause_reason"]) == (0, "")
+
+
+@functools.cache
+def _fake_job() -> Any:
+    register()
+    return compose_job("exchange=fake_live", "asset=eth", *TICK, name="run")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.floats(0.001, 0.5), st.booleans(),
+                          st.booleans()), min_size=1, max_size=12))
+def test_reconciliation_counts_every_fill_once_whenever_it_runs(tmp_path: Path, trades) -> None:
+    """Fills the venue delivers and fills only a reconciliation finds, in any order, with reconciliations anywhere:
+    the inventory ends at the exchange's position and holds each trade exactly once."""
+    Slot.venue = venue = FakeLiveVenue()
+    cfg = _fake_job()
+    strategy = Strategy(cfg, Run(cfg, "run", "ETH", tmp_path))
+    for tid, (side, size, delivered, reconcile_now) in enumerate(trades, start=1):
+        order = venue.place_orders([QuoteLevel(side, 3000.0 - side * 10, round(size, 3))], 0)[0]
+        venue.fill(order.oid, tid=tid, delivered=delivered)
+        if reconcile_now:
+            strategy.adopt(venue.reconcile())
+    strategy.adopt(venue.reconcile())
+    assert strategy.inventory.position == pytest.approx(venue.position, abs=1e-9)
+    assert sorted(f.tid for f in strategy.metrics.fills) == list(range(1, len(trades) + 1))
+    assert strategy.inventory.fills == len(trades)
