@@ -7,8 +7,10 @@ full key (``quoter.spread_bps=-1.0: must be > 0``).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -59,6 +61,10 @@ class QuoteParams(ComponentParams):
         require(self.bias_strength >= 0, self, "bias_strength", "must be >= 0")
 
 
+MAX_DEFAULT_DATA_AGE_S = 5.0
+STATE_DIR_ENV = "BOTMM_STATE_DIR"
+
+
 @dataclass
 class RiskLimits:
     max_position_usd: float = 1000.0  # |position| * mid beyond which the growing side stops quoting
@@ -67,8 +73,13 @@ class RiskLimits:
     cooldown_seconds: float = 60.0  # pause after an API-error circuit break before quoting again
     max_api_errors: int = 5  # venue errors within error_window_seconds that trip the circuit breaker
     error_window_seconds: float = 60.0
-    max_data_age_seconds: Optional[float] = 10.0  # no quoting on market data older than this (None: no check)
+    # market data older than this in a wall-clock run cancels every order and stops quoting until fresh data
+    # returns; None: 3 ticks of the run's interval, at most 5s (backtests are never stale)
+    max_data_age: Optional[str] = None
     max_order_usd: Optional[float] = None  # cap on one order's notional (None: no cap)
+    # where the daily loss and the circuit breaker's pause of a wall-clock run survive a restart, one JSON file per
+    # account and instrument; None: $BOTMM_STATE_DIR, else ~/.botmm/state
+    state_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
         require(self.max_position_usd > 0, self, "max_position_usd", "must be > 0")
@@ -77,9 +88,21 @@ class RiskLimits:
         require(self.cooldown_seconds >= 0, self, "cooldown_seconds", "must be >= 0")
         require(self.max_api_errors >= 1, self, "max_api_errors", "must be >= 1")
         require(self.error_window_seconds > 0, self, "error_window_seconds", "must be > 0")
-        require(self.max_data_age_seconds is None or self.max_data_age_seconds > 0, self, "max_data_age_seconds",
-                "must be > 0 or null")
+        age = None if self.max_data_age is None else _DURATION.match(str(self.max_data_age))
+        require(self.max_data_age is None or age is not None and float(age.group(1)) > 0, self, "max_data_age",
+                "must be a positive duration such as 3s or 500ms, or null")
         require(self.max_order_usd is None or self.max_order_usd > 0, self, "max_order_usd", "must be > 0 or null")
+
+    def data_age_limit(self, interval_s: float) -> float:
+        """Seconds after which a wall-clock run's market data is stale (see ``max_data_age``)."""
+        if self.max_data_age is not None:
+            return parse_duration(self.max_data_age, "risk.max_data_age")
+        return min(3 * interval_s, MAX_DEFAULT_DATA_AGE_S)
+
+    def state_path(self, state_key: str) -> Path:
+        """The file keeping the limits of ``state_key`` (an account and instrument) across restarts."""
+        folder = self.state_dir or os.environ.get(STATE_DIR_ENV) or "~/.botmm/state"
+        return Path(folder).expanduser() / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', state_key)}.json"
 
 
 @dataclass

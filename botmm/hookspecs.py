@@ -55,11 +55,14 @@ def botmm_register_sizers(register: Register) -> None:
 def botmm_register_exchanges(register: Register) -> None:
     """Register exchanges (venues) implementing :class:`botmm.protocols.Venue`: where orders go and fills come from.
 
-    Called once per process by ``load_plugins()``. A venue of a live run also implements
-    :class:`botmm.protocols.LiveVenue`, a simulated one :class:`botmm.protocols.SimulatedVenue`. The factory receives
-    the exchange params and a ``BuildContext`` whose ``feed`` is the job's market data. Factories of every kind must do
-    no I/O (the CLI builds all components to check a config before a job starts); a venue connects in ``connect()``.
-    Returns nothing.
+    Called once per process by ``load_plugins()``. A venue for backtests implements
+    :class:`botmm.protocols.SimulatedVenue` (its own clock, ``fill_stats``); one for ``botmm run`` implements
+    :class:`botmm.protocols.LiveVenue` (reconciliation, dead man's switch, halt, guardian, state key; see
+    docs/live.md); both carry a ``funding`` ledger (empty when the venue has no funding), and
+    tests/test_venue_conformance.py is the contract every venue passes. The factory receives the exchange params and
+    a ``BuildContext`` whose ``feed`` is the job's market data. Factories of every kind must do no I/O (the CLI
+    builds all components to check a config before a job starts); a venue connects in ``connect()``. Returns
+    nothing.
     """
 
 

@@ -2,9 +2,12 @@
 manager -> venue, then fills -> inventory, metrics and notifiers.
 
 A live run, a paper run and a backtest differ only in the venue they build and the clock that calls
-:meth:`Strategy.step`. Components are resolved from the plugin registry once per job and then called directly: no
-hook call happens per tick, only on rare lifecycle events (start, end, errors) and on fills when a plugin or notifier
-listens to them.
+:meth:`Strategy.step`. The risk check runs on every tick, also one whose market data could not be read: in a
+wall-clock run, data older than ``risk.max_data_age`` is a circuit break (every order cancelled, retried each tick
+until the venue confirms, nothing quoted until fresh data returns).
+
+Components are resolved from the plugin registry once per job and then called directly: no hook call happens per
+tick, only on rare lifecycle events (start, end, errors) and on fills when a plugin or notifier listens to them.
 """
 
 from __future__ import annotations
@@ -13,21 +16,23 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 from omegaconf import DictConfig
 
-from botmm.config import AssetConfig, BacktestConfig, OrderManagerConfig, RiskLimits, parse_split, to_params
+from botmm.config import (AssetConfig, BacktestConfig, OrderManagerConfig, RiskLimits, parse_duration, parse_split,
+                          to_params)
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import MetricsRecorder
 from botmm.core.order_manager import OrderManager, batched
-from botmm.core.risk import RiskManager
+from botmm.core.risk import LimitsFile, RiskManager, day_number, day_name
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, RiskState
 from botmm.registry import BuildContext, build, hookimpl, load_plugins
-from botmm.protocols import QuoteInputs, Signal, SizeContext, TickState
+from botmm.protocols import QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext, TickState
 
 _NAN = float("nan")
+_CIRCUIT_BREAK = RiskState.CIRCUIT_BREAK
 _HOUR_MS = 3_600_000
 _WARM_MS = 40 * _HOUR_MS  # exp(-40) < 2**-53: past this the fill rate's warm-up correction is exactly 1
 
@@ -112,7 +117,12 @@ class Strategy:
         self.fill_listeners = [s for s in parts.signals.values() if hasattr(s, "on_fill")]
         self.capital = float(cfg.capital)
         self.max_position_usd = parts.limits.max_position_usd
-        self.risk = RiskManager(parts.limits, self.capital, parts.asset.lot_size)
+        self.simulated = isinstance(self.venue, SimulatedVenue)
+        # only a wall-clock run can go stale: a backtest's clock is its data
+        self.max_data_age_s: Optional[float] = (
+            parts.limits.data_age_limit(parse_duration(cfg.interval, "interval")) if run.mode == "run" else None)
+        self._max_age_ms = None if self.max_data_age_s is None else self.max_data_age_s * 1000
+        self.risk = RiskManager(parts.limits, self.capital, parts.asset.lot_size, self._max_age_ms)
         self.order_manager = OrderManager(parts.order_manager, parts.asset.tick_size, parts.asset.lot_size)
         self.max_batch = self.venue.max_batch
         self.inventory = InventoryTracker()
@@ -125,8 +135,17 @@ class Strategy:
         self.market: Market | None = None  # the last tick's market view (the status server reads it)
         self._cursor = 0
         self._fill_hook: Any = None  # botmm_fill, when something listens (set at start)
-        self._funding = getattr(self.venue, "funding", None)  # the simulated venues charge perpetual funding
+        self._funding = self.venue.funding
         self._funding_cursor = 0
+        self.data_ms: Optional[int] = None  # the time of the latest market data the venue delivered
+        self.fresh_ms = 0  # the last tick that saw fresh market data (0: none yet)
+        self.tick_ms = 0  # the last tick
+        self._checked_ms = -1  # the last tick the risk check ran in
+        self._blind_since: Optional[int] = None  # the first tick, while no market data has arrived at all
+        self._mid = _NAN  # the last mid seen, for the risk check of a tick without market data
+        self._cancel_pending = False  # a circuit break's cancel-all not yet confirmed by the venue
+        self._limits: Optional[LimitsFile] = None  # where a wall-clock run keeps its limits across restarts
+        self._limits_day, self._net_at_day = -1, 0.0
         self._fill_count = 0.0  # exponentially decayed, for the fill rate
         self._decay_dt, self._decay = 0, 1.0  # the last tick spacing and its decay factor
         self._first_ms: int | None = None
@@ -156,33 +175,97 @@ class Strategy:
         self.venue.connect()
         self.hook.botmm_run_start(run=self.run)
 
-    def seed_position(self, size: float, avg_entry: float) -> None:
-        """Start from a position the account already holds (a live run adopting the exchange's state)."""
-        self.inventory.position, self.inventory.avg_entry = size, avg_entry
+    def adopt(self, found: Reconciliation) -> None:
+        """Take the exchange's position as the truth (a live venue's :meth:`~botmm.protocols.LiveVenue.reconcile`).
+        Fills the venue already delivered are booked first, so none is counted on top of the adopted position."""
+        self._take_fills()
+        self.inventory.position, self.inventory.avg_entry = found.position, found.avg_entry
+
+    def keep_limits(self, limits: LimitsFile) -> None:
+        """Keep the daily loss and the circuit breaker's pause in ``limits`` (read now, written as they change), so
+        they survive a restart."""
+        saved = limits.read()
+        if saved is not None:
+            self.risk.restore(day_number(saved["day"]), saved["realized"], saved["paused_until_ms"],
+                              saved["pause_reason"])
+        self._limits = limits
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the last tick saw fresh market data."""
+        return self.fresh_ms > 0 and self.fresh_ms == self.tick_ms
 
     def event(self, name: str, **data: Any) -> None:
         """Tell notifiers about a rare event (circuit break, regime change, params reloaded, ...)."""
         self.hook.botmm_event(run=self.run, event=name, data=data)
 
     def step(self, now_ms: int) -> None:
-        """One tick: see the module docstring. A venue error skips the rest of the tick and is counted by risk."""
+        """One tick: see the module docstring. A venue error skips the rest of the tick and is counted by risk; the
+        risk check still runs."""
+        self.tick_ms, market = now_ms, None
         try:
-            self._step(now_ms)
+            market = self.venue.poll(now_ms)
+            if market is not None and (self._max_age_ms is None or now_ms - market.ts <= self._max_age_ms):
+                self.data_ms, self.fresh_ms = market.ts, now_ms
+                self._step(now_ms, market)
         except VenueError as exc:
-            self.calls["venue_errors"] += 1
-            self.risk.record_error(now_ms)
-            self.event("venue_error", error=str(exc))
+            self.venue_error(now_ms, exc)
+        if self._checked_ms != now_ms:  # no fresh market data, or an error before the risk check
+            try:
+                self._blind(now_ms, market)
+            except VenueError as exc:
+                self.venue_error(now_ms, exc)
+        if self._limits is not None:
+            self._save_limits()
 
-    def _step(self, now_ms: int) -> None:
-        venue = self.venue
-        market = venue.poll(now_ms)
-        if market is None:
+    def venue_error(self, now_ms: int, exc: VenueError) -> None:
+        """Count a failed venue call (too many trip the circuit breaker) and report it."""
+        self.calls["venue_errors"] += 1
+        self.risk.record_error(now_ms)
+        self.event("venue_error", error=str(exc))
+
+    def _blind(self, now_ms: int, market: Optional[Market]) -> None:
+        """The risk check of a tick without fresh market data: the position and equity as last known."""
+        if market is not None:
+            self.data_ms = market.ts
+        elif self.data_ms is None and self._blind_since is None:
+            self._blind_since = now_ms
+        data_ms = self.data_ms if self.data_ms is not None else self._blind_since
+        self._guard(now_ms, self._mid, self.inventory.position, self.state.equity, data_ms)
+
+    def _guard(self, now_ms: int, mid: float, position: float, equity: float, data_ms: int) -> None:
+        """Run the risk check; on a circuit break cancel every order, again each tick until the venue confirms."""
+        before = self.risk.state
+        risk = self.risk.check(now_ms, mid, position, equity, data_ms)
+        self._checked_ms = now_ms
+        if risk is not before:
+            self.event("risk_state", state=risk.value, previous=before.value, reason=self.risk.reason)
+            if risk is _CIRCUIT_BREAK:
+                self._cancel_pending = True
+                self.event("circuit_break", reason=self.risk.reason)
+        if self._cancel_pending:
+            self.calls["cancelled"] += self.venue.cancel_all_orders()
+            self._cancel_pending = False
+
+    def _save_limits(self) -> None:
+        risk, inv = self.risk, self.inventory
+        if risk.day < 0:
             return
+        net = inv.realized_pnl - inv.total_fees - inv.funding
+        if risk.day != self._limits_day:
+            self._limits_day, self._net_at_day = risk.day, net
+        until, reason = risk.pause
+        self._limits.write({"day": day_name(risk.day), "realized": round(risk.carried + net - self._net_at_day, 6),
+                            "paused_until_ms": until, "pause_reason": reason})
+
+    def _step(self, now_ms: int, market: Market) -> None:
+        venue = self.venue
         self.market = market
         new_fills = self._take_fills()
-        if self._funding is not None and len(self._funding.payments) > self._funding_cursor:
-            self._take_funding()
-        mid = market.mid
+        payments, self._funding_cursor = self._funding.since(self._funding_cursor)
+        for payment in payments:
+            self.inventory.record_funding(payment.amount)
+        self._mid = mid = market.mid
         position = self.inventory.position
         state = self._update_state(now_ms, mid, position, new_fills)
         inputs = self.policy.adjust(self._inputs(market, position), state)
@@ -192,13 +275,7 @@ class Strategy:
         ctx = SizeContext(mid, position, state.equity, inputs.vol, inputs.toxicity, inputs.inventory,
                           state.fill_rate, state.drawdown)
         quote = self.sizer.size(quote, ctx)
-        before = self.risk.state
-        risk = self.risk.check(now_ms, mid, position, state.equity, market.ts)
-        if risk is not before:
-            self.event("risk_state", state=risk.value, previous=before.value, reason=self.risk.reason)
-            if risk is RiskState.CIRCUIT_BREAK:
-                self.calls["cancelled"] += venue.cancel_all_orders()
-                self.event("circuit_break", reason=self.risk.reason)
+        self._guard(now_ms, mid, position, state.equity, market.ts)
         allowed = self.risk.apply(quote, position)
         actions = self.order_manager.reconcile(allowed, venue.get_open_orders())
         if actions.cancel:
@@ -264,22 +341,19 @@ class Strategy:
                 hook(run=self.run, fill=fill)
         return len(fills)
 
-    def _take_funding(self) -> None:
-        payments, self._funding_cursor = self._funding.since(self._funding_cursor)
-        for payment in payments:
-            self.inventory.record_funding(payment.amount)
-
-    def stop(self, error: BaseException | None = None) -> dict[str, Any]:
+    def stop(self, error: BaseException | None = None,
+             after_cancel: Optional[Callable[[Optional[VenueError]], None]] = None) -> dict[str, Any]:
         """Cancel every order, collect the last fills, write the outputs and tell plugins the job ended. A venue
         that cannot confirm its orders are gone still gets its fills read and its outputs written, then the
-        error is raised."""
+        error is raised. ``after_cancel`` hears how the cancel went (None: verified), before the venue
+        disconnects (the live runner disarms the dead man's switch only after a verified cancel)."""
         cancel_error: VenueError | None = None
         try:
             self.calls["cancelled"] += self.venue.cancel_all_orders()
-            if hasattr(self.venue, "disarm_dead_mans_switch"):
-                self.venue.disarm_dead_mans_switch()
         except VenueError as exc:
             cancel_error = exc
+        if after_cancel is not None:
+            after_cancel(cancel_error)
         try:
             self._take_fills()
         finally:
@@ -309,7 +383,7 @@ class Strategy:
             venue_errors=self.calls["venue_errors"],
             calls_saved=self.order_manager.calls_saved,
         )
-        if hasattr(self.venue, "fill_stats"):
+        if self.simulated:
             result["venue"] = self.venue.fill_stats()
         return result
 

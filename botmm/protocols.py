@@ -105,15 +105,27 @@ class Feed(Protocol):
 
 
 @runtime_checkable
+class FundingLedger(Protocol):
+    """Funding payments a venue booked, in order; the pipeline books each into the inventory once."""
+
+    def since(self, cursor: int) -> tuple[list[Any], int]:
+        """Payments after ``cursor`` (start at 0; each has ``ts`` and ``amount``, quote units paid, negative:
+        received) and the cursor to pass next time."""
+
+
+@runtime_checkable
 class Venue(Protocol):
     """Where orders go and fills come from: a real exchange, the paper venue or the backtest venue.
 
     A failed call raises :class:`botmm.errors.VenueError`; the pipeline counts it and carries on. ``max_batch`` is
-    the most orders one ``modify_orders`` call may carry. A simulated venue may also offer ``fill_stats() -> dict``
-    (its fill model's settings and counters), which the job's ``result.json`` records under ``venue``.
+    the most orders one ``modify_orders`` call may carry. ``funding`` is the account's funding ledger: the pipeline
+    books its payments into the inventory (a venue without funding keeps an empty one). A venue is a
+    :class:`SimulatedVenue` or a :class:`LiveVenue` (the paper venue is both); the pipeline and the runners tell
+    them apart by these protocols, never by probing for single methods.
     """
 
     max_batch: int
+    funding: FundingLedger
 
     def connect(self) -> None: ...
 
@@ -142,20 +154,13 @@ class Venue(Protocol):
 
 
 @runtime_checkable
-class FundingLedger(Protocol):
-    """Funding payments a venue booked, in order; the pipeline books each into the inventory once."""
-
-    def since(self, cursor: int) -> tuple[list[Any], int]:
-        """Payments after ``cursor`` (start at 0; each has ``ts`` and ``amount``, quote units paid, negative:
-        received) and the cursor to pass next time."""
-
-
-@runtime_checkable
 class SimulatedVenue(Venue, Protocol):
-    """A venue whose fills are simulated (candle backtest, order-book replay, paper): it owns a funding ledger and
-    reports its fill model's settings and counters, which ``result.json`` records under ``venue``."""
+    """A venue whose fills are simulated (candle backtest, order-book replay, paper): it has its own clock, which
+    a backtest follows (``next_tick``), and reports its fill model's settings and counters, which ``result.json``
+    records under ``venue``."""
 
-    funding: FundingLedger
+    def next_tick(self) -> int | None:
+        """The time of the next tick of the venue's clock (ms), or None once its data is used up."""
 
     def fill_stats(self) -> dict[str, Any]: ...
 
@@ -164,8 +169,8 @@ class SimulatedVenue(Venue, Protocol):
 class Reconciliation:
     """What :meth:`LiveVenue.reconcile` found on the exchange and adopted: the position, the bot's own resting
     orders and every fill of the run (keyed by trade id). ``differences`` lists, one line each, what the venue
-    believed differently before (also reported as ``reconcile_difference`` events); ``foreign_orders`` counts
-    resting orders of the account that are not the bot's (never touched)."""
+    believed differently before (the live runner reports each as a ``reconcile_difference`` event);
+    ``foreign_orders`` counts resting orders of the account that are not the bot's (never touched)."""
 
     position: float
     avg_entry: float
@@ -202,7 +207,6 @@ class LiveVenue(Venue, Protocol):
     reconcile_s: float
     metadata_refresh_s: float
     notify: Optional[Callable[..., None]]
-    funding: FundingLedger
 
     @property
     def state_key(self) -> str:

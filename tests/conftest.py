@@ -16,6 +16,17 @@ os.environ.setdefault("BOTMM_STATUS_PORT", "0")
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 
+@pytest.fixture(scope="session", autouse=True)
+def risk_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where wall-clock runs of the suite keep their risk limits (``risk.state_dir``): a fresh folder, never the
+    user's ``~/.botmm/state`` (a paused breaker or a day's loss must not leak between tests or into a home)."""
+    from botmm.config import STATE_DIR_ENV
+
+    folder = tmp_path_factory.mktemp("risk_state")
+    os.environ[STATE_DIR_ENV] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder: ``$BOTMM_SHARED_DATA`` if set, else ``shared/data`` beside the repository (same

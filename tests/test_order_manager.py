@@ -82,10 +82,10 @@ def test_position_limit_stops_only_the_side_that_grows_the_position():
     quote = Quote([QuoteLevel(Side.BUY, 99.0, 1.0)], [QuoteLevel(Side.SELL, 101.0, 1.0)])
     assert risk.check(0, 100.0, 10.0, 10_000) is RiskState.POSITION_LIMIT
     long_allowed = risk.apply(quote, 10.0)
-    assert long_allowed.bids == [] and long_allowed.asks == quote.asks
+    assert long_allowed.bids == [] and long_allowed.asks == [quote.asks[0]._replace(reduce_only=True)]
     assert risk.check(0, 100.0, -10.0, 10_000) is RiskState.POSITION_LIMIT
     short_allowed = risk.apply(quote, -10.0)
-    assert short_allowed.asks == [] and short_allowed.bids == quote.bids
+    assert short_allowed.asks == [] and short_allowed.bids == [quote.bids[0]._replace(reduce_only=True)]
     assert risk.check(0, 100.0, 9.6, 10_000) is RiskState.POSITION_LIMIT  # 960 USD: inside the 95 % release band
     assert risk.check(0, 100.0, 9.4, 10_000) is RiskState.SAFE
     assert risk.check(0, 100.0, 9.6, 10_000) is RiskState.SAFE  # entering needs the full limit

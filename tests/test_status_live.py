@@ -46,7 +46,7 @@ def test_status_page_in_chromium_equals_the_result(tmp_path: Path) -> None:
     log = tmp_path / "stdout.txt"
     with log.open("w") as stdout:
         proc = subprocess.Popen([*BOTMM, "run", "feed.bars=40", "exchange.speed=600", "interval=0.1s",
-                                 "risk.max_data_age_seconds=600", "server.port=0", f"hydra.run.dir={tmp_path / 'out'}"],
+                                 "risk.max_data_age=600s", "server.port=0", f"hydra.run.dir={tmp_path / 'out'}"],
                                 cwd=tmp_path, env=cli_env(), stdout=stdout, stderr=subprocess.STDOUT)
         try:
             assert wait_for(lambda: URL.search(log.read_text()) is not None, 60), log.read_text()
@@ -131,7 +131,7 @@ def test_healthz_turns_503_within_max_data_age_of_an_outage_and_recovers(
 
     cfg = compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", "duration=120s",
                       "interval=0.2s", "quoter.spread_bps=1", "quoter.vol_multiplier=0", "exchange.timeout_s=0.5",
-                      "risk.cooldown_seconds=0.5", f"risk.max_data_age_seconds={limit}", "server.port=0", name="run")
+                      "risk.cooldown_seconds=0.5", f"risk.max_data_age={limit}s", "server.port=0", name="run")
     watcher = threading.Thread(target=outage, daemon=True)
     try:
         watcher.start()

@@ -7,21 +7,33 @@
     until the next UTC day (and at least ``cooldown_seconds``), or until :meth:`reset`;
   - ``max_api_errors`` venue errors happened within ``error_window_seconds`` (:meth:`record_error`): paused for
     ``cooldown_seconds``, then quoting resumes;
-  - the market data is older than ``max_data_age_seconds``: for as long as it stays stale;
+  - the market data is older than ``max_data_age_ms`` (wall-clock runs only; reason ``stale data: Ns``): for as
+    long as it stays stale;
 * ``POSITION_LIMIT`` when ``|position| * mid >= max_position_usd``: the side that would grow the position is removed
-  and the reducing side keeps quoting, until the exposure falls below ``RELEASE`` (95 %) of the limit — the margin
-  keeps one fill or a price wiggle from flipping the state (and its notification) every tick;
+  and the reducing side keeps quoting, marked ``reduce_only`` (the exchange refuses it if it would grow the
+  position), until the exposure falls below ``RELEASE`` (95 %) of the limit — the margin keeps one fill or a price
+  wiggle from flipping the state (and its notification) every tick;
 * ``SAFE`` otherwise.
 
 ``apply`` then shapes the quote: at most ``max_open_orders`` levels (best first, shared between the sides) and no
 order above ``max_order_usd`` of notional. ``reason`` says why the last check was not SAFE.
+
+A wall-clock run keeps the day's realised loss and the circuit breaker's pause in a :class:`LimitsFile`, so a restart
+neither forgets a loss already taken today nor lifts a pause early (:meth:`RiskManager.restore`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
 
 from botmm.config import RiskLimits
+from botmm.errors import ConfigError
 from botmm.model import Quote, QuoteLevel, RiskState
 from botmm.rounding import round_lot
 
@@ -33,7 +45,8 @@ _SAFE, _POSITION_LIMIT, _CIRCUIT_BREAK = RiskState.SAFE, RiskState.POSITION_LIMI
 
 
 class RiskManager:
-    def __init__(self, limits: RiskLimits, capital: float, lot: float = 1e-12):
+    def __init__(self, limits: RiskLimits, capital: float, lot: float = 1e-12,
+                 max_data_age_ms: Optional[float] = None):
         self.limits = limits
         self.capital = capital
         self.lot = lot
@@ -41,12 +54,14 @@ class RiskManager:
         self.reason = ""
         self._day = -1
         self._day_open_equity = capital
+        self._carried = 0.0  # the day's realised PnL of earlier processes (a restart), for the daily loss
+        self._restored: tuple[int, float] = (-1, 0.0)  # (day, realised PnL) read back from a limits file
         self._paused_until = 0  # ms
         self._pause_reason = ""
         self._errors: deque[int] = deque()
         # The limits in the units check() compares them in, computed once.
         self._max_loss = limits.max_daily_loss_pct / 100.0 * capital
-        self._max_data_age_ms = None if limits.max_data_age_seconds is None else limits.max_data_age_seconds * 1000
+        self._max_data_age_ms = max_data_age_ms
         self._entry_usd = float(limits.max_position_usd)  # POSITION_LIMIT from SAFE
         self._release_usd = limits.max_position_usd * RELEASE  # ... and back
 
@@ -65,11 +80,33 @@ class RiskManager:
         self._paused_until, self._day, self.state, self.reason = 0, -1, _SAFE, ""
         self._errors.clear()
 
+    @property
+    def day(self) -> int:
+        """The UTC day (days since the epoch) of the last check; -1 before the first."""
+        return self._day
+
+    @property
+    def carried(self) -> float:
+        """The realised PnL of the current day that earlier processes booked (restored over a restart)."""
+        return self._carried
+
+    @property
+    def pause(self) -> tuple[int, str]:
+        """Until when (ms) the circuit breaker pauses quoting, and why (0 when it never paused)."""
+        return self._paused_until, self._pause_reason
+
+    def restore(self, day: int, realized: float, paused_until_ms: int, reason: str) -> None:
+        """Carry a previous process's state over a restart: the realised PnL of ``day`` counts towards that day's
+        loss, and a pause still running goes on."""
+        self._restored = (day, realized)
+        self._pause(paused_until_ms, reason)
+
     def check(self, now_ms: int, mid: float, position: float, equity: float, data_ms: int | None = None) -> RiskState:
         day = now_ms // _DAY_MS
         if day != self._day:
             self._day, self._day_open_equity = day, equity
-        loss = self._day_open_equity - equity
+            self._carried = self._restored[1] if day == self._restored[0] else 0.0
+        loss = self._day_open_equity - equity - self._carried
         if now_ms < self._paused_until:
             state, reason = _CIRCUIT_BREAK, self._pause_reason
         elif loss >= self._max_loss:
@@ -79,7 +116,7 @@ class RiskManager:
             state, reason = _CIRCUIT_BREAK, self._pause_reason
         elif (self._max_data_age_ms is not None and data_ms is not None
               and now_ms - data_ms > self._max_data_age_ms):
-            state, reason = _CIRCUIT_BREAK, f"market data {(now_ms - data_ms) / 1000:.1f}s old"
+            state, reason = _CIRCUIT_BREAK, f"stale data: {(now_ms - data_ms) / 1000:.1f}s"
         elif abs(position) * mid >= (self._release_usd if self.state is _POSITION_LIMIT else self._entry_usd):
             state, reason = _POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit"
         else:
@@ -99,9 +136,9 @@ class RiskManager:
         bids, asks = quote.bids, quote.asks
         if state is _POSITION_LIMIT:
             if position > 0:
-                bids = []
+                bids, asks = [], [level._replace(reduce_only=True) for level in asks]
             else:
-                asks = []
+                bids, asks = [level._replace(reduce_only=True) for level in bids], []
         limits = self.limits
         cap = limits.max_open_orders
         if len(bids) + len(asks) > cap:
@@ -118,7 +155,62 @@ class RiskManager:
         capped = []
         for level in levels:
             if level.size * level.price > cap:
-                level = QuoteLevel(level.side, level.price, round_lot(cap / level.price, self.lot))
+                level = level._replace(size=round_lot(cap / level.price, self.lot))
             if level.size > 0:
                 capped.append(level)
         return capped
+
+
+class LimitsFile:
+    """The JSON file that keeps one account's and instrument's limits across restarts (see the module docstring):
+    the UTC day, that day's realised PnL (net of fees and funding, every process of the day together) and the
+    circuit breaker's pause. Written atomically (a temporary file renamed over it) whenever one of them changes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._written: dict[str, Any] = {}
+
+    def read(self) -> Optional[dict[str, Any]]:
+        """The saved state, or None when there is none yet; a ConfigError naming the file when it is unreadable."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot read the risk state file: {exc.strerror}") from None
+        try:
+            state = json.loads(text)
+            state = {"day": str(state["day"]), "realized": float(state["realized"]),
+                     "paused_until_ms": int(state["paused_until_ms"]), "pause_reason": str(state["pause_reason"])}
+            day_number(state["day"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{self.path}: corrupt risk state file ({type(exc).__name__}: {exc}); fix or delete "
+                              "it (deleting forgets today's loss and any circuit-breaker pause)") from None
+        self._written = state
+        return state
+
+    def write(self, state: dict[str, Any]) -> None:
+        """Save ``state`` unless it is what the file already holds."""
+        if state == self._written:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(state, out)
+                out.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._written = dict(state)
+
+
+def day_name(day: int) -> str:
+    """A UTC day (days since the epoch) as an ISO date."""
+    return datetime.fromtimestamp(day * 86_400, timezone.utc).date().isoformat()
+
+
+def day_number(name: str) -> int:
+    """An ISO date as a UTC day (days since the epoch); ValueError when it is not one."""
+    return int(datetime.fromisoformat(name).replace(tzinfo=timezone.utc).timestamp()) // 86_400

@@ -9,29 +9,39 @@
   ``<output_dir>/<asset>/``; ``<output_dir>/result.json`` sums them (``sharpe`` is the worst asset's,
   ``max_drawdown_pct`` the deepest). Log records name their asset (each task binds its symbol, see
   :mod:`botmm.logs`) and each asset's notifier hears only its own run's events.
-* **Start**: each venue connects; a venue that can ``reconcile()`` (a real exchange) reports the account's resting
-  orders of its coin (adopted into its mirror, so the first tick modifies or cancels them) and position (seeded into
-  the inventory) before the first quote; then the dead man's switch is armed.
-* **Heartbeat**: every ``heartbeat_s`` (15 s) ``set_dead_mans_switch`` re-arms the exchange's scheduled cancel,
-  but only for symbols that ticked recently, so a stuck loop lets it fire. When the exchange refuses it, the venue's
-  client-side watchdog takes over (event ``dead_mans_switch``).
+* **Start**: each venue (a :class:`~botmm.protocols.LiveVenue`) connects and reconciles: the exchange's position
+  is adopted into the inventory and every difference from what the venue believed is reported (event
+  ``reconcile_difference``). Nothing is quoted until a reconciliation succeeded (it is retried each tick). Then the
+  dead man's switch is armed; when the exchange refuses it, a guardian process is started instead
+  (:mod:`botmm.runners.guardian`), which cancels the bot's orders when the bot stops beating.
+* **Limits that survive a restart**: the day's realised loss and the circuit breaker's pause are kept in
+  ``risk.state_dir/<venue.state_key>.json`` (:class:`~botmm.core.risk.LimitsFile`), read at start.
+* **Reconciliation**: every ``reconcile_s`` and after any venue error (at most every ``RECONCILE_RETRY_S``), in the
+  strategy's own worker thread between its steps, so a reconciliation never races a step.
+* **Heartbeat**: every ``heartbeat_s`` the dead man's switch is re-armed, only for a strategy whose last tick saw
+  fresh market data and that has had a fresh tick since the last re-arm: a blind or stuck bot lets it fire. The
+  guardian, when there is one, hears a beat after every tick that saw fresh data.
 * **Metadata monitor**: every ``metadata_refresh_s`` (hourly) ``refresh_metadata()``; a change is reported as event
   ``metadata_changed`` and the venue re-rounds.
 * **Stop**: after ``duration``, on SIGINT or SIGTERM: the tick tasks finish their step (at most 1 s is waited),
-  venues refuse new orders, then every venue cancels its orders and verifies none rests (in parallel), the last
-  fills are read and the results written; the process exits within 5 s with the summary. Further signals during
-  the stop are ignored.
+  venues refuse new orders (``halt``), then every venue cancels its orders and verifies none rests (in parallel),
+  the last fills are read and the results written; the process exits within 5 s with the summary. Only after a
+  verified cancel is the dead man's switch disarmed (and the guardian stopped): a failed stop leaves both watching,
+  says so in one log line and a ``stop_failed`` event, and exits non-zero. Further signals during the stop are
+  ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -39,14 +49,18 @@ from omegaconf import DictConfig
 
 from botmm.config import parse_duration
 from botmm.core.daily import daily_reports
-from botmm.errors import VenueError
+from botmm.core.risk import LimitsFile
+from botmm.errors import ConfigError, VenueError
 from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_symbol
 from botmm.pipeline import Run, Strategy
 from botmm.status import StatusServer, open_server, serve_run
+from botmm.protocols import LiveVenue
 
 log = logging.getLogger("botmm.live")
 
 STEP_GRACE_S = 1.0  # how long a stop waits for a step in progress
+RECONCILE_RETRY_S = 1.0  # the least time between reconciliations prompted by errors
+GUARDIAN_AGES = 2  # the guardian cancels after this many times risk.max_data_age without a fresh tick
 SUMMED = ("pnl", "realized_pnl", "fills", "volume", "fees", "orders_placed", "orders_modified", "orders_cancelled",
           "calls_saved", "venue_errors", "ticks")
 
@@ -117,17 +131,40 @@ def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:
     return combined
 
 
+@dataclass(eq=False)
+class LiveJob:
+    """One strategy of a live run and the runner's bookkeeping for it."""
+
+    strategy: Strategy
+    reconciled: bool = False  # a reconciliation succeeded: the position is the exchange's
+    reconcile_at: float = 0.0  # monotonic time of the next periodic reconciliation
+    retry_at: float = 0.0  # no reconciliation after an error before this
+    errors_seen: int = 0  # venue errors counted at the last reconciliation
+    armed_fresh_ms: int = 0  # the fresh tick after which the dead man's switch was last re-armed
+    guardian: Any = None  # the guardian process's handle, when the exchange refused the dead man's switch
+    stop_error: Optional[VenueError] = None  # the stop's cancel could not be verified
+
+    @property
+    def venue(self) -> LiveVenue:
+        return self.strategy.venue
+
+
 class LiveRunner:
     """Runs strategies side by side on the wall clock; see the module docstring."""
 
     def __init__(self, strategies: list[Strategy], interval: float, duration: Optional[float],
                  status: Optional[StatusServer] = None):
+        for strategy in strategies:
+            if not isinstance(strategy.venue, LiveVenue):
+                raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a live venue; botmm run needs "
+                                  "an exchange or exchange=paper")
+        self.jobs = [LiveJob(s) for s in strategies]
         self.strategies, self.interval, self.duration, self.status = strategies, interval, duration, status
-        self.last_step = {id(s): time.monotonic() for s in strategies}
+        self.last_step: dict[int, float] = {}  # id(strategy) -> monotonic time its last tick ended (status page)
         self.error: Optional[BaseException] = None
         self._stop: Optional[asyncio.Event] = None
         self._stop_early = False  # a signal arrived while starting
-        self._started: list[Strategy] = []
+        self._started: list[LiveJob] = []
 
     def run(self) -> list[dict[str, Any]]:
         """Start every strategy, tick until stopped, then stop them all; their results, in order."""
@@ -135,9 +172,9 @@ class LiveRunner:
         _on_signals(self._signal_while_starting)
         try:
             try:
-                for strategy in self.strategies:
-                    with symbol_context(strategy.run.symbol):
-                        self._start(strategy)
+                for job in self.jobs:
+                    with symbol_context(job.strategy.run.symbol):
+                        self._start(job)
                 if self.status is not None:
                     serve_run(self.status, self.strategies, self.last_step)
                 asyncio.run(self._main())
@@ -149,31 +186,77 @@ class LiveRunner:
             if self.status is not None:
                 self.status.close()
 
-    def _start(self, strategy: Strategy) -> None:
-        venue = strategy.venue
-        if hasattr(venue, "notify"):
-            venue.notify = strategy.event
+    def _start(self, job: LiveJob) -> None:
+        strategy, venue = job.strategy, job.venue
+        venue.notify = strategy.event
+        strategy.keep_limits(LimitsFile(strategy.risk.limits.state_path(venue.state_key)))
         strategy.start()
-        self._started.append(strategy)
-        if hasattr(venue, "reconcile"):
-            found = venue.reconcile()
-            strategy.seed_position(found.position, found.avg_entry)
-        if hasattr(venue, "arm_dead_mans_switch"):
-            try:
-                if venue.arm_dead_mans_switch():
-                    strategy.event("dead_mans_switch", armed=True, seconds=venue.params.dead_mans_switch_s)
-            except VenueError as exc:
-                log.warning("dead man's switch not armed yet (the heartbeat retries): %s", exc)
+        self._started.append(job)
+        self._reconcile(job)
+        self._arm(job)
+
+    def _reconcile(self, job: LiveJob) -> None:
+        """Adopt the exchange's truth; a failure is a venue error and is retried."""
+        strategy, now = job.strategy, time.monotonic()
+        try:
+            found = job.venue.reconcile()
+            strategy.adopt(found)
+        except VenueError as exc:
+            log.warning("reconciliation failed%s: %s", "" if job.reconciled else " (nothing is quoted until one "
+                        "succeeds)", exc)
+            strategy.venue_error(int(time.time() * 1000), exc)
+            job.errors_seen = strategy.calls["venue_errors"]
+            job.retry_at = job.reconcile_at = now + RECONCILE_RETRY_S
+            return
+        for difference in found.differences:
+            log.warning("reconciliation: %s", difference)
+            strategy.event("reconcile_difference", difference=difference)
+        job.reconciled = True
+        job.errors_seen = strategy.calls["venue_errors"]
+        job.reconcile_at = now + job.venue.reconcile_s
+        job.retry_at = now + RECONCILE_RETRY_S
+
+    def _arm(self, job: LiveJob) -> None:
+        """Arm the dead man's switch; when the exchange refuses it, start the guardian (once)."""
+        venue = job.venue
+        try:
+            armed = venue.arm_dead_mans_switch()
+        except VenueError as exc:
+            log.warning("dead man's switch not armed (the heartbeat retries): %s", exc)
+            return
+        if armed or job.guardian is not None:
+            return
+        spec = venue.guardian()
+        if spec is None:
+            return
+        from botmm.runners.guardian import start_guardian
+
+        strategy = job.strategy
+        job.guardian = start_guardian(spec, GUARDIAN_AGES * strategy.max_data_age_s,
+                                      strategy.run.output_dir)
+        strategy.event("dead_mans_switch", armed=False, fallback="guardian")
+
+    def _tick(self, job: LiveJob) -> None:
+        """One tick of one strategy, in its worker thread: reconcile when due, step, beat the guardian."""
+        strategy, now = job.strategy, time.monotonic()
+        errors = strategy.calls["venue_errors"] > job.errors_seen and now >= job.retry_at
+        if not job.reconciled or now >= job.reconcile_at or errors:
+            self._reconcile(job)
+        if not job.reconciled:
+            return
+        strategy.step(int(time.time() * 1000))
+        if job.guardian is not None and strategy.fresh:
+            job.guardian.beat()
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(len(self.strategies) + 2, thread_name_prefix="botmm-tick"))
+        loop.set_default_executor(ThreadPoolExecutor(len(self.jobs) + 2, thread_name_prefix="botmm-tick"))
         self._stop = asyncio.Event()
         if self._stop_early:
             self._stop.set()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, self._on_signal, sig)
-        tasks = [asyncio.create_task(self._ticker(s)) for s in self.strategies]
+        tasks = [asyncio.create_task(self._ticker(job)) for job in self.jobs]
         tasks += [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._metadata_monitor()),
                   asyncio.create_task(daily_reports(self.strategies, self._stop))]
         try:
@@ -206,16 +289,16 @@ class LiveRunner:
             except TimeoutError:
                 pass
 
-    async def _ticker(self, strategy: Strategy) -> None:
+    async def _ticker(self, job: LiveJob) -> None:
         loop = asyncio.get_running_loop()
-        bind_symbol(strategy.run.symbol)  # this task's records, and its steps' threads, name the symbol
+        bind_symbol(job.strategy.run.symbol)  # this task's records, and its steps' threads, name the symbol
         try:
             while not self._stop.is_set():
                 started = loop.time()
-                await asyncio.to_thread(strategy.step, int(time.time() * 1000))
-                self.last_step[id(strategy)] = time.monotonic()
+                await asyncio.to_thread(self._tick, job)
+                self.last_step[id(job.strategy)] = time.monotonic()
                 if self.status is not None:
-                    self.status.metrics.observe_step(strategy.run.symbol, loop.time() - started)
+                    self.status.metrics.observe_step(job.strategy.run.symbol, loop.time() - started)
                 await self._pause(self.interval - (loop.time() - started))
         except Exception as exc:
             log.error("stopping: %s", exc)
@@ -223,61 +306,54 @@ class LiveRunner:
             self._stop.set()
 
     async def _heartbeat(self) -> None:
-        venues = [s for s in self.strategies if hasattr(s.venue, "arm_dead_mans_switch")]
-        if not venues:
-            return
-        period = min(s.venue.heartbeat_s for s in venues)
+        period = min(job.venue.heartbeat_s for job in self.jobs)
         while not self._stop.is_set():
             await self._pause(period)
-            for strategy in venues if not self._stop.is_set() else []:
+            for job in self.jobs if not self._stop.is_set() else []:
+                strategy = job.strategy
                 with symbol_context(strategy.run.symbol):
-                    venue = strategy.venue
-                    idle = time.monotonic() - self.last_step[id(strategy)]
-                    if idle > venue.params.dead_mans_switch_s / 2:
-                        log.warning("no tick for %.0fs: not re-arming the dead man's switch", idle)
+                    if not strategy.fresh or strategy.fresh_ms <= job.armed_fresh_ms:
+                        log.warning("no fresh market data since the last heartbeat: not re-arming the dead man's "
+                                    "switch")
                         continue
-                    try:
-                        await asyncio.to_thread(venue.arm_dead_mans_switch)
-                    except Exception as exc:
-                        log.warning("dead man's switch not re-armed: %s", exc)
+                    job.armed_fresh_ms = strategy.fresh_ms
+                    await asyncio.to_thread(self._arm, job)
 
     async def _metadata_monitor(self) -> None:
-        venues = [s for s in self.strategies if hasattr(s.venue, "refresh_metadata")]
-        if not venues:
-            return
-        period = min(s.venue.metadata_refresh_s for s in venues)
+        period = min(job.venue.metadata_refresh_s for job in self.jobs)
         while not self._stop.is_set():
             await self._pause(period)
-            for strategy in venues if not self._stop.is_set() else []:
-                with symbol_context(strategy.run.symbol):
+            for job in self.jobs if not self._stop.is_set() else []:
+                with symbol_context(job.strategy.run.symbol):
                     try:
-                        changes = await asyncio.to_thread(strategy.venue.refresh_metadata)
+                        changes = await asyncio.to_thread(job.venue.refresh_metadata)
                     except Exception as exc:
                         log.warning("metadata not refreshed: %s", exc)
                         continue
                     if changes:
-                        strategy.event("metadata_changed", **changes)
+                        job.strategy.event("metadata_changed", **changes)
 
     def _shutdown(self) -> list[dict[str, Any]]:
         """Halt every venue, then stop the started strategies in parallel (cancel, verify, last fills, outputs)."""
         _on_signals(_ignored)
         began = time.monotonic()
-        for strategy in self._started:
-            halt = getattr(strategy.venue, "halt", None)
-            if halt is not None:
-                halt()
+        for job in self._started:
+            job.venue.halt()
         results: list[dict[str, Any]] = []
         failure: Optional[BaseException] = None
-        started = [s for s in self.strategies if any(s is t for t in self._started)]
+        started = [job for job in self.jobs if job in self._started]
         if started:
             with ThreadPoolExecutor(len(started), thread_name_prefix="botmm-stop") as pool:
-                futures = [pool.submit(with_symbol, s.run.symbol, s.stop, self.error) for s in started]
-                for strategy, future in zip(started, futures):
+                futures = [pool.submit(with_symbol, job.strategy.run.symbol, job.strategy.stop, self.error,
+                                       functools.partial(self._after_cancel, job)) for job in started]
+                for job, future in zip(started, futures):
+                    strategy = job.strategy
                     with symbol_context(strategy.run.symbol):
                         try:
                             strategy.outcome = future.result()
                         except BaseException as exc:
-                            log.error("stop failed: %s", exc)
+                            if exc is not job.stop_error:
+                                log.error("stop failed: %s", exc)
                             failure = failure or exc
                             continue
                         results.append(strategy.outcome)
@@ -289,6 +365,23 @@ class LiveRunner:
         if failure is not None:
             raise failure
         return results
+
+    def _after_cancel(self, job: LiveJob, error: Optional[VenueError]) -> None:
+        """The stop's cancel verified: disarm the dead man's switch and stop the guardian. Not verified: leave both
+        watching and say so."""
+        if error is not None:
+            job.stop_error = error
+            log.error("stop failed, orders may still rest: %s; the dead man's switch stays armed%s", error,
+                      " and the guardian keeps watching" if job.guardian is not None else "")
+            job.strategy.event("stop_failed", error=str(error), dead_mans_switch="armed")
+            return
+        try:
+            job.venue.disarm_dead_mans_switch()
+        except VenueError as exc:
+            log.warning("dead man's switch not disarmed (it fires with no order resting): %s", exc)
+        if job.guardian is not None:
+            job.guardian.stop()
+            job.guardian = None
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

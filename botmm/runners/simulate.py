@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from botmm.errors import ConfigError
 from botmm.pipeline import Run, Strategy
+from botmm.protocols import SimulatedVenue
 
 _PROGRESS_EVERY = 2048  # ticks between progress-bar updates: cheap enough to vanish in the loop
 
@@ -25,10 +26,9 @@ def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 
 def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:
     """Tick ``strategy`` at every step of its simulated venue's clock until the data ends."""
-    venue = strategy.venue
-    if not hasattr(venue, "next_tick"):
+    if not isinstance(strategy.venue, SimulatedVenue):
         raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a simulated venue; backtests need one")
-    step, next_tick = strategy.step, venue.next_tick
+    step, next_tick = strategy.step, strategy.venue.next_tick
     with strategy.session(), _bar(progress, strategy.run.symbol) as show:
         ticks = 0
         while (now := next_tick()) is not None:

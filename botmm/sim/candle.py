@@ -42,7 +42,7 @@ import numpy as np
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
-from botmm.protocols import Feed
+from botmm.protocols import Feed, SimulatedVenue
 from botmm.sim.costs import Costs, Funding
 
 
@@ -64,7 +64,7 @@ class CandleFillParams:
         require(self.volume_cap is None or 0 < self.volume_cap <= 1, self, "volume_cap", "must be in (0, 1]")
 
 
-class CandleVenue:
+class CandleVenue(SimulatedVenue):
     """A simulated exchange over a feed of bars; see the module docstring for the fill rules."""
 
     max_batch = 1000

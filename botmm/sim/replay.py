@@ -54,6 +54,7 @@ from botmm.core.inventory import InventoryTracker
 from botmm.data.l2 import L2Events, L2Meta, ValidationReport
 from botmm.errors import ConfigError, DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
+from botmm.protocols import SimulatedVenue
 from botmm.sim import replay_kernels as k
 from botmm.sim.costs import Costs, Funding
 from botmm.sim.latency import LatencyModel, duration_ns
@@ -124,7 +125,7 @@ class L2Feed(Protocol):
     def batches(self) -> Iterator[L2Events]: ...
 
 
-class ReplayVenue:
+class ReplayVenue(SimulatedVenue):
     """The replay venue; see the module docstring for the semantics."""
 
     max_batch = 1000

@@ -20,7 +20,7 @@ from botmm.registry import hookimpl
 DAY_MS = 86_400_000
 LAST_FILLS = 10
 EVENTS_KEPT = 20
-DEFAULT_MAX_DATA_AGE_S = 10.0  # when risk.max_data_age_seconds is null, health still wants data this fresh
+DEFAULT_MAX_DATA_AGE_S = 10.0  # when a run has no data-age limit, health still wants data this fresh
 
 
 def venue_view(venue: Any) -> dict[str, Any]:
@@ -31,9 +31,7 @@ def venue_view(venue: Any) -> dict[str, Any]:
     weight spent over the last minute and the budget it may spend.
     """
     client = getattr(venue, "client", None)
-    confirmed = getattr(venue, "orders_confirmed", None)
-    if confirmed is None:
-        confirmed = not getattr(venue, "_dirty", False)
+    confirmed = getattr(venue, "orders_confirmed", True)  # simulated venues: the mirror is the venue
     armed = getattr(venue, "armed_until", None)
     if armed is None:
         armed = getattr(client, "armed_until", None)
@@ -120,8 +118,8 @@ class Snapshots:
     def asset(self, strategy: Any, now_ms: int) -> dict[str, Any]:
         inv, market = strategy.inventory, getattr(strategy, "market", None)
         venue = venue_view(strategy.venue)
-        fresh_ms = getattr(strategy, "last_fresh_ms", None) or (market.ts if market is not None else None)
-        limit = strategy.risk.limits.max_data_age_seconds or DEFAULT_MAX_DATA_AGE_S
+        fresh_ms = strategy.data_ms
+        limit = strategy.max_data_age_s or DEFAULT_MAX_DATA_AGE_S
         age = None if fresh_ms is None else max(0.0, (now_ms - fresh_ms) / 1000.0)
         mid = market.mid if market is not None else None
         position = inv.position

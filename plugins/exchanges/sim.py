@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from botmm.config import ComponentParams, require
 from botmm.registry import BuildContext, hookimpl
@@ -29,8 +30,9 @@ class SimParams(ComponentParams):
         return Costs(self.maker_fee, self.taker_fee, self.funding_rate, self.funding_hours)
 
 
-def candle_venue(params: SimParams, ctx: BuildContext, **clock):
-    """A :class:`~botmm.sim.candle.CandleVenue` over the job's feed with the job's ``fill_model``."""
+def candle_venue(params: SimParams, ctx: BuildContext, venue: Optional[type] = None, **clock):
+    """A :class:`~botmm.sim.candle.CandleVenue` (or its subclass ``venue``) over the job's feed with the job's
+    ``fill_model``."""
     from botmm.config import to_params
     from botmm.errors import ConfigError
     from botmm.sim.candle import CandleFillParams, CandleVenue
@@ -39,7 +41,7 @@ def candle_venue(params: SimParams, ctx: BuildContext, **clock):
         raise ConfigError(f"fill_model={ctx.cfg.fill_model.name}: exchange={params.name} fills against bars "
                           "(fill_model=candle); the order-book replay runs on exchange=sim (botmm replay)")
     fill = to_params(CandleFillParams, ctx.cfg.fill_model, "fill_model")
-    return CandleVenue(ctx.feed, fill, ctx.asset, params.costs(), **clock)
+    return (venue or CandleVenue)(ctx.feed, fill, ctx.asset, params.costs(), **clock)
 
 
 def make_sim(params: SimParams, ctx: BuildContext):

@@ -194,6 +194,12 @@ class HyperliquidVenue:
             account = self.params.account_address or Account.from_key(self._key.reveal()).address
         return f"{account.lower()}-{self.coin or self.asset.symbol}"
 
+    @property
+    def orders_confirmed(self) -> bool:
+        """Whether the local mirror of resting orders is the exchange's: no action of unknown outcome unresolved and
+        no resynchronisation due (the status server's health check)."""
+        return not self._dirty and not self._pending
+
     def halt(self) -> None:
         """Refuse every later place and modify (shutdown): only cancels go out from now on."""
         self._halted = True
