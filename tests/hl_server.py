@@ -86,11 +86,17 @@ class Fault:
     after: int = 0
     times: int = 1
     delay_s: float = 0.0
+    until: Optional[float] = None  # a window fault: every matching request until this monotonic time
     seen: int = 0
     fired: int = 0
 
     def matches(self, path: str, kind: str) -> bool:
         return (self.path is None or self.path == path) and (not self.types or kind in self.types)
+
+    def active(self) -> bool:
+        if self.until is not None:
+            return time.monotonic() < self.until
+        return self.fired < self.times
 
 
 @dataclass
@@ -201,14 +207,50 @@ class HLServer:
 
     # -- test controls -----------------------------------------------------------------------------------------
     def inject(self, kind: str, path: Optional[str] = None, types: tuple[str, ...] = (), after: int = 0,
-               times: int = 1, delay_s: float = 0.0) -> Fault:
+               times: int = 1, delay_s: float = 0.0, for_s: Optional[float] = None) -> Fault:
         """Make the next ``times`` requests matching ``path``/``types`` (after skipping ``after`` of them) fail
         with ``kind``: 5xx, timeout (answer after ``delay_s``), truncated, 429, bad_400, unreadable, alo_reject,
-        partial_batch."""
-        fault = Fault(kind, path, types, after, times, delay_s)
+        partial_batch. With ``for_s``, every matching request fails for that many seconds from now instead."""
+        fault = Fault(kind, path, types, after, times, delay_s, None if for_s is None else time.monotonic() + for_s)
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def fault_over(self, kind: str) -> bool:
+        """Whether every fault of ``kind`` has run its course."""
+        with self.lock:
+            return not any(f.active() for f in self.faults if f.kind == kind)
+
+    def now_ms(self) -> int:
+        """The exchange's clock (epoch ms), as it stamps requests, orders and fills."""
+        return self._now_ms()
+
+    def position(self, user: str, coin: str) -> float:
+        with self.lock:
+            self._advance()
+            return float(self._account(user).positions.get(coin, (Decimal(0), Decimal(0)))[0])
+
+    def lifetimes(self, user: str) -> list[tuple[int, Optional[int], Optional[str]]]:
+        """(rested from ms, until ms or None while resting, cloid) of every order of ``user`` so far."""
+        with self.lock:
+            self._advance()
+            user = user.lower()
+            ended = [(o.timestamp, end, o.cloid) for o, _, end in self.finished.values() if o.user == user]
+            return ended + [(o.timestamp, None, o.cloid) for o in self.orders.values() if o.user == user]
+
+    def cancelled_by_request(self) -> set[int]:
+        """The oids that a cancel (or a modify's cancel-and-replace) took off the book."""
+        with self.lock:
+            return {oid for oid, (_, status, _) in self.finished.items() if status == "canceled"}
+
+    def fill_now(self, oid: int, time_shift_ms: int = 0) -> dict:
+        """Fill the resting order ``oid`` whole now; its fill is stamped ``time_shift_ms`` from now (negative: a fill
+        the exchange reports late)."""
+        with self.lock:
+            order = self.orders[oid]
+            self._finish(oid, "filled")
+            return self.add_fill(order.user, order.coin, order.is_buy, order.px, order.sz, oid,
+                                 time_ms=self._now_ms() + time_shift_ms, cloid=order.cloid)
 
     def place_foreign(self, user: str, coin: str, is_buy: bool, px: str, sz: str) -> int:
         """An order placed by hand (no cloid), resting as given; its oid."""
@@ -354,7 +396,7 @@ class HLServer:
     # -- HTTP --------------------------------------------------------------------------------------------------
     def _fault(self, path: str, kind: str, kinds: tuple[str, ...]) -> Optional[Fault]:
         for fault in self.faults:
-            if fault.kind in kinds and fault.fired < fault.times and fault.matches(path, kind):
+            if fault.kind in kinds and fault.active() and fault.matches(path, kind):
                 fault.seen += 1
                 if fault.seen > fault.after:
                     fault.fired += 1
