@@ -16,7 +16,10 @@
   (:mod:`botmm.runners.guardian`), which cancels the bot's orders when the bot stops beating.
 * **Limits that survive a restart**: the day's realised loss and the circuit breaker's pause are kept in
   ``risk.state_dir/<venue.state_key>.json`` (:class:`~botmm.core.risk.LimitsFile`), read at start.
-* **Reconciliation**: every ``reconcile_s`` and after any venue error (at most every ``RECONCILE_RETRY_S``), in the
+* **Reconciliation**: every ``reconcile_s`` and after any venue error (an error-prompted one at most every
+  ``ERROR_RECONCILE_GAP_S``, and a failed one retried after ``RECONCILE_RETRY_S`` doubling per failure up to ``reconcile_s``:
+  a reconciliation reads the run's fills and funding, the heaviest requests in the weight budget, and a fault storm
+  must not spend the budget the market data needs), in the
   strategy's own worker thread between its steps, so a reconciliation never races a step.
 * **Heartbeat**: every ``heartbeat_s`` the dead man's switch is re-armed, only for a strategy whose last tick saw
   fresh market data and that has had a fresh tick since the last re-arm: a blind or stuck bot lets it fire. The
@@ -59,7 +62,8 @@ from botmm.protocols import LiveVenue
 log = logging.getLogger("botmm.live")
 
 STEP_GRACE_S = 1.0  # how long a stop waits for a step in progress
-RECONCILE_RETRY_S = 1.0  # the least time between reconciliations prompted by errors
+RECONCILE_RETRY_S = 1.0  # the first retry of a failed reconciliation (doubling per failure)
+ERROR_RECONCILE_GAP_S = 2.5  # the least time from a reconciliation to one prompted by a venue error
 GUARDIAN_AGES = 2  # the guardian cancels after this many times risk.max_data_age without a fresh tick
 SUMMED = ("pnl", "realized_pnl", "fills", "volume", "fees", "orders_placed", "orders_modified", "orders_cancelled",
           "calls_saved", "venue_errors", "ticks")
@@ -140,6 +144,7 @@ class LiveJob:
     reconcile_at: float = 0.0  # monotonic time of the next periodic reconciliation
     retry_at: float = 0.0  # no reconciliation after an error before this
     errors_seen: int = 0  # venue errors counted at the last reconciliation
+    failures: int = 0  # reconciliations failed in a row
     armed_fresh_ms: int = 0  # the fresh tick after which the dead man's switch was last re-armed
     guardian: Any = None  # the guardian process's handle, when the exchange refused the dead man's switch
     stop_error: Optional[VenueError] = None  # the stop's cancel could not be verified
@@ -206,15 +211,16 @@ class LiveRunner:
                         "succeeds)", exc)
             strategy.venue_error(int(time.time() * 1000), exc)
             job.errors_seen = strategy.calls["venue_errors"]
-            job.retry_at = job.reconcile_at = now + RECONCILE_RETRY_S
+            job.retry_at = job.reconcile_at = now + min(job.venue.reconcile_s, RECONCILE_RETRY_S * 2 ** job.failures)
+            job.failures += 1
             return
         for difference in found.differences:
             log.warning("reconciliation: %s", difference)
             strategy.event("reconcile_difference", difference=difference)
         job.reconciled = True
-        job.errors_seen = strategy.calls["venue_errors"]
+        job.errors_seen, job.failures = strategy.calls["venue_errors"], 0
         job.reconcile_at = now + job.venue.reconcile_s
-        job.retry_at = now + RECONCILE_RETRY_S
+        job.retry_at = now + min(job.venue.reconcile_s, ERROR_RECONCILE_GAP_S)
 
     def _arm(self, job: LiveJob) -> None:
         """Arm the dead man's switch; when the exchange refuses it, start the guardian (once)."""
