@@ -5,7 +5,8 @@ The composite score that ranks a sweep's jobs is::
     score = summary.sharpe * sharpe + summary.return_pct * return_pct - summary.max_drawdown_pct * max_drawdown_pct
 
 with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
-as a tie-breaker, drawdown as a penalty. When the jobs ran with ``backtest.split`` (walk-forward), the score and the
+as a tie-breaker, drawdown as a penalty; a Sharpe that is n/a (a job shorter than ``MIN_DAYS`` days) counts as 0.
+When the jobs ran with ``backtest.split`` (walk-forward), the score and the
 figures shown are the out-of-sample ones (``scored_on`` says which). Failed jobs are listed last with their status,
 so a sweep with failures still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a
 console table.
@@ -26,15 +27,31 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from botmm.config import SummaryWeights, to_params
+from botmm.core.metrics import MIN_DAYS
 from botmm.errors import ConfigError
 
 SWEEP_JOBS_ENV = "BOTMM_SWEEP_JOBS"
 SHOWN = ("pnl", "return_pct", "sharpe", "max_drawdown_pct", "fills", "volume", "fees")
+LABELS = {
+    "pnl": "equity change, quote units",
+    "return_pct": "pnl, % of capital",
+    "sharpe": f"annualised, daily returns on capital; n/a under {MIN_DAYS} days",
+    "sortino": "as sharpe, downside deviation",
+    "max_drawdown_pct": "largest fall from a peak, % of that peak",
+    "profitable_days_pct": "% of UTC days with pnl > 0",
+    "fills": "count",
+    "volume": "traded notional, quote units",
+    "fees": "net fees paid, quote units",
+    "final_position": "base units",
+    "orders_placed": "count",
+    "calls_saved": "order calls the order manager avoided",
+}
+"""What each figure on the console is, printed beside it."""
 
 
 def score(result: dict[str, Any], weights: SummaryWeights) -> float:
     return (
-        weights.sharpe * result["sharpe"]
+        weights.sharpe * (result["sharpe"] or 0.0)
         + weights.return_pct * result["return_pct"]
         - weights.max_drawdown_pct * result["max_drawdown_pct"]
     )
@@ -57,10 +74,12 @@ def print_result(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
-    rows = [(key, result[key]) for key in (*SHOWN, "final_position", "orders_placed", "calls_saved")]
-    rows += [(f"venue.{key}", value) for key, value in result.get("venue", {}).items()]
-    for key, value in rows:
-        table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
+    keys = ("pnl", "return_pct", "sharpe", "sortino", "max_drawdown_pct", "profitable_days_pct", "fills", "volume",
+            "fees", "final_position", "orders_placed", "calls_saved")
+    rows = [(key, result.get(key), LABELS[key]) for key in keys]
+    rows += [(f"venue.{key}", value, "") for key, value in result.get("venue", {}).items()]
+    for key, value, label in rows:
+        table.add_row(key, _cell(value), label)
     Console().print(table)
 
 
@@ -130,6 +149,11 @@ def _write(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     pq.write_table(table, sweep_dir / "summary.parquet")
 
 
+def _cell(value: Any) -> str:
+    """A figure as the console shows it: "n/a" for a figure not defined on this run."""
+    return "n/a" if value is None else f"{value:,.4f}" if isinstance(value, float) else str(value)
+
+
 def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -139,7 +163,7 @@ def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
         table.add_column(col, justify="left" if col in ("overrides", "status") else "right")
     for row in rows:
         cells = [row["rank"], row["overrides"], row["status"], row["score"], *(row[c] for c in SHOWN)]
-        table.add_row(*("-" if v is None else f"{v:,.4f}" if isinstance(v, float) else str(v) for v in cells))
+        table.add_row(*("-" if v is None and row["status"] != "ok" else _cell(v) for v in cells))
     console = Console()
     if not console.is_terminal:
         console.width = 200  # a log or a pipe has no width: keep the table readable
