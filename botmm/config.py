@@ -69,6 +69,7 @@ class RiskLimits:
     error_window_seconds: float = 60.0
     max_data_age_seconds: Optional[float] = 10.0  # no quoting on market data older than this (None: no check)
     max_order_usd: Optional[float] = None  # cap on one order's notional (None: no cap)
+    max_drawdown_pct: float = 50.0  # fall of equity from its running peak, % of the peak, that stops the job (ruin)
 
     def __post_init__(self) -> None:
         require(self.max_position_usd > 0, self, "max_position_usd", "must be > 0")
@@ -80,6 +81,7 @@ class RiskLimits:
         require(self.max_data_age_seconds is None or self.max_data_age_seconds > 0, self, "max_data_age_seconds",
                 "must be > 0 or null")
         require(self.max_order_usd is None or self.max_order_usd > 0, self, "max_order_usd", "must be > 0 or null")
+        require(0 < self.max_drawdown_pct <= 100, self, "max_drawdown_pct", "must be in (0, 100]")
 
 
 @dataclass

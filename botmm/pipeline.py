@@ -307,6 +307,8 @@ class Strategy:
         )
         if hasattr(self.venue, "fill_stats"):
             result["venue"] = self.venue.fill_stats()
+        if self.risk.stopped:
+            result["stopped"] = self.risk.stopped
         return result
 
 
