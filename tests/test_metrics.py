@@ -108,3 +108,21 @@ def test_compounding_scales_order_size_with_equity(tmp_path):
     assert rich.outcome["volume"] < plain.outcome["volume"]
     sizes = [f.size * f.price for f in rich.metrics.fills]
     assert sizes[-1] < sizes[0]
+
+
+def test_a_file_feed_reaches_the_venue_in_bounded_batches_with_the_same_fills(tmp_path, candles_csv, monkeypatch):
+    """A candle file is handed to the venue BATCH_BARS at a time (the venue keeps one batch as Python lists), and a
+    run on it equals a run on one batch: the same fills, bar for bar. fills.parquet carries the trade id column."""
+    import sys
+
+    import pyarrow.parquet as pq
+
+    path = candles_csv(bars=2_500)
+    whole = backtest_strategy(tmp_path / "whole", "feed=candles_file", f"feed.path={path}")
+    monkeypatch.setattr(sys.modules[type(whole.venue.feed).__module__], "BATCH_BARS", 700)
+    cut = backtest_strategy(tmp_path / "cut", "feed=candles_file", f"feed.path={path}")
+    assert [len(b) for b in cut.venue.feed.batches()] == [700, 700, 700, 400]
+    assert cut.metrics.fills == whole.metrics.fills and len(whole.metrics.fills) > 0
+    assert list(cut.metrics.equity) == list(whole.metrics.equity)
+    table = pq.read_table(tmp_path / "cut" / "fills.parquet")
+    assert table.schema.field("tid").type == "int64" and table.column("tid").to_pylist() == [0] * table.num_rows
