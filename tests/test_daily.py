@@ -148,3 +148,16 @@ def test_botmm_run_writes_a_log_file_and_daily_stats(tmp_path: Path) -> None:
     (today,) = daily["days"]
     assert today["fills"] == result["fills"] and daily["cumulative"]["pnl"] == pytest.approx(result["pnl"])
     assert (job / "daily_stats.csv").read_text().startswith("date,start_equity,end_equity,pnl,")
+
+
+def test_fills_as_columns_count_as_the_same_fills_one_by_one() -> None:
+    fills = [Fill(_at(day, hour), i, Side.BUY if i % 3 else Side.SELL, 3000.0 + i, 0.1 * (i % 4 + 1),
+                  0.01 * (i % 5 - 1), i % 2 == 0) for i, (day, hour) in enumerate((d, h) for d in (0, 0, 1, 3)
+                                                                                   for h in (1.0, 7.5, 23.9))]
+    one_by_one, columns = MetricsTracker(1000.0), MetricsTracker(1000.0)
+    for fill in fills:
+        one_by_one.record_fill(fill)
+    columns.record_fills({name: np.array([getattr(f, name) for f in fills])
+                          for name in ("ts", "side", "price", "size", "fee", "maker")})
+    assert columns.days() == one_by_one.days() and len(columns.days()) == 3
+    assert columns.cumulative_stats() == one_by_one.cumulative_stats()
