@@ -73,8 +73,9 @@ def test_cumulative_stats(tracker: MetricsTracker) -> None:
 
 
 def test_sharpe_on_capital_stays_defined_below_zero_equity() -> None:
-    """Nine days losing 300 a day on 1000 of capital: equity falls below zero on the fifth day; each day's return is its pnl over
-    the capital, so the running Sharpe starts at MIN_DAYS days and a losing day never counts as profitable."""
+    """Nine days losing 300 a day on 1000 of capital: equity falls below zero on the fifth day; each day's return is
+    its pnl over the capital, so the running Sharpe starts at MIN_DAYS days and a losing day never counts as
+    profitable."""
     t = MetricsTracker(1000.0)
     pnl = [-300.0, -300.0, 50.0, -300.0, -300.0, -300.0, -300.0, -290.0, -310.0]
     t.record_equity(np.array([_at(day, 12) for day in range(len(pnl))]), 1000.0 + np.cumsum(pnl))

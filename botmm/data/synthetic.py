@@ -35,9 +35,10 @@ returns have correlation c; volumes, spreads and book sizes are the asset's own.
 is the single market the stream always was: every asset on ``seed``'s path.
 
 Randomness: the stream is made in blocks of ``BLOCK_BARS`` bars. Block b draws from its own generator, seeded with
-``SeedSequence(seed, spawn_key=(b,))`` (an asset's own draws: ``spawn_key=(b, asset)``), and continues block b - 1's price and regime. Regime durations are memoryless,
-so starting a new run at a block edge does not change the chain's law. Batches of any size are cut from this one
-stream, so ``synthetic_candles(p, n)`` equals the concatenation of ``iter_synthetic(p, n, batch=k)`` for every k.
+``SeedSequence(seed, spawn_key=(b,))`` (an asset's own draws: ``spawn_key=(b, asset)``), and continues block b - 1's
+price and regime. Regime durations are memoryless, so starting a new run at a block edge does not change the chain's
+law. Batches of any size are cut from this one stream, so ``synthetic_candles(p, n)`` equals the concatenation of
+``iter_synthetic(p, n, batch=k)`` for every k.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ as a tie-breaker, drawdown as a penalty; a Sharpe that is n/a (a job shorter tha
 When the jobs ran with ``backtest.split`` (walk-forward), the score and the
 figures shown are the out-of-sample ones (``scored_on`` says which). Jobs that risk stopped (ruin: ``stopped`` in
 their ``result.json``) are listed after every job that ran to the end, with status ``stopped`` and their figures;
-failed jobs are listed last with their status, so a sweep with failures still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a
-console table.
+failed jobs are listed last with their status, so a sweep with failures still gets its table: ``summary.csv`` and
+``summary.parquet`` in the sweep directory, and a console table.
 """
 
 from __future__ import annotations

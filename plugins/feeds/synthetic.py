@@ -30,7 +30,8 @@ class SyntheticFeedParams(ComponentParams):
         require(self.bar_seconds > 0, self, "bar_seconds", "must be > 0")
         require(self.start_price is None or self.start_price > 0, self, "start_price", "must be > 0")
         require(self.mean_spread_bps >= 0, self, "mean_spread_bps", "must be >= 0")
-        require(self.correlation is None or 0 <= self.correlation <= 1, self, "correlation", "must be in [0, 1] or null")
+        require(self.correlation is None or 0 <= self.correlation <= 1, self, "correlation",
+                "must be in [0, 1] or null")
 
 
 class SyntheticFeed:
