@@ -126,3 +126,13 @@ def test_a_file_feed_reaches_the_venue_in_bounded_batches_with_the_same_fills(tm
     assert list(cut.metrics.equity) == list(whole.metrics.equity)
     table = pq.read_table(tmp_path / "cut" / "fills.parquet")
     assert table.schema.field("tid").type == "int64" and table.column("tid").to_pylist() == [0] * table.num_rows
+
+
+def test_an_optimiser_gets_nan_for_a_figure_that_is_not_available():
+    from botmm.config import SummaryWeights
+    from botmm.runners.summary import objective, score
+
+    short = {"sharpe": None, "return_pct": -1.0, "max_drawdown_pct": 2.0, "pnl": -10.0}
+    assert math.isnan(objective(short, SummaryWeights(objective="sharpe")))
+    assert objective(short, SummaryWeights(objective="pnl")) == -10.0
+    assert objective(short, SummaryWeights()) == score(short, SummaryWeights()) == pytest.approx(-0.1 - 1.0)

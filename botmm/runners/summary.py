@@ -16,6 +16,7 @@ failed jobs are listed last with their status, so a sweep with failures still ge
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,10 +61,14 @@ def score(result: dict[str, Any], weights: SummaryWeights) -> float:
 
 
 def objective(result: dict[str, Any], weights: SummaryWeights) -> float:
-    """The figure an optimising sweeper maximises or minimises (``summary.objective``), out-of-sample when split."""
+    """The figure an optimising sweeper maximises or minimises (``summary.objective``), out-of-sample when split.
+    NaN for a figure that is n/a on this job (a Sharpe under ``MIN_DAYS`` days): optimisers count it as a failed
+    trial, never as a result."""
     figures = result.get("out_of_sample", result)
     if weights.objective == "score":
         return score(figures, weights)
+    if weights.objective in figures and figures[weights.objective] is None:
+        return math.nan
     if not isinstance(figures.get(weights.objective), (int, float)):
         raise ConfigError(f"summary.objective={weights.objective}: not a figure of result.json; "
                           f"figures: score, {', '.join(k for k, v in figures.items() if isinstance(v, (int, float)))}")
