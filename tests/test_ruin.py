@@ -65,21 +65,6 @@ def test_stopped_exactly_from_the_first_mark_at_or_below_the_floor(path: list[fl
         assert state is RiskState.CIRCUIT_BREAK or not ruined  # (the day's loss may break the circuit on its own)
 
 
-def test_a_month_of_real_candles_that_ruins_the_account_ends_there(tmp_path: Path, shared_data: Path) -> None:
-    """The FTX month loses ~2,900 quoting at the default size: on 2,000 of capital that is ruin at 50 %."""
-    strategy = backtest_strategy(tmp_path, "feed=candles_file", f"feed.path={shared_data / FTX}",
-                                 "feed.volume_unit=quote", "asset=btc", "capital=2000")
-    result = json.loads((tmp_path / "result.json").read_text())
-    assert result["stopped"].startswith("ruin: equity ") and "(risk.max_drawdown_pct=50)" in result["stopped"]
-    assert result["ticks"] < 45_031  # ended early
-    equity = strategy.metrics.equity
-    peak = max(max(equity), 2000.0)
-    assert min(equity[:-1]) > peak / 2  # it quoted until the last tick it recorded crossed the limit...
-    assert equity[-1] <= peak / 2  # ...and no further
-    assert strategy.venue.get_open_orders() == []
-    assert result["max_drawdown_pct"] >= 50.0
-
-
 def test_a_sweep_lists_a_stopped_job_after_the_ones_that_ran_to_the_end(tmp_path: Path) -> None:
     proc = botmm(tmp_path, "-m", "backtest", "risk.max_drawdown_pct=1,50", "feed.bars=3000", "capital=2000")
     assert proc.returncode == 0, proc.stderr
@@ -90,3 +75,32 @@ def test_a_sweep_lists_a_stopped_job_after_the_ones_that_ran_to_the_end(tmp_path
     stopped = json.loads((sweep / "0" / "result.json").read_text())
     assert stopped["stopped"].startswith("ruin:") and stopped["ticks"] < 3000
     assert rows[1]["pnl"] == stopped["pnl"]
+
+
+def test_the_ftx_month_tiled_into_a_year_stops_at_the_drawdown_limit(tmp_path: Path, shared_data: Path) -> None:
+    """The issue's run: the real FTX month repeated twelve times (each copy continuing the last one's price) on
+    10,000 of capital. It used to quote on for 137 days after equity went negative; now it stops at 50 %."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from botmm.data.candles import read_candles
+
+    month = read_candles(shared_data / FTX, volume_unit="quote")
+    span = int(month.ts[-1] - month.ts[0]) + 60_000
+    scale = np.cumprod([1.0] + [month.close[-1] / month.open[0]] * 11)
+    tiles = {name: np.concatenate([getattr(month, name) * (scale[i] if name != "volume" else 1.0)
+                                   for i in range(12)]) for name in ("open", "high", "low", "close", "volume")}
+    tiles["ts"] = np.concatenate([month.ts + i * span for i in range(12)])
+    year = tmp_path / "ftx_year.parquet"
+    pq.write_table(pa.table(tiles), year)
+    strategy = backtest_strategy(tmp_path / "out", "feed=candles_file", f"feed.path={year}", "asset=btc")
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["stopped"].startswith("ruin: equity ") and "(risk.max_drawdown_pct=50)" in result["stopped"]
+    assert result["ticks"] < 12 * len(month) // 2  # well before the year's end
+    assert result["pnl"] > -5_100 and min(strategy.metrics.equity) > 0  # never near zero, let alone below
+    assert result["max_drawdown_pct"] == pytest.approx(50.0, abs=0.5)
+    equity = strategy.metrics.equity
+    peak = max(max(equity), 10_000.0)
+    assert min(equity[:-1]) > peak / 2 >= equity[-1]  # it quoted until the tick that crossed the limit, no further
+    assert strategy.venue.get_open_orders() == []
