@@ -80,6 +80,7 @@ class RiskLimits:
     # where the daily loss and the circuit breaker's pause of a wall-clock run survive a restart, one JSON file per
     # account and instrument; None: $BOTMM_STATE_DIR, else ~/.botmm/state
     state_dir: Optional[str] = None
+    max_drawdown_pct: float = 50.0  # fall of equity from its running peak, % of the peak, that stops the job (ruin)
 
     def __post_init__(self) -> None:
         require(self.max_position_usd > 0, self, "max_position_usd", "must be > 0")
@@ -92,6 +93,7 @@ class RiskLimits:
         require(self.max_data_age is None or age is not None and float(age.group(1)) > 0, self, "max_data_age",
                 "must be a positive duration such as 3s or 500ms, or null")
         require(self.max_order_usd is None or self.max_order_usd > 0, self, "max_order_usd", "must be > 0 or null")
+        require(0 < self.max_drawdown_pct <= 100, self, "max_drawdown_pct", "must be in (0, 100]")
 
     def data_age_limit(self, interval_s: float) -> float:
         """Seconds after which a wall-clock run's market data is stale (see ``max_data_age``)."""

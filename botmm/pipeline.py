@@ -385,6 +385,8 @@ class Strategy:
         )
         if self.simulated:
             result["venue"] = self.venue.fill_stats()
+        if self.risk.stopped:
+            result["stopped"] = self.risk.stopped
         return result
 
 

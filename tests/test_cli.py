@@ -65,7 +65,8 @@ def summary_rows(sweep: Path) -> list[dict[str, Any]]:
 
 def expected_score(result: dict[str, Any]) -> float:
     # default summary weights (conf: summary.sharpe=1.0, summary.return_pct=0.1, summary.max_drawdown_pct=0.5)
-    return result["sharpe"] + 0.1 * result["return_pct"] - 0.5 * result["max_drawdown_pct"]
+    # a Sharpe that is n/a (fewer than MIN_DAYS days) counts as 0
+    return (result["sharpe"] or 0.0) + 0.1 * result["return_pct"] - 0.5 * result["max_drawdown_pct"]
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *names: str) -> str:
@@ -291,6 +292,9 @@ def test_paper_run_stops_after_duration(tmp_path: Path) -> None:
     assert "botmm run ETH" in proc.stdout
     assert printed(proc.stdout, "fills") == str(result["fills"])
     assert result["fills"] > 0, result
+    # seconds of data: no annualised ratio to show (not the -3,912.9 a per-tick Sharpe gave), and it says so
+    assert result["sharpe"] is None and result["sortino"] is None and result["days"] == 1
+    assert printed(proc.stdout, "sharpe") == "n/a" and "n/a under 7 days" in proc.stdout
 
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from botmm.core.daily import DAY_MS, DAY_S, MetricsTracker, daily_reports
+from botmm.core.metrics import MIN_DAYS
 from botmm.model import Fill, Side
 from jobs import backtest_strategy
 
@@ -51,8 +52,7 @@ def test_daily_stats_of_each_day(tracker: MetricsTracker) -> None:
     assert second["start_equity"] == 1020.0 and second["pnl"] == -20.0
     assert second["max_drawdown"] == 30.0  # from the day's opening equity, 1020, down to 990
     assert second["max_drawdown_pct"] == round(3000 / 1020, 6)
-    returns = [0.02, -20 / 1020]
-    assert second["sharpe"] == round(np.mean(returns) / np.std(returns, ddof=1) * math.sqrt(365), 6)
+    assert second["sharpe"] is None  # fewer than MIN_DAYS daily returns
     assert third["pnl"] == 30.0 and third["return_pct"] == 3.0 and third["fills"] == 1 and third["volume"] == 598.0
     assert tracker.daily_stats() == third and tracker.daily_stats("2025-01-27") == second
     assert tracker.dates == ["2025-01-26", "2025-01-27", "2025-01-28"]
@@ -66,12 +66,26 @@ def test_a_day_without_data_is_flat(tracker: MetricsTracker) -> None:
 
 def test_cumulative_stats(tracker: MetricsTracker) -> None:
     total = tracker.cumulative_stats()
-    returns = [0.02, -20 / 1020, 0.03]
     assert total == {"first_date": "2025-01-26", "last_date": "2025-01-28", "days": 3, "profitable_days": 2,
                      "start_equity": 1000.0, "end_equity": 1030.0, "pnl": 30.0, "return_pct": 3.0,
-                     "sharpe": round(np.mean(returns) / np.std(returns, ddof=1) * math.sqrt(365), 6),
-                     "max_drawdown": 30.0, "max_drawdown_pct": round(3000 / 1020, 6), "fills": 3,
+                     "sharpe": None, "max_drawdown": 30.0, "max_drawdown_pct": round(3000 / 1020, 6), "fills": 3,
                      "volume": 1199.0, "fees": 0.07}
+
+
+def test_sharpe_on_capital_stays_defined_below_zero_equity() -> None:
+    """Nine days losing 300 a day on 1000 of capital: equity falls below zero on the fifth day; each day's return is
+    its pnl over the capital, so the running Sharpe starts at MIN_DAYS days and a losing day never counts as
+    profitable."""
+    t = MetricsTracker(1000.0)
+    pnl = [-300.0, -300.0, 50.0, -300.0, -300.0, -300.0, -300.0, -290.0, -310.0]
+    t.record_equity(np.array([_at(day, 12) for day in range(len(pnl))]), 1000.0 + np.cumsum(pnl))
+    days = t.days()
+    assert [d["sharpe"] for d in days[:MIN_DAYS - 1]] == [None] * (MIN_DAYS - 1)
+    returns = np.array(pnl) / 1000.0
+    assert days[-1]["sharpe"] == round(returns.mean() / returns.std(ddof=1) * math.sqrt(365), 6)
+    total = t.cumulative_stats()
+    assert total["profitable_days"] == 1 and total["end_equity"] == -1_350.0
+    assert total["sharpe"] == days[-1]["sharpe"]
 
 
 def test_every_backtest_writes_daily_stats_that_agree_with_its_result(tmp_path: Path) -> None:
@@ -135,3 +149,16 @@ def test_botmm_run_writes_a_log_file_and_daily_stats(tmp_path: Path) -> None:
     (today,) = daily["days"]
     assert today["fills"] == result["fills"] and daily["cumulative"]["pnl"] == pytest.approx(result["pnl"])
     assert (job / "daily_stats.csv").read_text().startswith("date,start_equity,end_equity,pnl,")
+
+
+def test_fills_as_columns_count_as_the_same_fills_one_by_one() -> None:
+    fills = [Fill(_at(day, hour), i, Side.BUY if i % 3 else Side.SELL, 3000.0 + i, 0.1 * (i % 4 + 1),
+                  0.01 * (i % 5 - 1), i % 2 == 0) for i, (day, hour) in enumerate((d, h) for d in (0, 0, 1, 3)
+                                                                                   for h in (1.0, 7.5, 23.9))]
+    one_by_one, columns = MetricsTracker(1000.0), MetricsTracker(1000.0)
+    for fill in fills:
+        one_by_one.record_fill(fill)
+    columns.record_fills({name: np.array([getattr(f, name) for f in fills])
+                          for name in ("ts", "side", "price", "size", "fee", "maker")})
+    assert columns.days() == one_by_one.days() and len(columns.days()) == 3
+    assert columns.cumulative_stats() == one_by_one.cumulative_stats()

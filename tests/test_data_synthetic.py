@@ -154,3 +154,49 @@ def test_any_seed_gives_valid_ohlc(seed: int, n: int) -> None:
     c = synthetic_candles(SyntheticParams(seed=seed), n)
     assert len(c) == n
     assert_valid(c)
+
+
+def _log_returns(c: Candles) -> np.ndarray:
+    return np.diff(np.log(np.r_[c.open[0], c.close]))
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.3, 0.7])
+def test_assets_have_their_own_paths_with_the_stated_correlation(correlation: float) -> None:
+    eth, btc = (synthetic_candles(SyntheticParams(correlation=correlation, asset=a), 40_000) for a in (1, 2))
+    measured = np.corrcoef(_log_returns(eth), _log_returns(btc))[0, 1]
+    assert measured == pytest.approx(correlation, abs=0.03)
+    assert not np.array_equal(eth.volume, btc.volume)  # volumes and books are each asset's own too
+    assert_valid(eth)
+    assert_valid(btc)
+
+
+def test_full_correlation_is_the_market_path_and_none_is_unchanged() -> None:
+    market = synthetic_candles(SyntheticParams(), 10_000)
+    assert np.array_equal(synthetic_candles(SyntheticParams(correlation=1.0, asset=9), 10_000).close, market.close)
+    # an asset's own path keeps the market's variance: its regimes are the market's, its shocks a variance-keeping mix
+    alone = synthetic_candles(SyntheticParams(correlation=0.5, asset=9), 40_000)
+    assert np.std(_log_returns(alone)) == pytest.approx(np.std(_log_returns(synthetic_candles(SyntheticParams(),
+                                                                                               40_000))), rel=0.05)
+
+
+def test_the_feed_gives_each_asset_of_a_multi_asset_run_its_own_market() -> None:
+    """``botmm run 'asset=[eth,btc,sol]'`` builds each asset's feed from the run config (feed=synthetic_live)."""
+    from jobs import compose_job
+
+    from botmm.config import AssetConfig, to_params
+    from botmm.registry import BuildContext, build
+
+    paths = {}
+    for name in ("eth", "btc", "sol"):
+        cfg = compose_job(f"asset={name}", "feed.bars=20000", name="run")
+        assert cfg.feed.correlation == 0.7
+        asset = to_params(AssetConfig, cfg.asset, "asset")
+        feed = build("feed", cfg.feed, BuildContext(cfg=cfg, asset=asset))
+        paths[name] = np.concatenate([_log_returns(batch) for batch in feed.batches()])
+    for a, b in itertools.combinations(paths, 2):
+        assert np.corrcoef(paths[a], paths[b])[0, 1] == pytest.approx(0.7, abs=0.04), (a, b)
+
+
+def test_correlation_outside_0_1_is_refused() -> None:
+    with pytest.raises(ConfigError, match="synthetic.correlation must be in"):
+        SyntheticParams(correlation=1.5)

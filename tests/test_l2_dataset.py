@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.dataset
 import pyarrow.parquet as pq
 import pytest
 
@@ -39,15 +42,19 @@ def book(t: int) -> list[tuple]:
 
 
 def write_one(tmp_path: Path, rows, name: str = "2024-08-01_00") -> Path:
-    """One hour file holding ``rows`` as they are (no ordering or checks), as a broken recorder might write it."""
+    """One hour file holding ``rows`` as they are (no ordering or checks), as a broken recorder might write it, in
+    the first layout of the dataset (int64 times, no symbol column, NaN prices): such files keep reading."""
+    import json
+    from dataclasses import asdict
+
+    from botmm.data.l2 import COLUMNS, DTYPES, META_KEY
+
     folder = tmp_path / "BTCUSDT"
     folder.mkdir(parents=True, exist_ok=True)
-    from botmm.data.l2 import COLUMNS, arrow_schema
-    import pyarrow as pa
-
     events = ev(rows)
-    table = pa.table({c: getattr(events, c) for c in COLUMNS}, schema=arrow_schema(META))
-    pq.write_table(table, folder / f"{name}.parquet")
+    schema = pa.schema([pa.field(c, pa.from_numpy_dtype(np.dtype(DTYPES[c])), nullable=False) for c in COLUMNS],
+                       metadata={META_KEY: json.dumps(asdict(META)).encode()})
+    pq.write_table(pa.table({c: getattr(events, c) for c in COLUMNS}, schema=schema), folder / f"{name}.parquet")
     return folder
 
 
@@ -67,7 +74,32 @@ def test_events_are_written_one_file_per_symbol_hour_and_read_back_file_by_file(
     np.testing.assert_array_equal(back.kind, ev(rows).kind)
     assert np.isnan(back.price[0]) and back.price[1] == 100.0
     table = pq.read_table(paths[0])  # plain Parquet: readable by any tool
-    assert table.column_names == ["ts_exchange", "ts_local", "kind", "side", "price", "size"]
+    assert table.column_names == ["symbol", "ts_exchange", "ts_local", "kind", "side", "price", "size"]
+    assert table.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    assert table.schema.field("ts_exchange").type == table.schema.field("ts_local").type == pa.timestamp("ns", "UTC")
+    assert table.column("symbol").to_pylist() == ["BTCUSDT"] * table.num_rows
+    assert table.column("price").null_count == 1 and table.column("price")[0].as_py() is None  # the clear row
+
+
+def test_a_dataset_of_several_symbols_queries_as_one_table(tmp_path):
+    """Two symbols' hour files under one root: polars (and pyarrow) read them as one table, each row with its
+    symbol, times as UTC timestamps, the book clears' prices null."""
+    import polars as pl
+
+    eth = L2Meta("ETH", 0.1, 0.001, "test")
+    write_l2(ev(book(H0) + [(H0 + 5 * MS, H0 + 6 * MS, KIND_TRADE, 1, 100.1, 0.5)]), tmp_path, META)
+    write_l2(ev(book(H0) + [(H0 + 7 * MS, H0 + 8 * MS, KIND_TRADE, -1, 99.9, 0.25)] * 2), tmp_path, eth)
+    trades = (pl.scan_parquet(tmp_path / "*" / "*.parquet").filter(pl.col("kind") == KIND_TRADE)
+              .group_by("symbol").agg(pl.len().alias("trades"), pl.col("size").sum(), pl.col("ts_exchange").min())
+              .sort("symbol").collect())
+    assert trades["symbol"].cast(pl.String).to_list() == ["BTCUSDT", "ETH"]
+    assert trades["trades"].to_list() == [1, 2] and trades["size"].to_list() == [0.5, 0.5]
+    assert trades["ts_exchange"].dtype == pl.Datetime("ns", "UTC")
+    assert trades["ts_exchange"].dt.epoch("ns").to_list() == [H0 + 5 * MS, H0 + 7 * MS]
+    clears = pl.read_parquet(tmp_path / "*" / "*.parquet").filter(pl.col("kind") == 0)
+    assert clears["price"].null_count() == clears.height == 2
+    table = pa.dataset.dataset(tmp_path, format="parquet").to_table(filter=pa.compute.field("symbol") == "ETH")
+    assert table.num_rows == len(book(H0)) + 2
 
 
 def test_the_writer_streams_chunks_in_exchange_order_and_refuses_disorder(tmp_path):
@@ -201,3 +233,12 @@ def test_memory_feed_serves_chunks_in_order():
     events = ev(book(H0) + [(H0 + i * MS, H0 + i * MS, KIND_TRADE, 1, 100.1, 0.1) for i in range(1, 8)])
     feed = MemoryL2Feed(events, META, chunk_rows=4)
     assert [len(c) for c in feed.batches()] == [4, 4, 2]
+
+
+def test_a_file_in_the_first_layout_reads_as_the_same_events(tmp_path):
+    rows = book(H0) + [(H0 + i * MS, H0 + i * MS + 2 * MS, KIND_TRADE, 1, 100.1, 0.5) for i in range(1, 4)]
+    old = read_l2(write_one(tmp_path / "old", rows))
+    new = read_l2(write_l2(ev(rows), tmp_path / "new", META)[0])
+    for column in ("ts_exchange", "ts_local", "kind", "side", "price", "size"):
+        np.testing.assert_array_equal(getattr(old, column), getattr(new, column), err_msg=column)
+        assert getattr(old, column).dtype == getattr(new, column).dtype

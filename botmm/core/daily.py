@@ -8,10 +8,11 @@ not ticks. A day's figures (:meth:`MetricsTracker.daily_stats`):
   at its opening equity);
 * ``fills``, ``buys``, ``sells``, ``maker_fills``, ``volume`` (traded notional) and ``fees`` (net);
 * ``sharpe``: mean over standard deviation of the daily returns up to and including that day, times sqrt(365);
-  null until there are two daily returns.
+  null until there are :data:`~botmm.core.metrics.MIN_DAYS` of them. A daily return is the day's PnL over the
+  job's capital (as in ``result.json``), so it stays defined when equity falls to zero or below.
 
-:meth:`MetricsTracker.cumulative_stats` sums the whole job, with the all-time drawdown and the Sharpe of every
-daily return.
+:meth:`MetricsTracker.cumulative_stats` sums the whole job, with the all-time drawdown, the Sharpe of every
+daily return and ``profitable_days``, the days with a positive PnL.
 
 This module is also a built-in plugin: at the end of every job that traded (its output dir holds
 ``equity.parquet``), ``botmm_run_end`` writes ``daily_stats.json`` (days and cumulative figures) and
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import math
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from botmm.core.metrics import annualised
 from botmm.model import Fill
 from botmm.registry import hookimpl
 
@@ -71,12 +72,8 @@ def _date(day: int) -> str:
 
 
 def _sharpe(returns: Sequence[float]) -> Optional[float]:
-    if len(returns) < 2:
-        return None
-    std = float(np.std(returns, ddof=1))
-    if std == 0.0 or not math.isfinite(std):
-        return 0.0
-    return round(float(np.mean(returns)) / std * math.sqrt(365.0), 6)
+    sharpe, _ = annualised(np.asarray(returns, dtype=float))
+    return None if sharpe is None else round(sharpe, 6)
 
 
 class MetricsTracker:
@@ -125,14 +122,29 @@ class MetricsTracker:
         day.volume += fill.price * fill.size
         day.fees += fill.fee
 
+    def record_fills(self, columns: dict[str, np.ndarray]) -> None:
+        """Fills as columns (``ts``, ``side``, ``price``, ``size``, ``fee``, ``maker``) in time order, counted by UTC
+        day without a Python object per fill: a year of a busy backtest's fills is hundreds of thousands."""
+        days = np.asarray(columns["ts"], dtype=np.int64) // DAY_MS
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        side, maker = columns["side"], columns["maker"]
+        notional, fee = columns["price"] * columns["size"], columns["fee"]
+        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(days)]) if len(days) else ():
+            day = self._day(int(days[start]))
+            day.fills += int(stop - start)
+            day.buys += int(np.count_nonzero(side[start:stop] > 0))
+            day.sells += int(np.count_nonzero(side[start:stop] < 0))
+            day.maker_fills += int(np.count_nonzero(maker[start:stop]))
+            day.volume += float(np.sum(notional[start:stop]))
+            day.fees += float(np.sum(fee[start:stop]))
+
     @property
     def dates(self) -> list[str]:
         """The UTC days seen, in order."""
         return [_date(d) for d in sorted(self._days)]
 
     def _returns_until(self, day: int) -> list[float]:
-        return [(d.end_equity - d.start_equity) / d.start_equity
-                for n, d in sorted(self._days.items()) if n <= day and d.start_equity > 0]
+        return [(d.end_equity - d.start_equity) / self.capital for n, d in sorted(self._days.items()) if n <= day]
 
     def daily_stats(self, day: str | date | int | None = None) -> dict[str, Any]:
         """The figures of one UTC day (``YYYY-MM-DD``, a date, or days since the epoch; default the latest). A day
@@ -214,11 +226,9 @@ class MetricsTracker:
         tracker.record_equity(equity.column("ts").cast("int64").to_numpy(), equity.column("equity").to_numpy())
         fills_file = output_dir / "fills.parquet"
         if fills_file.is_file():
-            table = pq.read_table(fills_file, columns=["ts", "oid", "side", "price", "size", "fee", "maker"])
-            columns = [table.column("ts").cast("int64").to_pylist()]
-            columns += [table.column(name).to_pylist() for name in ("oid", "side", "price", "size", "fee", "maker")]
-            for row in zip(*columns):
-                tracker.record_fill(Fill(*row))
+            table = pq.read_table(fills_file, columns=["ts", "side", "price", "size", "fee", "maker"])
+            columns = {name: table.column(name).to_numpy() for name in table.column_names}
+            tracker.record_fills({**columns, "ts": table.column("ts").cast("int64").to_numpy()})
         return tracker
 
 

@@ -3,15 +3,17 @@
 Figures (:func:`figures`), for a whole run or for one part of it:
 
 * ``pnl``: equity at the end minus equity at the start, quote units; ``return_pct``: pnl over starting equity, %.
-* ``sharpe``: mean over standard deviation of daily returns (equity at each UTC day end), times sqrt(365) — crypto
-  trades every day. ``sortino``: the same with the downside deviation (root mean square of the negative daily
-  returns) in the denominator. With fewer than three days both use per-tick returns scaled by sqrt(ticks per year)
-  instead, and ``sharpe_basis`` says which was used.
+* ``sharpe``: mean over standard deviation of the daily returns, times sqrt(365) — crypto trades every day.
+  ``sortino``: the same with the downside deviation (root mean square of the negative daily returns) in the
+  denominator. A daily return is the UTC day's PnL (equity at its last tick minus equity at the previous day's last
+  tick, or at the start) over the job's starting capital: a fixed base, so returns stay defined and comparable when
+  equity falls to zero or below. With fewer than :data:`MIN_DAYS` days both are ``null`` (shown "n/a"): a Sharpe of
+  a few hours says nothing. ``sharpe_basis`` says which applies, ``days`` counts the UTC days of the stretch.
 * ``max_drawdown`` / ``max_drawdown_pct``: the largest fall of equity from a previous peak, in quote units and in %
   of that peak.
 * ``fills``, ``volume`` (traded notional), ``turnover`` (volume over starting equity), ``fees`` (net) and
   ``rebates`` (the negative fees, as a positive amount).
-* ``profitable_days_pct``: % of UTC days whose equity rose; ``avg_inventory_usd`` / ``max_inventory_usd``: mean and
+* ``profitable_days_pct``: % of UTC days with a positive PnL; ``avg_inventory_usd`` / ``max_inventory_usd``: mean and
   largest ``|position| * mid``; ``time_at_limit_pct``: % of ticks with ``|position| * mid >= max_position_usd``.
 
 With ``backtest.split`` (a fraction of the ticks, or a date), ``result.json`` also holds ``in_sample`` and
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ from botmm.model import Fill
 
 _DAY_MS = 86_400_000
 _YEAR_MS = 365 * _DAY_MS
+MIN_DAYS = 7
+"""Fewest UTC days with which ``sharpe`` and ``sortino`` are computed; below it they are ``null``."""
 
 TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imbalance", "toxicity")
 """Per-tick columns of ``equity.parquet`` besides ``ts``: ``bid``/``ask`` are the best prices quoted after risk
@@ -38,14 +43,18 @@ TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imb
 
 
 class MetricsRecorder:
+    """Every tick's values and every fill of a job. Ticks are kept in typed arrays (8 bytes a value, where a list
+    of Python floats takes 32), which index, slice and convert to numpy as lists do: a year of 1-minute bars is
+    about 40 MB."""
+
     def __init__(self, capital: float, max_position_usd: float):
         self.capital = capital
         self.max_position_usd = max_position_usd
-        self.ts: list[int] = []
-        self.mid: list[float] = []
-        self.position: list[float] = []
-        self.equity: list[float] = []
-        self.ticks: list[tuple[float, ...]] = []
+        self.ts = array("q")
+        self.mid = array("d")
+        self.position = array("d")
+        self.equity = array("d")
+        self.ticks = array("d")  # the other TICK_COLUMNS, a tick's values one after the other
         self.fills: list[Fill] = []
 
     def record(self, ts: int, mid: float, position: float, equity: float, *extra: float) -> None:
@@ -54,7 +63,7 @@ class MetricsRecorder:
         self.mid.append(mid)
         self.position.append(position)
         self.equity.append(equity)
-        self.ticks.append(extra)
+        self.ticks.extend(extra)
 
     def result(self, split: float | str | None = None) -> dict[str, Any]:
         """Figures of the whole run, plus ``in_sample``/``out_of_sample`` when ``split`` is given."""
@@ -71,7 +80,7 @@ class MetricsRecorder:
             whole["in_sample"] = figures(ts[:k], equity[:k], exposure[:k], self.fills[:first], self.capital,
                                          self.max_position_usd)
             whole["out_of_sample"] = figures(ts[k - 1:], equity[k - 1:], exposure[k - 1:], self.fills[first:],
-                                             float(equity[k - 1]), self.max_position_usd)
+                                             float(equity[k - 1]), self.max_position_usd, self.capital)
             whole["split_ms"] = int(ts[k - 1])
         return whole
 
@@ -96,11 +105,11 @@ class MetricsRecorder:
             }
         )
         pq.write_table(fills, output_dir / "fills.parquet")
-        extra = np.array(self.ticks, dtype=float).reshape(len(self.ts), len(TICK_COLUMNS) - 3)
+        extra = np.asarray(self.ticks, dtype=float).reshape(len(self.ts), len(TICK_COLUMNS) - 3)
         columns = [self.mid, self.position, self.equity, *extra.T]
         equity = pa.table(
-            {"ts": pa.array(self.ts, ms), **{name: pa.array(np.asarray(col, dtype=float))
-                                             for name, col in zip(TICK_COLUMNS, columns)}}
+            {"ts": pa.array(np.asarray(self.ts), ms), **{name: pa.array(np.asarray(col, dtype=float))
+                                                         for name, col in zip(TICK_COLUMNS, columns)}}
         )
         pq.write_table(equity, output_dir / "equity.parquet")
 
@@ -116,9 +125,12 @@ def split_index(ts: np.ndarray, split: float | str) -> int:
 
 
 def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: list[Fill], start_equity: float,
-            max_position_usd: float) -> dict[str, Any]:
-    """The figures of one stretch of a run (see the module docstring)."""
-    sharpe, sortino, basis, daily = _ratios(ts, equity)
+            max_position_usd: float, base: float | None = None) -> dict[str, Any]:
+    """The figures of one stretch of a run (see the module docstring) that starts at ``start_equity``; daily
+    returns are on ``base``, the job's capital (default ``start_equity``)."""
+    daily = daily_pnl(ts, equity, start_equity)
+    sharpe, sortino = annualised(daily / (start_equity if base is None else base))
+    basis = "daily" if sharpe is not None else f"n/a: {len(daily)} day(s) < {MIN_DAYS}"
     peak = np.maximum.accumulate(np.maximum(equity, start_equity))
     drawdown = peak - equity
     worst = int(np.argmax(drawdown))
@@ -128,10 +140,11 @@ def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: lis
     rebates = -sum(f.fee for f in fills if f.fee < 0)
     return {
         "pnl": round(pnl, 6),
-        "return_pct": round(100.0 * pnl / start_equity, 6),
-        "sharpe": round(sharpe, 6),
-        "sortino": round(sortino, 6),
+        "return_pct": round(100.0 * pnl / start_equity, 6) if start_equity > 0 else None,
+        "sharpe": _round(sharpe),
+        "sortino": _round(sortino),
         "sharpe_basis": basis,
+        "days": len(daily),
         "max_drawdown": round(float(drawdown[worst]), 6),
         "max_drawdown_pct": round(float(100.0 * drawdown[worst] / peak[worst]) if peak[worst] > 0 else 0.0, 6),
         "fills": len(fills),
@@ -139,33 +152,44 @@ def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: lis
         "turnover": round(volume / start_equity, 6),
         "fees": round(fees, 6),
         "rebates": round(rebates, 6),
-        "profitable_days_pct": round(100.0 * float(np.mean(daily > 0)), 6) if len(daily) else 0.0,
+        "profitable_days_pct": round(100.0 * float(np.mean(daily > 0)), 6),
         "avg_inventory_usd": round(float(exposure.mean()), 6),
         "max_inventory_usd": round(float(exposure.max()), 6),
         "time_at_limit_pct": round(100.0 * float(np.mean(exposure >= max_position_usd)), 6),
     }
 
 
-def _ratios(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float, str, np.ndarray]:
-    """Sharpe, Sortino, their basis and the daily returns."""
+def daily_pnl(ts: np.ndarray, equity: np.ndarray, start_equity: float) -> np.ndarray:
+    """The PnL of each UTC day of ``ts``: equity at its last tick minus equity at the previous day's last tick (the
+    first day's: ``start_equity``)."""
     days = ts // _DAY_MS
     last_of_day = np.flatnonzero(np.diff(days, append=days[-1] + 1))
-    daily_equity = np.concatenate([[equity[0]], equity[last_of_day]])
-    daily = np.diff(daily_equity) / daily_equity[:-1]
-    if len(daily) >= 3:
-        return *_annualised(daily, 365.0), "daily", daily
-    if len(equity) < 3:
-        return 0.0, 0.0, "none", daily
-    returns = np.diff(equity) / equity[:-1]
-    tick_ms = max(float(np.median(np.diff(ts))), 1.0)
-    return *_annualised(returns, _YEAR_MS / tick_ms), "tick", daily
+    return np.diff(np.concatenate([[start_equity], equity[last_of_day]]))
 
 
-def _annualised(returns: np.ndarray, periods_per_year: float) -> tuple[float, float]:
+def annualised(daily: np.ndarray, periods_per_year: float = 365.0,
+               min_periods: int = MIN_DAYS) -> tuple[float | None, float | None]:
+    """Sharpe and Sortino of the ``daily`` returns, annualised; None for both with fewer than ``min_periods``."""
+    if len(daily) < min_periods:
+        return None, None
     scale = math.sqrt(periods_per_year)
-    mean = float(np.mean(returns))
-    std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    mean = float(np.mean(daily))
+    std = float(np.std(daily, ddof=1))
+    downside = float(np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2)))
     sharpe = mean / std * scale if std > 0 and math.isfinite(std) else 0.0
     sortino = mean / downside * scale if downside > 0 else 0.0
     return sharpe, sortino
+
+
+def tick_sharpe(ts: np.ndarray, equity: np.ndarray, base: float) -> float:
+    """Sharpe of per-tick PnL over ``base``, annualised by the median tick spacing: for windows far shorter than
+    :data:`MIN_DAYS` (the auto-tuner's), where only the sign and rough size matter. 0.0 below three ticks."""
+    if len(equity) < 3:
+        return 0.0
+    tick_ms = max(float(np.median(np.diff(ts))), 1.0)
+    sharpe, _ = annualised(np.diff(equity) / base, _YEAR_MS / tick_ms, 2)
+    return float(sharpe)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

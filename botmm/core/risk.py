@@ -3,6 +3,9 @@
 ``check`` returns the state the tick must respect:
 
 * ``CIRCUIT_BREAK`` — quote nothing and cancel every order — when
+  - the account is ruined: equity at or below zero, or ``max_drawdown_pct`` % below its running peak. This one is
+    final: ``stopped`` holds the reason, a backtest ends there, and a live run stays stopped until an operator calls
+    :meth:`reset`;
   - the day's loss reaches ``max_daily_loss_pct`` % of capital (equity below the UTC day's opening equity): paused
     until the next UTC day (and at least ``cooldown_seconds``), or until :meth:`reset`;
   - ``max_api_errors`` venue errors happened within ``error_window_seconds`` (:meth:`record_error`): paused for
@@ -59,6 +62,9 @@ class RiskManager:
         self._paused_until = 0  # ms
         self._pause_reason = ""
         self._errors: deque[int] = deque()
+        self.stopped = ""  # why the account was ruined; quoting never resumes on its own once set
+        self._peak = capital
+        self._ruin_floor = 1.0 - limits.max_drawdown_pct / 100.0  # of the peak; 0 at 100 %: equity <= 0 still stops
         # The limits in the units check() compares them in, computed once.
         self._max_loss = limits.max_daily_loss_pct / 100.0 * capital
         self._max_data_age_ms = max_data_age_ms
@@ -76,8 +82,10 @@ class RiskManager:
             self._errors.clear()
 
     def reset(self) -> None:
-        """Lift a circuit break by hand: errors forgotten, the day's loss measured afresh from the next check."""
+        """Lift a circuit break by hand (an operator's decision, also after ruin): errors forgotten, the day's loss and
+        the drawdown's peak measured afresh from the next check."""
         self._paused_until, self._day, self.state, self.reason = 0, -1, _SAFE, ""
+        self.stopped, self._peak = "", 0.0
         self._errors.clear()
 
     @property
@@ -107,7 +115,11 @@ class RiskManager:
             self._day, self._day_open_equity = day, equity
             self._carried = self._restored[1] if day == self._restored[0] else 0.0
         loss = self._day_open_equity - equity - self._carried
-        if now_ms < self._paused_until:
+        if equity > self._peak:
+            self._peak = equity
+        if self.stopped or equity <= self._peak * self._ruin_floor:
+            state, reason = _CIRCUIT_BREAK, self.stopped or self._ruin(equity)
+        elif now_ms < self._paused_until:
             state, reason = _CIRCUIT_BREAK, self._pause_reason
         elif loss >= self._max_loss:
             limits = self.limits
@@ -123,6 +135,16 @@ class RiskManager:
             state, reason = _SAFE, ""
         self.state, self.reason = state, reason
         return state
+
+    def _ruin(self, equity: float) -> str:
+        """Set and return the reason the account is ruined."""
+        if equity <= 0:
+            self.stopped = f"ruin: equity {equity:.2f} <= 0"
+        else:
+            fall = 100.0 * (1.0 - equity / self._peak)
+            self.stopped = (f"ruin: equity {equity:.2f} is {fall:.2f}% below its peak {self._peak:.2f} "
+                            f"(risk.max_drawdown_pct={self.limits.max_drawdown_pct:g})")
+        return self.stopped
 
     def _pause(self, until_ms: int, reason: str) -> None:
         self._paused_until, self._pause_reason = max(self._paused_until, until_ms), reason

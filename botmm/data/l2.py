@@ -3,17 +3,21 @@
 One row per event, in exchange order (``ts_exchange`` ascending; rows with equal exchange times keep the order in
 which they were received):
 
-========== ======= ==================================================================================================
-column     type    meaning
-========== ======= ==================================================================================================
-ts_exchange int64  ns since the epoch (UTC) when the exchange made the event
-ts_local   int64   ns when the event reached the recorder (``ts_local >= ts_exchange``: feed latency)
-kind       int8    0 clear, 1 snapshot level, 2 delta level, 3 trade
-side       int8    +1 bid / buyer-aggressor, -1 ask / seller-aggressor; a clear may use 0 for both sides
-price      float64 level or trade price; for a clear, the price up to which the side is cleared (from the best out,
-                   inclusive), or NaN to clear the whole side
-size       float64 the level's new total size (0 deletes it), or the traded size; ignored for a clear
-========== ======= ==================================================================================================
+=========== ============ ============================================================================================
+column      type         meaning
+=========== ============ ============================================================================================
+symbol      dictionary   the instrument (dictionary-encoded string), so files of several symbols query as one table
+ts_exchange timestamp ns when the exchange made the event (UTC)
+ts_local    timestamp ns when the event reached the recorder (``ts_local >= ts_exchange``: feed latency)
+kind        int8         0 clear, 1 snapshot level, 2 delta level, 3 trade
+side        int8         +1 bid / buyer-aggressor, -1 ask / seller-aggressor; a clear may use 0 for both sides
+price       float64      level or trade price; for a clear, the price up to which the side is cleared (from the best
+                         out, inclusive), or null to clear the whole side
+size        float64      the level's new total size (0 deletes it), or the traded size; ignored for a clear
+=========== ============ ============================================================================================
+
+In memory (:class:`L2Events`) times are int64 ns and a missing price is NaN. Files written before the symbol column
+and the timestamp types (int64 times, NaN prices) read exactly as before.
 
 A snapshot is a clear followed by its levels, so a top-N snapshot feed and a diff feed share one format. Files live at
 ``<root>/<SYMBOL>/<YYYY-MM-DD_HH>.parquet`` (the UTC hour of ``ts_exchange``); the Parquet key-value metadata
@@ -128,10 +132,25 @@ class ValidationReport:
 
 
 def arrow_schema(meta: L2Meta) -> pa.Schema:
+    """The schema of a dataset file (see the module docstring), with ``meta`` in its key-value metadata."""
     import pyarrow as pa
 
-    fields = [pa.field(c, pa.from_numpy_dtype(np.dtype(DTYPES[c])), nullable=False) for c in COLUMNS]
+    time = pa.timestamp("ns", tz="UTC")
+    fields = [pa.field("symbol", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+              *(pa.field(c, time if c.startswith("ts_") else pa.from_numpy_dtype(np.dtype(DTYPES[c])),
+                         nullable=c == "price") for c in COLUMNS)]
     return pa.schema(fields, metadata={META_KEY: json.dumps(asdict(meta)).encode()})
+
+
+def arrow_table(events: L2Events, schema: pa.Schema, symbol: str) -> pa.Table:
+    """``events`` as a table of ``schema``: the symbol on every row, NaN prices as nulls."""
+    import pyarrow as pa
+
+    columns = [pa.DictionaryArray.from_arrays(np.zeros(len(events), np.int32), pa.array([symbol]))]
+    for c in COLUMNS:
+        values = getattr(events, c)
+        columns.append(pa.array(values, schema.field(c).type, mask=np.isnan(values) if c == "price" else None))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def hour_name(ts_ns: int) -> str:
@@ -156,8 +175,6 @@ class L2Writer:
         self._last_ts = np.iinfo(np.int64).min
 
     def write(self, events: L2Events) -> None:
-        import pyarrow as pa
-
         if len(events) == 0:
             return
         ts = events.ts_exchange
@@ -171,7 +188,7 @@ class L2Writer:
             if hour != self._hour:
                 self._open(hour)
             part = events.take(slice(int(start), int(stop)))
-            table = pa.table({c: getattr(part, c) for c in COLUMNS}, schema=self._writer.schema)
+            table = arrow_table(part, self._writer.schema, self.meta.symbol)
             self._writer.write_table(table, row_group_size=self.rows_per_group)
 
     def _open(self, hour: int) -> None:
@@ -360,8 +377,17 @@ def iter_l2(
         pf = pq.ParquetFile(file)
         for group in range(pf.num_row_groups):
             table = pf.read_row_group(group, columns=list(COLUMNS))
-            columns = {c: table.column(c).to_numpy() for c in COLUMNS}
+            columns = {c: _numpy(table.column(c)) for c in COLUMNS}
             yield checker.check(L2Events.build(**columns), f"{file} (row group {group})")
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as :class:`L2Events` holds it: timestamps as int64 ns, null prices as NaN."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    return column.to_numpy()
 
 
 class MemoryL2Feed:

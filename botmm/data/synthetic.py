@@ -27,10 +27,18 @@ The model (defaults in brackets, a "year" is 365 days, per-bar figures are for 1
   Order-book imbalance thus carries a little information about the next move, as it does in real books; the
   strategy sees it at the close, before that move.
 
+Several assets (``correlation`` set): each asset, named by ``asset`` (the feed uses a hash of its symbol), has a
+path of its own. The regime chain is the market's (``seed``'s), shared by every asset; an asset's standardised
+diffusion shocks are sqrt(c) * market + sqrt(1 - c) * own, and its jumps are the market's jumps times sqrt(c) plus
+jumps of its own times sqrt(1 - c), with c = ``correlation``. Each part keeps its variance, so two assets' bar log
+returns have correlation c; volumes, spreads and book sizes are the asset's own. ``correlation`` None (the default)
+is the single market the stream always was: every asset on ``seed``'s path.
+
 Randomness: the stream is made in blocks of ``BLOCK_BARS`` bars. Block b draws from its own generator, seeded with
-``SeedSequence(seed, spawn_key=(b,))``, and continues block b - 1's price and regime. Regime durations are memoryless,
-so starting a new run at a block edge does not change the chain's law. Batches of any size are cut from this one
-stream, so ``synthetic_candles(p, n)`` equals the concatenation of ``iter_synthetic(p, n, batch=k)`` for every k.
+``SeedSequence(seed, spawn_key=(b,))`` (an asset's own draws: ``spawn_key=(b, asset)``), and continues block b - 1's
+price and regime. Regime durations are memoryless, so starting a new run at a block edge does not change the chain's
+law. Batches of any size are cut from this one stream, so ``synthetic_candles(p, n)`` equals the concatenation of
+``iter_synthetic(p, n, batch=k)`` for every k.
 """
 
 from __future__ import annotations
@@ -74,6 +82,8 @@ class SyntheticParams:
     spread_shape: float = 4.0
     base_depth: float = 20.0
     imbalance_signal: float = 0.5
+    correlation: float | None = None  # with the market's path, for an asset of its own; None: the market's path
+    asset: int = 0  # which asset's own draws, when correlation is set
 
     def __post_init__(self) -> None:
         positive = {
@@ -101,6 +111,8 @@ class SyntheticParams:
             value = getattr(self, key)
             if len(value) != 3 or not all(v > 0 for v in value):
                 raise ConfigError(f"synthetic.{key} must be three numbers > 0 (calm, normal, stormy), got {value!r}")
+        if self.correlation is not None and not 0 <= self.correlation <= 1:
+            raise ConfigError(f"synthetic.correlation must be in [0, 1] or null, got {self.correlation!r}")
         if not 0 <= self.calm_share <= 1:
             raise ConfigError(f"synthetic.calm_share must be in [0, 1], got {self.calm_share!r}")
 
@@ -150,8 +162,14 @@ def _blocks(params: SyntheticParams) -> Iterator[Candles]:
     rows = np.arange(n, dtype=np.int64)
     log_price, regime = 0.0, _NORMAL
 
+    mixed = params.correlation is not None
+    if mixed:
+        market_part, own_part = np.sqrt(params.correlation), np.sqrt(1.0 - params.correlation)
+
     for index in itertools.count():
         rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(index,)))
+        own = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(index, params.asset))) if mixed \
+            else rng
 
         # Runs alternate between normal and an excursion (calm or stormy); n runs of >= 1 bar cover the block.
         excursion = np.where(rng.random(n) < params.calm_share, _CALM, _STORMY)
@@ -160,9 +178,17 @@ def _blocks(params: SyntheticParams) -> Iterator[Candles]:
         run_ends = np.cumsum(rng.geometric(leave[runs]))
         regimes = runs[np.searchsorted(run_ends, rows, side="right")]
 
-        steps = rng.standard_normal((n, k)) * sub_sd[regimes, None]
+        shocks = rng.standard_normal((n, k))
         jumps = params.jump_sd * np.sqrt(rng.poisson(jump_rate, n)) * rng.standard_normal(n)
-        steps[rows, rng.integers(0, k, n)] += jumps
+        jump_at = rng.integers(0, k, n)
+        if mixed:
+            shocks = market_part * shocks + own_part * own.standard_normal((n, k))
+        steps = shocks * sub_sd[regimes, None]
+        if mixed:
+            steps[rows, jump_at] += market_part * jumps
+            jumps = own_part * params.jump_sd * np.sqrt(own.poisson(jump_rate, n)) * own.standard_normal(n)
+            jump_at = own.integers(0, k, n)
+        steps[rows, jump_at] += jumps
         levels = (log_price + np.cumsum(steps)).reshape(n, k)
         # Log path with one row per sub-step point (row 0 = open): reductions along axis 0 are fast.
         path = np.empty((k + 1, n))
@@ -173,14 +199,14 @@ def _blocks(params: SyntheticParams) -> Iterator[Candles]:
         close = prices[-1]
 
         abs_bps = np.abs(path[-1] - path[0]) * 1e4
-        lognormal = np.exp(volume_noise * rng.standard_normal(n) - 0.5 * volume_noise**2)
-        spread_noise = rng.gamma(params.spread_shape, 1.0 / params.spread_shape, n)
+        lognormal = np.exp(volume_noise * own.standard_normal(n) - 0.5 * volume_noise**2)
+        spread_noise = own.gamma(params.spread_shape, 1.0 / params.spread_shape, n)
         half_spread = close * (0.5e-4 * params.mean_spread_bps) * spread[regimes] * spread_noise
         returns = path[-1] - path[0]
         ahead = np.zeros(n)
         ahead[:-1] = returns[1:] / (sub_sd[regimes[1:]] * np.sqrt(k))
-        imbalance = np.tanh(params.imbalance_signal * ahead + 0.5 * rng.standard_normal(n))
-        depth = params.base_depth * np.exp(0.5 * rng.standard_normal(n) - 0.125)
+        imbalance = np.tanh(params.imbalance_signal * ahead + 0.5 * own.standard_normal(n))
+        depth = params.base_depth * np.exp(0.5 * own.standard_normal(n) - 0.125)
         yield Candles(
             ts=params.start_ms + (index * n + rows) * bar_ms,
             open=prices[0],

@@ -214,7 +214,7 @@ class AutoTuning:
 
     def measure(self) -> WindowMetrics | None:
         """The metrics of the ticks and fills recorded since the last window closed (None before two ticks)."""
-        from botmm.core.metrics import figures
+        from botmm.core.metrics import tick_sharpe
 
         rec = self.strategy.metrics
         start, stop = self._tick, len(rec.ts)
@@ -225,7 +225,7 @@ class AutoTuning:
         ts = np.asarray(rec.ts[start:stop], dtype=np.int64)
         equity = np.asarray(rec.equity[start:stop], dtype=float)
         exposure = np.abs(np.asarray(rec.position[start:stop]) * np.asarray(rec.mid[start:stop]))
-        found = figures(ts, equity, exposure, fills, float(equity[0]), rec.max_position_usd)
         hours = max((ts[-1] - ts[0]) / _HOUR_MS, 1e-9)
-        return WindowMetrics(pnl=found["pnl"], sharpe=found["sharpe"], fill_rate=len(fills) / hours,
+        return WindowMetrics(pnl=round(float(equity[-1] - equity[0]), 6),
+                             sharpe=tick_sharpe(ts, equity, rec.capital), fill_rate=len(fills) / hours,
                              inventory=float(exposure.mean()) / rec.max_position_usd)

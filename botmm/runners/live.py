@@ -124,7 +124,7 @@ def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:
         mode="run",
         symbol="+".join(r["symbol"] for r in results),
         return_pct=round(100.0 * combined["pnl"] / capital, 6),
-        sharpe=min(r["sharpe"] for r in results),
+        sharpe=min((r["sharpe"] for r in results if r["sharpe"] is not None), default=None),
         max_drawdown=max(r["max_drawdown"] for r in results),
         max_drawdown_pct=max(r["max_drawdown_pct"] for r in results),
         final_position={r["symbol"]: r["final_position"] for r in results},

@@ -9,8 +9,8 @@
    this job's output dir. Only ``quoter.*`` keys may be swept: they are what a running bot can hot-reload.
 3. **Incumbent**: the same backtest with the live params file's values (what the bot runs now), in ``incumbent/``.
 4. **Walk-forward decision**: the candidate is the sweep job with the best *in-sample* score (the composite score
-   of :mod:`botmm.runners.summary`); it replaces the incumbent only when its *out-of-sample* score beats the
-   incumbent's by at least ``reoptimize.threshold`` and its values differ.
+   of :mod:`botmm.runners.summary`; a job that risk stopped, ruined, is never one); it replaces the incumbent only
+   when its *out-of-sample* score beats the incumbent's by at least ``reoptimize.threshold`` and its values differ.
 5. **Write** the params file (``{quoter: {...}}``, the form ``strategy.params_file`` hot-reloads) through a
    temporary file and an atomic rename, so a running bot never reads half a file.
 
@@ -222,7 +222,7 @@ def _jobs(sweep_dir: Path, weights: SummaryWeights) -> list[dict[str, Any]]:
     for result_file in sorted(sweep_dir.glob("*/result.json")):
         job_dir = result_file.parent
         result = json.loads(result_file.read_text())
-        if "out_of_sample" not in result:
+        if "out_of_sample" not in result or "stopped" in result:  # risk ended it (ruin): never a candidate
             continue
         overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
         cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")

@@ -1,5 +1,6 @@
 """Backtests: the data's own clock calls ``Strategy.step`` once per bar (or replay interval), as fast as the machine
-goes, with a progress bar when the terminal is interactive (``progress=true|false`` forces it)."""
+goes, with a progress bar when the terminal is interactive (``progress=true|false`` forces it). A backtest ends
+early when risk stops the account (ruin): ``result.json`` then says why in ``stopped``."""
 
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:
     """Tick ``strategy`` at every step of its simulated venue's clock until the data ends."""
     if not isinstance(strategy.venue, SimulatedVenue):
         raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a simulated venue; backtests need one")
-    step, next_tick = strategy.step, strategy.venue.next_tick
+    step, next_tick, risk = strategy.step, strategy.venue.next_tick, strategy.risk
     with strategy.session(), _bar(progress, strategy.run.symbol) as show:
         ticks = 0
         while (now := next_tick()) is not None:
             step(now)
+            if risk.stopped:
+                break
             ticks += 1
             if show is not None and ticks % _PROGRESS_EVERY == 0:
                 show(ticks)

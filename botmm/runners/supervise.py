@@ -125,7 +125,7 @@ def supervise(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     k = split_index(ts, _split(cfg.backtest.split))
     aligned = {n: _align(c, ts, capital) for n, c in curves.items()}
     in_returns = {n: np.diff(a["equity"][:k]) / a["equity"][:k - 1] for n, a in aligned.items()}
-    in_sharpe = {n: float(results[n]["in_sample"]["sharpe"]) for n in assets}
+    in_sharpe = {n: results[n]["in_sample"]["sharpe"] or 0.0 for n in assets}  # n/a (too few days): nothing
     chosen = weights(alloc.method, in_returns, in_sharpe, alloc.max_weight)
     equal = weights("equal", in_returns, in_sharpe, alloc.max_weight)
     portfolios = {alloc.method: chosen} if alloc.method == "equal" else {alloc.method: chosen, "equal": equal}
@@ -195,6 +195,10 @@ def _figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, start: fl
     return {key: found[key] for key in ("pnl", *SHOWN, "max_drawdown", "sharpe_basis")}
 
 
+def _shown(sharpe: float | None) -> str:
+    return "n/a" if sharpe is None else f"{sharpe:.3f}"
+
+
 def _pick(result: dict[str, Any]) -> dict[str, Any]:
     return {key: result[key] for key in ("pnl", *SHOWN, "fills")}
 
@@ -225,8 +229,8 @@ def print_report(report: dict[str, Any]) -> None:
         assets.add_column(col, justify="left" if col in ("asset", "symbol") else "right")
     for name, a in report["assets"].items():
         assets.add_row(name, a["symbol"], f"{a['weight']:.4f}", f"{a['equal_weight']:.4f}",
-                       f"{a['in_sample']['sharpe']:.3f}", f"{a['in_sample_vol']:.3g}",
-                       f"{a['out_of_sample']['return_pct']:.4f}", f"{a['out_of_sample']['sharpe']:.3f}")
+                       _shown(a['in_sample']['sharpe']), f"{a['in_sample_vol']:.3g}",
+                       f"{a['out_of_sample']['return_pct']:.4f}", _shown(a['out_of_sample']['sharpe']))
     console.print(assets)
     table = Table(title="portfolio")
     table.add_column("weights")
@@ -236,5 +240,5 @@ def print_report(report: dict[str, Any]) -> None:
     for label, p in report["portfolios"].items():
         for part in ("whole", "out_of_sample"):
             table.add_row(f"{label} (cash {p['cash']:.2f})", part.replace("_", "-"),
-                          *(f"{p[part][key]:.4f}" for key in SHOWN))
+                          *("n/a" if p[part][key] is None else f"{p[part][key]:.4f}" for key in SHOWN))
     console.print(table)

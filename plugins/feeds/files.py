@@ -51,6 +51,10 @@ class CandlesFileParams(ComponentParams):
         _check_repair(self)
 
 
+BATCH_BARS = 10_000
+"""Bars a file feed hands the venue at a time: the venue's per-batch copy stays small whatever the file's length."""
+
+
 class CandlesFile:
     def __init__(self, params: CandlesFileParams):
         self.params = params
@@ -59,8 +63,10 @@ class CandlesFile:
         from botmm.data.candles import read_candles
 
         p = self.params
-        yield read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
-                           repair=p.repair)
+        candles = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
+                               repair=p.repair)
+        for start in range(0, len(candles), BATCH_BARS):  # the venue turns each batch into Python lists
+            yield candles.slice(start, start + BATCH_BARS)
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:
