@@ -140,12 +140,17 @@ def parse_split(text: str | None) -> float | str | None:
 class SummaryWeights:
     """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`), and
     ``objective``, the figure a sweeper that optimises (``hydra/sweeper=optuna``) receives from each job: ``score``
-    or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set)."""
+    or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set). A job with fewer than
+    ``min_fills`` fills is flagged ``no trades`` and never ranked above one that traded."""
 
     sharpe: float = 1.0
     return_pct: float = 0.1
     max_drawdown_pct: float = 0.5
     objective: str = "score"
+    min_fills: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.min_fills >= 0, self, "min_fills", "must be >= 0")
 
 
 @dataclass

@@ -283,6 +283,7 @@ class Strategy:
         if error is not None or cancel_error is not None:
             self.hook.botmm_error(run=self.run, error=error or cancel_error)
         result = self.result()
+        result.update(complete=error is None, status=stop_status(error))
         self.metrics.write(self.run.output_dir, result)
         self.hook.botmm_run_end(run=self.run, result=result)
         load_plugins().unregister(name=f"notifier:{id(self)}")
@@ -308,6 +309,17 @@ class Strategy:
         if hasattr(self.venue, "fill_stats"):
             result["venue"] = self.venue.fill_stats()
         return result
+
+
+def stop_status(error: BaseException | None) -> str:
+    """How a job ended, as ``result.json``'s ``status`` and a sweep summary say it: ``ok``, ``interrupted`` (Ctrl-C)
+    or ``failed: <the error's first line>``."""
+    if error is None:
+        return "ok"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    lines = str(error).strip().splitlines()
+    return f"failed: {type(error).__name__}: {lines[0]}" if lines else f"failed: {type(error).__name__}"
 
 
 class RunScoped:

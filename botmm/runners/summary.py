@@ -6,14 +6,19 @@ The composite score that ranks a sweep's jobs is::
 
 with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
 as a tie-breaker, drawdown as a penalty. When the jobs ran with ``backtest.split`` (walk-forward), the score and the
-figures shown are the out-of-sample ones (``scored_on`` says which). Failed jobs are listed last with their status,
-so a sweep with failures still gets its table: ``summary.csv`` and ``summary.parquet`` in the sweep directory, and a
-console table.
+figures shown are the out-of-sample ones (``scored_on`` says which).
+
+Only complete jobs are ranked. Each row has a ``status``: ``ok``; ``no trades`` when the scored figures have fewer
+than ``summary.min_fills`` fills (ranked below every job that traded: doing nothing scores 0, which beats any loss);
+``interrupted`` (Ctrl-C, or a job that started and never ended); ``failed: <one line>`` with the error. Interrupted
+and failed jobs come last with no rank and no score, so a sweep with failures still gets its table:
+``summary.csv`` and ``summary.parquet`` in the sweep directory, and a console table.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,8 +32,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from botmm.config import SummaryWeights, to_params
 from botmm.errors import ConfigError
+from botmm.pipeline import stop_status
 
 SWEEP_JOBS_ENV = "BOTMM_SWEEP_JOBS"
+ERROR_FILE = "error.txt"  # a failed job's one-line status, written into its output dir when it ends
+NO_TRADES = "no trades"
 SHOWN = ("pnl", "return_pct", "sharpe", "max_drawdown_pct", "fills", "volume", "fees")
 
 
@@ -40,9 +48,12 @@ def score(result: dict[str, Any], weights: SummaryWeights) -> float:
     )
 
 
-def objective(result: dict[str, Any], weights: SummaryWeights) -> float:
-    """The figure an optimising sweeper maximises or minimises (``summary.objective``), out-of-sample when split."""
+def objective(result: dict[str, Any], weights: SummaryWeights, maximize: bool = True) -> float:
+    """The figure an optimising sweeper receives (``summary.objective``), out-of-sample when split. A job with fewer
+    than ``summary.min_fills`` fills gets the worst value for the sweeper's direction, so it is never its best."""
     figures = result.get("out_of_sample", result)
+    if figures.get("fills", 0) < weights.min_fills:
+        return -math.inf if maximize else math.inf
     if weights.objective == "score":
         return score(figures, weights)
     if not isinstance(figures.get(weights.objective), (int, float)):
@@ -57,7 +68,7 @@ def print_result(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
-    rows = [(key, result[key]) for key in (*SHOWN, "final_position", "orders_placed", "calls_saved")]
+    rows = [(key, result.get(key)) for key in ("status", *SHOWN, "final_position", "orders_placed", "calls_saved")]
     rows += [(f"venue.{key}", value) for key, value in result.get("venue", {}).items()]
     for key, value in rows:
         table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
@@ -80,36 +91,52 @@ class SweepDir(Callback):
         if hydra.mode != RunMode.MULTIRUN:
             return
         total = os.environ.get(SWEEP_JOBS_ENV) or hydra.sweeper.get("n_trials") or "?"
-        status = "ok" if job_return.status == JobStatus.COMPLETED else "failed"
+        status = "ok"
+        if job_return.status != JobStatus.COMPLETED:
+            status = stop_status(job_return._return_value)  # the property would raise the job's error
+            (Path(hydra.runtime.output_dir) / ERROR_FILE).write_text(status + "\n")
         overrides = " ".join(hydra.overrides.task)
         print(f"[sweep] job {hydra.job.num + 1}/{total} {status}: {overrides}", file=sys.stderr, flush=True)
 
 
 def summarise_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
     """Rank every job under ``sweep_dir``, write summary.csv/.parquet there, print the table, return the rows."""
-    rows = [_job_row(path.parent.parent) for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
-    rows.sort(key=lambda r: (r["status"] != "ok", -r["score"] if r["status"] == "ok" else 0.0))
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+    rows = [job_row(path.parent.parent) for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
+    rank_rows(rows)
     _write(rows, sweep_dir)
     _print(rows, sweep_dir)
     return rows
 
 
-def _job_row(job_dir: Path) -> dict[str, Any]:
+def rank_rows(rows: list[dict[str, Any]]) -> None:
+    """Sort ``rows`` best first (jobs that traded, then ``no trades``, each by score; then the rest, unranked) and
+    number the complete ones."""
+    order = {"ok": 0, NO_TRADES: 1}
+    rows.sort(key=lambda r: (order.get(r["status"], 2), -r["score"] if r["status"] in order else 0.0))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank if row["status"] in order else None
+
+
+def job_row(job_dir: Path) -> dict[str, Any]:
+    """One job of a sweep: its overrides, status, score and the figures it was scored on (see the module doc)."""
     overrides = _yaml(job_dir / ".hydra" / "overrides.yaml")
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "failed", "score": None,
-                           "scored_on": None}
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "interrupted",
+                           "score": None, "scored_on": None}
     row.update({key: None for key in SHOWN})
-    result_file = job_dir / "result.json"
-    if result_file.is_file():
+    error_file, result_file = job_dir / ERROR_FILE, job_dir / "result.json"
+    if error_file.is_file():
+        row["status"] = error_file.read_text().strip()
+    elif result_file.is_file():
         result = json.loads(result_file.read_text())
+        if not result.get("complete", True):
+            row["status"] = result.get("status", "interrupted")
+            return row
         scored_on = "out_of_sample" if "out_of_sample" in result else "whole"
-        result = result.get("out_of_sample", result)
-        row["scored_on"] = scored_on
+        figures = result.get("out_of_sample", result)
         cfg = OmegaConf.create(_yaml(job_dir / ".hydra" / "config.yaml"))  # keeps interpolations resolvable
         weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
-        row.update({key: result[key] for key in SHOWN}, status="ok", score=round(score(result, weights), 6))
+        row.update({key: figures[key] for key in SHOWN}, scored_on=scored_on, score=round(score(figures, weights), 6),
+                   status="ok" if figures["fills"] >= weights.min_fills else NO_TRADES)
     return row
 
 
