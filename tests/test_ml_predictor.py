@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from jobs import cli
+from jobs import backtest_strategy, cli
 
 from botmm.errors import ConfigError
 from botmm.ml.predictor import FEATURES, FORMAT_VERSION, FillFilter, FillPredictor, ModelError, quote_features
@@ -56,7 +57,10 @@ def test_save_load_round_trip(model_file: Path) -> None:
     again = FillPredictor.load(model_file)
     assert loaded.features == FEATURES
     np.testing.assert_array_equal(loaded.predict(X)[0], again.predict(X)[0])
-    np.testing.assert_allclose(loaded.predict(X)[0], loaded.fill_model.predict_proba(X)[:, 1], atol=1e-12)
+    trained = FillPredictor().train(*synthetic_rows())
+    np.testing.assert_array_equal(loaded.predict(X)[0], trained.predict(X)[0])
+    np.testing.assert_array_equal(loaded.predict(X)[1], trained.predict(X)[1])
+    np.testing.assert_allclose(loaded.predict(X)[0], trained.fill_model.predict_proba(X)[:, 1], atol=1e-12)
 
 
 def _rewrite_header(src: Path, dst: Path, **changes: object) -> Path:
@@ -67,12 +71,60 @@ def _rewrite_header(src: Path, dst: Path, **changes: object) -> Path:
     return dst
 
 
+def _truncated(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes()[:-100])
+    return dst
+
+
+def _altered(src: Path, dst: Path) -> Path:
+    data = bytearray(src.read_bytes())
+    data[-200] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _rehashed(src: Path, dst: Path, change) -> Path:
+    """A copy whose body arrays ``change`` edits, with a matching checksum: what a forger would write."""
+    import hashlib
+    import io
+
+    header, _, body = src.read_bytes().partition(b"\n")
+    with np.load(io.BytesIO(body)) as npz:
+        arrays = {k: npz[k].copy() for k in npz.files}
+    change(arrays)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return _with_body(header, out.getvalue(), dst)
+
+
+def _with_body(header: bytes, body: bytes, dst: Path) -> Path:
+    import hashlib
+
+    fields = json.loads(header)
+    fields.update(body_sha256=hashlib.sha256(body).hexdigest(), body_bytes=len(body))
+    dst.write_bytes(json.dumps(fields).encode() + b"\n" + body)
+    return dst
+
+
+def _looping(arrays: dict) -> None:  # a node whose child is itself: evaluation would never end
+    inner = np.flatnonzero(~arrays["fill_leaf"])[0]
+    arrays["fill_left"][inner] = inner
+
+
+def _reading_past_the_end(arrays: dict) -> None:  # a compiled loop does not check bounds
+    inner = np.flatnonzero(~arrays["fill_leaf"])[0]
+    arrays["fill_right"][inner] = 10**9
+
+
 def test_incompatible_models_are_refused_in_one_line(model_file: Path, tmp_path: Path) -> None:
     cases = [
         (_rewrite_header(model_file, tmp_path / "old.bmm", format_version=FORMAT_VERSION - 1),
          rf"fill-model format {FORMAT_VERSION - 1}, this botmm reads format {FORMAT_VERSION}; retrain"),
-        (_rewrite_header(model_file, tmp_path / "sk.bmm", sklearn="0.24.2"),
-         r"saved with scikit-learn 0\.24\.2, this is"),
+        (_truncated(model_file, tmp_path / "cut.bmm"), r"cut.bmm: the model body does not match its checksum"),
+        (_altered(model_file, tmp_path / "edit.bmm"), r"edit.bmm: the model body does not match its checksum"),
+        (_rehashed(model_file, tmp_path / "loop.bmm", _looping), r"loop.bmm: model body: the fill trees' node indices are out"),
+        (_rehashed(model_file, tmp_path / "far.bmm", _reading_past_the_end),
+         r"far.bmm: model body: the fill trees' node indices are out of range"),
         (_rewrite_header(model_file, tmp_path / "feat.bmm", features=["side", "spread_bps"]),
          r"trained on features \[side, spread_bps\], expected \[side, level, distance_bps"),
     ]
@@ -169,3 +221,76 @@ def test_train_cli_on_real_binance_replay(shared_data: Path, tmp_path: Path) -> 
                "quoter.spread_bps=0.5", "quoter.num_levels=5", "quoter.level_spacing_bps=0.5", f"hydra.run.dir={out}")
     report = _held_out_report(proc, out)
     assert report["symbol"] == "BTC" and report["fill"]["auc"] > 0.65  # measured 0.73 (docs/ml.md)
+
+
+class _Touch:
+    """Unpickling this creates a file: what a forged pickle does, harmlessly."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def _forgeries(model_file: Path, folder: Path, marker: Path) -> list[Path]:
+    """Model files that would run code if unpickled: the old pickle format, a pickle passed off as the new body, and
+    an ``.npz`` body holding an object array (which numpy would unpickle)."""
+    import pickle
+
+    payload = pickle.dumps({"params": {}, "fill": _Touch(marker), "adverse": None})
+    header = model_file.read_bytes().partition(b"\n")[0]
+    folder.mkdir(exist_ok=True)
+    old = _rewrite_header(model_file, folder / "v1.bmm", format_version=1)
+    old.write_bytes(old.read_bytes().partition(b"\n")[0] + b"\n" + payload)
+    buffer = __import__("io").BytesIO()
+    np.savez(buffer, fill_feature=np.array([_Touch(marker)], dtype=object))
+    return [old, _with_body(header, payload, folder / "pickle.bmm"), _with_body(header, buffer.getvalue(),
+                                                                               folder / "object.bmm")]
+
+
+def test_a_forged_model_file_runs_nothing_when_loaded(model_file: Path, tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "pwned"
+    forged = _forgeries(model_file, tmp_path / "forged", marker)
+    pickle.loads(forged[1].read_bytes().partition(b"\n")[2])  # the forgery is real: unpickled, it runs code
+    assert marker.is_file()
+    marker.unlink()
+    expected = [r"v1.bmm: fill-model format 1, this botmm reads format 2",
+                r"pickle.bmm: unreadable model body \(ValueError: .*pickled",
+                r"object.bmm: unreadable model body \(ValueError: .*[Oo]bject arrays"]
+    for path, message in zip(forged, expected):
+        with pytest.raises(ModelError, match=message) as info:
+            FillPredictor.load(path, FEATURES)
+        assert "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_forged_model_is_refused_by_botmm_backtest(model_file: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for path in _forgeries(model_file, tmp_path / "forged", marker):
+        proc = cli(tmp_path, "backtest", "feed.bars=100", "quoter.fill_model_filter=true",
+                   f"quoter.model_path={path}")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"botmm: quoter.model_path: {path}: ")
+    assert not marker.exists()
+
+
+def test_hot_reload_of_a_forged_or_broken_model_keeps_the_old_one(model_file: Path, tmp_path: Path, caplog) -> None:
+    marker = tmp_path / "pwned"
+    for path in [*_forgeries(model_file, tmp_path / "forged", marker), _truncated(model_file, tmp_path / "cut.bmm")]:
+        params = tmp_path / "live_params.yaml"
+        params.write_text(f"quoter:\n  model_path: {path}\n")
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="botmm.plugins.quoters.avellaneda"):
+            strategy = backtest_strategy(tmp_path / path.stem, "feed.bars=300", "quoter.fill_model_filter=true",
+                                         f"quoter.model_path={model_file}", f"strategy.params_file={params}")
+        quoter = strategy.quoter
+        assert quoter.params.model_path == str(path)  # the reload happened ...
+        np.testing.assert_array_equal(quoter.filter.predictor.predict(np.zeros((1, len(FEATURES))))[1],
+                                      FillPredictor.load(model_file).predict(np.zeros((1, len(FEATURES))))[1])
+        errors = [r.getMessage() for r in caplog.records]
+        assert len(errors) == 1 and errors[0].startswith(f"quoter.model_path: {path}: ") and \
+            errors[0].endswith("; keeping the previous model") and "\n" not in errors[0]
+    assert not marker.exists()
