@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from jobs import backtest_strategy, cli
+from jobs import BOTMM, backtest_strategy, cli, cli_env
 
 from botmm.errors import ConfigError
 from botmm.ml.predictor import FEATURES, FORMAT_VERSION, FillFilter, FillPredictor, ModelError, quote_features
@@ -32,10 +33,14 @@ def synthetic_rows(n: int = 6000, seed: int = 3) -> tuple[np.ndarray, np.ndarray
     return X, np.column_stack([filled, adverse])
 
 
+FOR_ETH_CANDLES = {"venue": "candle", "symbol": "ETH", "adverse_horizon_ms": 5000, "useful": {"adverse": True}}
+"""What the test model claims: trained on the candle venue for ETH, judged useful by botmm train."""
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     X, y = synthetic_rows()
-    return FillPredictor().train(X, y).save(tmp_path_factory.mktemp("model") / "fill_model.bmm")
+    return FillPredictor(info=FOR_ETH_CANDLES).train(X, y).save(tmp_path_factory.mktemp("model") / "fill_model.bmm")
 
 
 def test_trained_model_ranks_fills_and_matches_sklearn() -> None:
@@ -162,9 +167,9 @@ def test_filter_skips_or_widens_the_risky_side(model_file: Path) -> None:
 def test_avellaneda_option(model_file: Path, tmp_path: Path) -> None:
     base = AvellanedaParams(name="avellaneda", num_levels=2)
     on = AvellanedaParams(name="avellaneda", num_levels=2, fill_model_filter=True, model_path=str(model_file),
-                          widen_bps=3.0)
-    plain = AvellanedaQuoter(base, 0.1, 0.0001).quote(_inputs())
-    filtered = AvellanedaQuoter(on, 0.1, 0.0001).quote(_inputs())
+                          widen_bps=3.0, max_adverse_risk=0.5)
+    plain = AvellanedaQuoter(base, 0.1, 0.0001, "candle", "ETH").quote(_inputs())
+    filtered = AvellanedaQuoter(on, 0.1, 0.0001, "candle", "ETH").quote(_inputs())
     assert filtered.asks == plain.asks
     assert [lv.price for lv in filtered.bids] == [round_bid(lv.price - 0.9, 0.1) for lv in plain.bids]
     assert round_ask(plain.asks[0].price, 0.1) == plain.asks[0].price
@@ -173,7 +178,7 @@ def test_avellaneda_option(model_file: Path, tmp_path: Path) -> None:
     wrong = _rewrite_header(model_file, tmp_path / "wrong.bmm", features=["side"])
     with pytest.raises(ConfigError, match=r"^quoter.model_path: .*wrong.bmm: trained on features \[side\]"):
         AvellanedaQuoter(AvellanedaParams(name="avellaneda", fill_model_filter=True, model_path=str(wrong)), 0.1,
-                         0.0001)
+                         0.0001, "candle", "ETH")
 
 
 def test_feature_mismatch_refused_by_the_cli_in_one_line(model_file: Path, tmp_path: Path) -> None:
@@ -195,12 +200,27 @@ def _held_out_report(proc, out: Path) -> dict:
     assert report["test_from_ms"] > 0 and report["train_rows"] > report["test_rows"] > 0
     loaded = FillPredictor.load(report["model"], FEATURES)
     assert loaded.info["venue"] == "orderbook" and loaded.info["held_out"]["fill"] == report["fill"]["auc"]
+    for name in ("fill", "adverse"):
+        judged = report[name]
+        assert loaded.info["useful"][name] is judged["useful"]
+        assert judged["baselines"]["base_rate"]["auc"] == 0.5 and judged["baselines"]["base_rate"]["rows"] == \
+            judged["rows"]
+        best = judged["baselines"]
+        assert judged["useful"] == (judged["brier"] < min(b["brier"] for b in best.values())
+                                    and judged["auc"] > max(b["auc"] for b in best.values()))
+        auc = judged["baselines"]["distance_logistic"]["auc"]
+        assert f"baseline distance_logistic: AUC {auc}" in proc.stdout
     return report
 
 
 def test_train_cli_on_synthetic_replay_data(tmp_path: Path) -> None:
     out = tmp_path / "train"
-    proc = cli(tmp_path, "train", "feed.duration=4m", f"hydra.run.dir={out}")
+    shadow = tmp_path / "no_pandas" / "pandas"  # as on an install without pandas: importing it fails
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pandas'\", name='pandas')\n")
+    env = {**cli_env(), "PYTHONPATH": str(shadow.parent)}
+    proc = subprocess.run([*BOTMM, "train", "feed.duration=4m", f"hydra.run.dir={out}"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
     report = _held_out_report(proc, out)
     # synthetic Poisson flow carries little signal (docs/ml.md): the report is checked, not the model's skill
     assert report["venue"] == "orderbook" and 0.0 < report["fill"]["auc"] < 1.0
@@ -294,3 +314,33 @@ def test_hot_reload_of_a_forged_or_broken_model_keeps_the_old_one(model_file: Pa
         assert len(errors) == 1 and errors[0].startswith(f"quoter.model_path: {path}: ") and \
             errors[0].endswith("; keeping the previous model") and "\n" not in errors[0]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("change, override, message", [
+    ({"symbol": "BTC"}, (), r"trained for symbol BTC, this job's is ETH; train one for it"),
+    ({"venue": "orderbook"}, (), r"trained for venue orderbook, this job's is candle"),
+    ({"adverse_horizon_ms": 5000}, ("quoter.model_horizon=1m",), r"trained for adverse_horizon_ms 5000, this job's is "
+                                                                  r"60000"),
+    ({"useful": {"adverse": False}}, (), r"botmm train found its adverse-fill predictions no better than the "
+                                         r"baselines out of sample \(train_report.json\); quoter.force_model=true"),
+])
+def test_the_filter_refuses_a_model_not_made_for_the_job(model_file, tmp_path, change, override, message) -> None:
+    info = json.loads(model_file.read_bytes().partition(b"\n")[0])["info"]
+    path = _rewrite_header(model_file, tmp_path / "other.bmm", info={**info, **change})
+    proc = cli(tmp_path, "backtest", "feed.bars=100", "quoter.fill_model_filter=true", f"quoter.model_path={path}",
+               *override)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and re.match(rf"botmm: quoter.model_path: {path}: {message}",
+                                                                 lines[0]), proc.stderr
+
+
+def test_force_model_uses_a_model_that_did_not_beat_the_baselines(model_file, tmp_path) -> None:
+    info = json.loads(model_file.read_bytes().partition(b"\n")[0])["info"]
+    path = _rewrite_header(model_file, tmp_path / "weak.bmm", info={**info, "useful": {"adverse": False},
+                                                                   "max_adverse_risk": 0.5})
+    params = AvellanedaParams(name="avellaneda", num_levels=2, fill_model_filter=True, model_path=str(path),
+                              force_model=True)
+    quoter = AvellanedaQuoter(params, 0.1, 0.0001, "candle", "ETH")
+    plain = AvellanedaQuoter(AvellanedaParams(name="avellaneda", num_levels=2), 0.1, 0.0001).quote(_inputs())
+    filtered = quoter.quote(_inputs())  # the training-window threshold (0.5) applies: the bids are adverse
+    assert filtered.bids == [] and filtered.asks == plain.asks and quoter.filter.skipped == 2

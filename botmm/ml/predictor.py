@@ -340,6 +340,21 @@ class FillPredictor:
         return predictor
 
 
+def check_use(predictor: FillPredictor, path: str | Path, venue: str, symbol: str, adverse_horizon_ms: int,
+              force: bool = False) -> None:
+    """Refuse (:class:`ModelError`, one line) a model trained on another venue kind (``candle``/``orderbook``),
+    another symbol or another adverse horizon than the job's, and, unless ``force``, one that ``botmm train`` did not
+    find useful (its adverse classifier did not beat the base rate and the distance-to-mid logistic on both Brier
+    score and AUC, out of sample)."""
+    info = predictor.info
+    for key, want in (("venue", venue), ("symbol", symbol), ("adverse_horizon_ms", adverse_horizon_ms)):
+        if info.get(key) != want:
+            raise ModelError(f"{path}: trained for {key} {info.get(key)}, this job's is {want}; train one for it")
+    if not force and not info.get("useful", {}).get("adverse"):
+        raise ModelError(f"{path}: botmm train found its adverse-fill predictions no better than the baselines out "
+                         f"of sample (train_report.json); quoter.force_model=true uses it anyway")
+
+
 class FillFilter:
     """Widens or drops the levels of a quote whose predicted adverse-selection risk exceeds ``max_risk``: each such
     level moves ``widen_bps`` further from mid (rounded away from the other side), or is dropped when ``widen_bps``
