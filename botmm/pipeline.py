@@ -118,6 +118,7 @@ class Strategy:
         self.inventory = InventoryTracker()
         self.metrics = MetricsRecorder(self.capital, parts.limits.max_position_usd)
         self.split = parse_split(cfg.backtest.split)
+        self.walk_forward = to_params(BacktestConfig, cfg.backtest, "backtest").walk_forward
         self.compound = bool(cfg.compound)
         self.state = TickState(equity=self.capital, peak_equity=self.capital)
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
@@ -293,7 +294,7 @@ class Strategy:
 
     def result(self) -> dict[str, Any]:
         inv = self.inventory
-        result = self.metrics.result(self.split)
+        result = self.metrics.result(self.split, self.walk_forward)
         result.update(
             symbol=self.asset.symbol,
             mode=self.run.mode,

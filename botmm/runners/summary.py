@@ -5,8 +5,9 @@ The composite score that ranks a sweep's jobs is::
     score = summary.sharpe * sharpe + summary.return_pct * return_pct - summary.max_drawdown_pct * max_drawdown_pct
 
 with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
-as a tie-breaker, drawdown as a penalty. When the jobs ran with ``backtest.split`` (walk-forward), the score and the
-figures shown are the out-of-sample ones (``scored_on`` says which).
+as a tie-breaker, drawdown as a penalty. With ``backtest.walk_forward`` folds a job's score is the mean score of
+its test windows and ``score_spread`` their standard deviation; with ``backtest.split``, the out-of-sample part's
+score; the figures shown are those the score was taken on (``scored_on`` says which).
 
 Only complete jobs are ranked. Each row has a ``status``: ``ok``; ``no trades`` when the scored figures have fewer
 than ``summary.min_fills`` fills (ranked below every job that traded: doing nothing scores 0, which beats any loss);
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 import yaml
@@ -48,14 +50,33 @@ def score(result: dict[str, Any], weights: SummaryWeights) -> float:
     )
 
 
+_SUMMED = ("pnl", "fills", "volume", "fees")  # over the test windows of walk-forward folds; the rest: their mean
+
+
+def judged(result: dict[str, Any], weights: SummaryWeights) -> tuple[dict[str, Any], float, float | None, str]:
+    """What a job is judged on: its figures, score, the score's spread across folds and where they come from. With
+    walk-forward folds: the test windows' figures (summed or averaged, see :data:`_SUMMED`) and the mean and
+    standard deviation of their scores; with a split: the out-of-sample part; else the whole run."""
+    tests = [fold["test"] for fold in result.get("folds", ()) if fold["test"] is not None]
+    if tests:
+        scores = np.array([score(figures, weights) for figures in tests])
+        figures = {key: float(np.sum([f[key] for f in tests]) if key in _SUMMED else np.mean([f[key] for f in tests]))
+                   for key in tests[0] if isinstance(tests[0][key], (int, float))}
+        return figures, float(scores.mean()), float(scores.std()), f"{len(tests)} folds"
+    if "out_of_sample" in result:
+        return result["out_of_sample"], score(result["out_of_sample"], weights), None, "out_of_sample"
+    return result, score(result, weights), None, "whole"
+
+
 def objective(result: dict[str, Any], weights: SummaryWeights, maximize: bool = True) -> float:
-    """The figure an optimising sweeper receives (``summary.objective``), out-of-sample when split. A job with fewer
-    than ``summary.min_fills`` fills gets the worst value for the sweeper's direction, so it is never its best."""
-    figures = result.get("out_of_sample", result)
+    """The figure an optimising sweeper receives (``summary.objective``), as :func:`judged` scores a job. A job with
+    fewer than ``summary.min_fills`` fills gets the worst value for the sweeper's direction, so it is never its
+    best."""
+    figures, total, _, _ = judged(result, weights)
     if figures.get("fills", 0) < weights.min_fills:
         return -math.inf if maximize else math.inf
     if weights.objective == "score":
-        return score(figures, weights)
+        return total
     if not isinstance(figures.get(weights.objective), (int, float)):
         raise ConfigError(f"summary.objective={weights.objective}: not a figure of result.json; "
                           f"figures: score, {', '.join(k for k, v in figures.items() if isinstance(v, (int, float)))}")
@@ -121,7 +142,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     """One job of a sweep: its overrides, status, score and the figures it was scored on (see the module doc)."""
     overrides = _yaml(job_dir / ".hydra" / "overrides.yaml")
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "interrupted",
-                           "score": None, "scored_on": None}
+                           "score": None, "score_spread": None, "scored_on": None}
     row.update({key: None for key in SHOWN})
     error_file, result_file = job_dir / ERROR_FILE, job_dir / "result.json"
     if error_file.is_file():
@@ -131,11 +152,11 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         if not result.get("complete", True):
             row["status"] = result.get("status", "interrupted")
             return row
-        scored_on = "out_of_sample" if "out_of_sample" in result else "whole"
-        figures = result.get("out_of_sample", result)
         cfg = OmegaConf.create(_yaml(job_dir / ".hydra" / "config.yaml"))  # keeps interpolations resolvable
         weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
-        row.update({key: figures[key] for key in SHOWN}, scored_on=scored_on, score=round(score(figures, weights), 6),
+        figures, total, spread, scored_on = judged(result, weights)
+        row.update({key: figures[key] for key in SHOWN}, scored_on=scored_on, score=round(total, 6),
+                   score_spread=None if spread is None else round(spread, 6),
                    status="ok" if figures["fills"] >= weights.min_fills else NO_TRADES)
     return row
 
@@ -151,7 +172,7 @@ def _write(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    columns = ["rank", "job", "status", "score", "scored_on", *SHOWN, "overrides"]
+    columns = ["rank", "job", "status", "score", "score_spread", "scored_on", *SHOWN, "overrides"]
     table = pa.table({c: [row[c] for row in rows] for c in columns})
     pcsv.write_csv(table, sweep_dir / "summary.csv")
     pq.write_table(table, sweep_dir / "summary.parquet")
@@ -162,10 +183,11 @@ def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"sweep summary ({sweep_dir}/summary.csv)")
-    for col in ("rank", "overrides", "status", "score", *SHOWN):
+    for col in ("rank", "overrides", "status", "score", "score_spread", *SHOWN):
         table.add_column(col, justify="left" if col in ("overrides", "status") else "right")
     for row in rows:
-        cells = [row["rank"], row["overrides"], row["status"], row["score"], *(row[c] for c in SHOWN)]
+        cells = [row["rank"], row["overrides"], row["status"], row["score"], row["score_spread"],
+                 *(row[c] for c in SHOWN)]
         table.add_row(*("-" if v is None else f"{v:,.4f}" if isinstance(v, float) else str(v) for v in cells))
     console = Console()
     if not console.is_terminal:
