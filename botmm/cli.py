@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from botmm.data.cli import data
+from botmm.data.importing import import_candles
 from botmm.errors import BotmmError
 
 if TYPE_CHECKING:
@@ -346,6 +347,7 @@ def plugins_command(as_json: bool) -> None:
     Console().print(table)
 
 
+data.add_command(import_candles)
 cli.add_command(data)
 
 
