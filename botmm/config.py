@@ -132,7 +132,7 @@ class WalkForwardConfig:
                 f"must be in (0, 1) with folds * test < 1 (folds={self.folds})")
         _require_wf(self.anchored or (0 < self.train and self.train + self.folds * self.test <= 1), self, "train",
                 f"must be > 0 with train + folds * test <= 1 (folds={self.folds}, test={self.test})")
-        _require_wf(self.purge is None or _positive_duration(self.purge), self, "purge",
+        _require_wf(self.purge is None or is_duration(self.purge), self, "purge",
                 "expected a duration such as 1h or 30m, or null")
 
 
@@ -140,13 +140,6 @@ def _require_wf(ok: bool, params: Any, key: str, problem: str) -> None:
     """:func:`require`, naming the key as it sits under ``backtest`` (``walk_forward.<key>``)."""
     if not ok:
         raise InvalidValue(f"walk_forward.{key}", getattr(params, key), problem)
-
-
-def _positive_duration(text: str) -> bool:
-    try:
-        return parse_duration(text, "") > 0
-    except ConfigError:
-        return False
 
 
 @dataclass
@@ -238,6 +231,15 @@ def parse_duration(text: str | float | int, key: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"{key}={text}: expected a positive duration such as 15s, 2m, 1h or 500ms")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is a duration :func:`parse_duration` accepts."""
+    try:
+        parse_duration(text, "")
+    except ConfigError:
+        return False
+    return True
 
 
 def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:

@@ -18,8 +18,8 @@ def test_import_then_backtest_on_the_dataset(tmp_path: Path, candles_csv) -> Non
     first = cli(tmp_path, *args)
     assert first.returncode == 0, first.stderr
     directory = dataset_dir(tmp_path / "data", "mine", "ETH", "1m")
-    assert first.stdout.strip() == f"imported 300 bars from {csv} into {Path('data/candles/mine/ETH/1m')}: 300 added, " \
-                                   f"0 replaced"
+    into = Path("data/candles/mine/ETH/1m")
+    assert first.stdout.strip() == f"imported 300 bars from {csv} into {into}: 300 added, 0 replaced"
     batches, source = list(read_dataset(directory, 60_000)), read_candles(csv)
     for field in ("ts", "open", "high", "low", "close", "volume"):
         np.testing.assert_array_equal(np.concatenate([getattr(b, field) for b in batches]), getattr(source, field))

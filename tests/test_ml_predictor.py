@@ -127,7 +127,8 @@ def test_incompatible_models_are_refused_in_one_line(model_file: Path, tmp_path:
          rf"fill-model format {FORMAT_VERSION - 1}, this botmm reads format {FORMAT_VERSION}; retrain"),
         (_truncated(model_file, tmp_path / "cut.bmm"), r"cut.bmm: the model body does not match its checksum"),
         (_altered(model_file, tmp_path / "edit.bmm"), r"edit.bmm: the model body does not match its checksum"),
-        (_rehashed(model_file, tmp_path / "loop.bmm", _looping), r"loop.bmm: model body: the fill trees' node indices are out"),
+        (_rehashed(model_file, tmp_path / "loop.bmm", _looping),
+         r"loop.bmm: model body: the fill trees' node indices are out"),
         (_rehashed(model_file, tmp_path / "far.bmm", _reading_past_the_end),
          r"far.bmm: model body: the fill trees' node indices are out of range"),
         (_rewrite_header(model_file, tmp_path / "feat.bmm", features=["side", "spread_bps"]),
@@ -344,3 +345,16 @@ def test_force_model_uses_a_model_that_did_not_beat_the_baselines(model_file, tm
     plain = AvellanedaQuoter(AvellanedaParams(name="avellaneda", num_levels=2), 0.1, 0.0001).quote(_inputs())
     filtered = quoter.quote(_inputs())  # the training-window threshold (0.5) applies: the bids are adverse
     assert filtered.bids == [] and filtered.asks == plain.asks and quoter.filter.skipped == 2
+
+
+def test_the_threshold_is_the_one_whose_kept_training_fills_made_the_most() -> None:
+    from botmm.ml.training import training_threshold
+
+    X, y = synthetic_rows()
+    predictor = FillPredictor().train(X, y)  # rates every bid fill adverse (risk > 0.9), every ask fill not (< 0.1)
+    markout = np.where(X[:, 0] > 0, -2.0, 1.0)  # bid fills lose, ask fills earn
+    risk = predictor.predict(X)[1]
+    assert risk[X[:, 0] > 0].min() > 0.95 and risk[X[:, 0] < 0].max() < 0.05
+    assert training_threshold(predictor, X, markout) == 0.95  # the highest that keeps the asks and drops the bids
+    assert training_threshold(predictor, X, np.abs(markout)) == 1.0  # every fill earned: keep them all
+    assert training_threshold(predictor, X[:0], markout[:0]) is None

@@ -153,7 +153,7 @@ def test_older_runs_scratch_is_pruned(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path).as_posix() for p in deleted) == ["2026-01-01_00-00-00/incumbent",
                                                                           "2026-01-01_00-00-00/sweep"]
     assert (tmp_path / "2026-01-01_00-00-00" / "decision.json").is_file()
-    assert (tmp_path / "2026-01-02_00-00-00" / "sweep").is_dir() and (tmp_path / "2026-01-03_00-00-00" / "sweep").is_dir()
+    assert all((tmp_path / name / "sweep").is_dir() for name in ("2026-01-02_00-00-00", "2026-01-03_00-00-00"))
 
 
 def test_fetches_the_latest_days_and_backtests_exactly_them(tmp_path: Path) -> None:

@@ -137,8 +137,8 @@ def test_min_fills_sets_the_no_trades_bar(tmp_path):
 
 
 def test_ctrl_c_during_a_sweep_leaves_the_unfinished_job_unranked(tmp_path):
-    proc = subprocess.Popen([*BOTMM, "-m", "backtest", "feed.bars=300,400,2000000", "progress=false"], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*BOTMM, "-m", "backtest", "feed.bars=300,400,2000000", "progress=false"], cwd=tmp_path,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: len(list(tmp_path.glob("multirun/backtest/*/*/result.json"))) == 2, timeout=120)
         assert wait_for(lambda: any(tmp_path.glob("multirun/backtest/*/2/botmm.log")), timeout=60)
@@ -188,6 +188,7 @@ def test_a_finished_backtest_is_complete_and_an_interrupted_one_says_so(tmp_path
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert err.strip().splitlines()[-1] == f'botmm: interrupted: {tmp_path}/long/result.json is marked "complete": false'
+    last = err.strip().splitlines()[-1]
+    assert last == f'botmm: interrupted: {tmp_path}/long/result.json is marked "complete": false'
     result = json.loads((tmp_path / "long" / "result.json").read_text())
     assert result["complete"] is False and result["status"] == "interrupted" and 0 < result["ticks"] < 2_000_000

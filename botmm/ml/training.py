@@ -33,7 +33,7 @@ label sees into it - trains a :class:`~botmm.ml.predictor.FillPredictor`, and re
 calibration error and a calibration table of both classifiers on the held-out range, beside the same figures of two
 baselines on the same rows (:data:`BASELINES`). A classifier is ``useful`` only when it beats the best baseline on
 both Brier score and AUC; the fill filter refuses a model whose adverse classifier is not. The filter's default
-risk threshold is chosen on the training rows only (:func:`training_threshold`).
+risk threshold is chosen on the training rows' fills only (:func:`training_threshold`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any, Optional
 import numpy as np
 from omegaconf import DictConfig
 
-from botmm.config import JobConfig, parse_duration, require, to_params
+from botmm.config import JobConfig, is_duration, parse_duration, require, to_params
 from botmm.errors import ConfigError, DataError
 from botmm.ml.predictor import FEATURES, FillPredictor, level_features
 
@@ -77,7 +77,7 @@ class TrainParams:
 
     def __post_init__(self) -> None:
         for key in ("horizon", "adverse_horizon"):
-            require(_is_duration(getattr(self, key)), self, key, "expected a duration such as 5s, 2m or 500ms")
+            require(is_duration(getattr(self, key)), self, key, "expected a duration such as 5s, 2m or 500ms")
         require(0 < self.test_fraction < 1, self, "test_fraction", "must be in (0, 1)")
         require(self.bins >= 2, self, "bins", "must be >= 2")
         require(self.threads is None or self.threads >= 1, self, "threads", "must be >= 1 or null")
@@ -88,14 +88,6 @@ class TrainJob(JobConfig):
     """The root of ``conf/train.yaml``: a job (whose run generates the data) plus the ``train`` node."""
 
     train: TrainParams = field(default_factory=TrainParams)
-
-
-def _is_duration(text: str) -> bool:
-    try:
-        parse_duration(text, "")
-    except ConfigError:
-        return False
-    return True
 
 
 @dataclass
@@ -340,17 +332,17 @@ def judge(prob: np.ndarray, label: np.ndarray, fit_distance: np.ndarray, fit_lab
     return report
 
 
-def training_threshold(predictor: FillPredictor, X: np.ndarray, adverse: np.ndarray) -> float | None:
-    """The adverse-risk threshold the fill filter uses by default, chosen on the training rows only: the lowest
-    predicted risk above which the training fills were adverse more often than not (None: no such risk)."""
-    if len(adverse) == 0:
+def training_threshold(predictor: FillPredictor, X: np.ndarray, markout_bps: np.ndarray) -> float | None:
+    """The adverse-risk threshold the fill filter uses by default, chosen on the training rows' fills only: the one
+    (0.05 to 1 in steps of 0.05) whose kept fills (predicted risk at or below it) sum to the best markout; ties go to
+    the highest threshold, the one that keeps the most. None when there are no fills."""
+    if len(markout_bps) == 0:
         return None
     _, risk = predictor.predict(X)
-    for threshold in np.round(np.arange(0.05, 1.0, 0.05), 2):
-        above = risk > threshold
-        if above.any() and adverse[above].mean() > 0.5:
-            return float(threshold)
-    return None
+    thresholds = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+    kept = [float(markout_bps[risk <= t].sum()) for t in thresholds]
+    best = max(kept)
+    return float(max(t for t, total in zip(thresholds, kept) if total >= best - 1e-9))
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
@@ -393,7 +385,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "adverse": judge(risk[marked[held]], adverse[held & marked], distance[fit & marked], adverse[fit & marked],
                          distance[held & marked], params.bins),
     }
-    report["max_adverse_risk"] = training_threshold(predictor, X[fit & marked], adverse[fit & marked])
+    report["max_adverse_risk"] = training_threshold(predictor, X[fit & marked],
+                                                    columns["markout_bps"][fit & marked].astype(np.float64))
     predictor.info.update(held_out={k: report[k]["auc"] for k in ("fill", "adverse")},
                           useful={k: report[k]["useful"] for k in ("fill", "adverse")},
                           max_adverse_risk=report["max_adverse_risk"])

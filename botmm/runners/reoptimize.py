@@ -20,8 +20,9 @@
 
 Every decision, write or keep, is appended as one JSON line to ``reoptimize.decisions`` and written to
 ``decision.json`` in the job's output dir. The scratch outputs of older runs (their ``sweep/`` and ``incumbent/``
-folders, tens of MB each) are deleted, keeping the last ``reoptimize.keep_runs``; their ``decision.json`` stays. Relative paths are relative to the working directory (Hydra does not
-change it): run cron from the bot's directory. The exit status is 0 for both decisions.
+folders, tens of MB each) are deleted, keeping the last ``reoptimize.keep_runs``; their ``decision.json`` stays.
+Relative paths are relative to the working directory (Hydra does not change it): run cron from the bot's directory.
+The exit status is 0 for both decisions.
 """
 
 from __future__ import annotations

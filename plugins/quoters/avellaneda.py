@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from botmm.config import require
+from botmm.config import is_duration, require
 from botmm.model import Quote
 from botmm.protocols import QuoteInputs
 from botmm.registry import BuildContext, hookimpl
@@ -60,19 +60,8 @@ class AvellanedaParams(LadderParams):
                 "must name a model file (botmm train writes fill_model.bmm) when fill_model_filter is true")
         require(self.max_adverse_risk is None or 0 <= self.max_adverse_risk <= 1, self, "max_adverse_risk",
                 "must be in [0, 1] or null")
-        require(_is_duration(self.model_horizon), self, "model_horizon", "expected a duration such as 5s or 2m")
+        require(is_duration(self.model_horizon), self, "model_horizon", "expected a duration such as 5s or 2m")
         require(self.widen_bps >= 0, self, "widen_bps", "must be >= 0")
-
-
-def _is_duration(text: str) -> bool:
-    from botmm.config import parse_duration
-    from botmm.errors import ConfigError
-
-    try:
-        parse_duration(text, "")
-    except ConfigError:
-        return False
-    return True
 
 
 class AvellanedaQuoter:
