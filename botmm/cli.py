@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from botmm.data.cli import data
+from botmm.data.importing import import_candles
 from botmm.errors import BotmmError
 from botmm.secrets import redact_output, refuse_keys_in_arguments, refuse_keys_in_config
 
@@ -124,6 +125,8 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
                 os.environ.pop(SWEEP_JOBS_ENV, None)
     except BotmmError as exc:
         fail(str(exc))
+    if "hydra/sweeper=optuna" in args and not any(a.startswith("hydra.sweeper.direction=") for a in args):
+        args = [*args, "hydra.sweeper.direction=maximize"]  # Optuna minimises by default; botmm's score is a gain
     saved = sys.argv
     sys.argv = [f"botmm {name}", *(["--multirun"] if multirun else []), *args]
     SweepDir.last = None
@@ -132,6 +135,9 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         _hydra_main(name)()
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:
+        click.echo("botmm: sweep interrupted: its unfinished jobs are listed as interrupted, unranked", err=True)
+        code = 130
     finally:
         sys.argv = saved
         if multirun and SweepDir.last is not None and SweepDir.last.is_dir():
@@ -305,10 +311,17 @@ def _hydra_main(name: str) -> Callable[[], Any]:
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 raise  # Hydra marks the job failed; the sweep summary lists it
             fail(str(exc), code=1)
+        except KeyboardInterrupt:
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                raise  # the CLI summarises the sweep, where this job is listed as interrupted
+            written = (output_dir / "result.json").is_file()
+            fail(f"interrupted: {output_dir}/result.json is marked \"complete\": false" if written
+                 else f"interrupted before the {name} started: nothing written in {output_dir}", code=130)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             printer(result)
-        if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
-            return objective(result, to_params(SummaryWeights, cfg.summary, "summary"))  # optimisers want a number
+        if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):  # optimisers want a number
+            maximize = str(hydra_cfg.sweeper.get("direction", "maximize")).endswith("maximize")
+            return objective(result, to_params(SummaryWeights, cfg.summary, "summary"), maximize)
         return result
 
     return hydra.main(version_base="1.3", config_path="pkg://botmm.conf", config_name=name)(task)
@@ -347,6 +360,7 @@ def plugins_command(as_json: bool) -> None:
     Console().print(table)
 
 
+data.add_command(import_candles)
 cli.add_command(data)
 
 

@@ -142,8 +142,35 @@ class OrderManagerConfig:
 
 
 @dataclass
+class WalkForwardConfig:
+    """``backtest.walk_forward``: k folds of training and test windows (:mod:`botmm.core.walk_forward`)."""
+
+    folds: int = 0  # how many folds; 0: none
+    anchored: bool = False  # training windows start at the data's start (else rolling windows of `train`)
+    train: float = 0.4  # a rolling training window, as a fraction of the data's time range
+    test: float = 0.1  # each test window, as a fraction of the data's time range
+    purge: Optional[str] = None  # a gap between training and test windows (a duration: 1h); null: none
+
+    def __post_init__(self) -> None:
+        _require_wf(self.folds >= 0, self, "folds", "must be >= 0")
+        _require_wf(0 < self.test < 1 and self.folds * self.test < 1, self, "test",
+                f"must be in (0, 1) with folds * test < 1 (folds={self.folds})")
+        _require_wf(self.anchored or (0 < self.train and self.train + self.folds * self.test <= 1), self, "train",
+                f"must be > 0 with train + folds * test <= 1 (folds={self.folds}, test={self.test})")
+        _require_wf(self.purge is None or is_duration(self.purge), self, "purge",
+                "expected a duration such as 1h or 30m, or null")
+
+
+def _require_wf(ok: bool, params: Any, key: str, problem: str) -> None:
+    """:func:`require`, naming the key as it sits under ``backtest`` (``walk_forward.<key>``)."""
+    if not ok:
+        raise InvalidValue(f"walk_forward.{key}", getattr(params, key), problem)
+
+
+@dataclass
 class BacktestConfig:
     split: Optional[str] = None  # walk-forward split: a fraction of the ticks (0.7) or a UTC date (2022-01-20)
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
 
     def __post_init__(self) -> None:
         require(self.split is None or parse_split(self.split) is not None, self, "split",
@@ -165,12 +192,17 @@ def parse_split(text: str | None) -> float | str | None:
 class SummaryWeights:
     """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`), and
     ``objective``, the figure a sweeper that optimises (``hydra/sweeper=optuna``) receives from each job: ``score``
-    or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set)."""
+    or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set). A job with fewer than
+    ``min_fills`` fills is flagged ``no trades`` and never ranked above one that traded."""
 
     sharpe: float = 1.0
     return_pct: float = 0.1
     max_drawdown_pct: float = 0.5
     objective: str = "score"
+    min_fills: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.min_fills >= 0, self, "min_fills", "must be >= 0")
 
 
 @dataclass
@@ -225,6 +257,15 @@ def parse_duration(text: str | float | int, key: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"{key}={text}: expected a positive duration such as 15s, 2m, 1h or 500ms")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is a duration :func:`parse_duration` accepts."""
+    try:
+        parse_duration(text, "")
+    except ConfigError:
+        return False
+    return True
 
 
 def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:

@@ -128,6 +128,7 @@ class Strategy:
         self.inventory = InventoryTracker()
         self.metrics = MetricsRecorder(self.capital, parts.limits.max_position_usd)
         self.split = parse_split(cfg.backtest.split)
+        self.walk_forward = to_params(BacktestConfig, cfg.backtest, "backtest").walk_forward
         self.compound = bool(cfg.compound)
         self.state = TickState(equity=self.capital, peak_equity=self.capital)
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
@@ -361,6 +362,7 @@ class Strategy:
         if error is not None or cancel_error is not None:
             self.hook.botmm_error(run=self.run, error=error or cancel_error)
         result = self.result()
+        result.update(complete=error is None, status=stop_status(error))
         self.metrics.write(self.run.output_dir, result)
         self.hook.botmm_run_end(run=self.run, result=result)
         load_plugins().unregister(name=f"notifier:{id(self)}")
@@ -370,7 +372,7 @@ class Strategy:
 
     def result(self) -> dict[str, Any]:
         inv = self.inventory
-        result = self.metrics.result(self.split)
+        result = self.metrics.result(self.split, self.walk_forward)
         result.update(
             symbol=self.asset.symbol,
             mode=self.run.mode,
@@ -388,6 +390,17 @@ class Strategy:
         if self.risk.stopped:
             result["stopped"] = self.risk.stopped
         return result
+
+
+def stop_status(error: BaseException | None) -> str:
+    """How a job ended, as ``result.json``'s ``status`` and a sweep summary say it: ``ok``, ``interrupted`` (Ctrl-C)
+    or ``failed: <the error's first line>``."""
+    if error is None:
+        return "ok"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    lines = str(error).strip().splitlines()
+    return f"failed: {type(error).__name__}: {lines[0]}" if lines else f"failed: {type(error).__name__}"
 
 
 class RunScoped:

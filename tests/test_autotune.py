@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,28 @@ def test_without_the_override_nothing_is_tuned(tmp_path: Path) -> None:
     with Events() as events:
         strategy = backtest_strategy(tmp_path, "feed.bars=600")
     assert strategy.policy.tuning is None and events.named("auto_tune") == []
+
+
+def test_a_winning_hour_of_minute_returns_is_judged_on_its_own_basis() -> None:
+    from botmm.core.metrics import figures
+    from botmm.ml.autotune import window_sharpe
+
+    rng = np.random.default_rng(0)
+    returns = rng.normal(2e-6, 1e-4, 60)  # one hour of 1-minute returns: a small gain, mostly noise
+    equity = 10_000 * np.cumprod(np.concatenate([[1.0], 1 + returns]))
+    ts = np.arange(61, dtype=np.int64) * 60_000
+    annualised = figures(ts, equity, np.zeros(61), [], 10_000.0, 1000.0)["sharpe"]
+    step = np.diff(equity) / equity[:-1]
+    assert window_sharpe(equity) == pytest.approx(step.mean() / step.std() * 60 ** 0.5)
+    assert equity[-1] > equity[0] and annualised > 2 > window_sharpe(equity)  # annualised, any winning hour is "good"
+    tuner = AutoTuner(AutoTuneParams(enabled=True, good_sharpe=2.0))
+    hour = WindowMetrics(pnl=equity[-1] - equity[0], sharpe=window_sharpe(equity), fill_rate=20.0, inventory=0.1)
+    assert tuner.maybe_tune(hour) is None  # no size increase for noise
+
+
+def test_each_change_is_logged_once(tmp_path: Path, caplog) -> None:
+    with Events() as events, caplog.at_level(logging.INFO):
+        backtest_strategy(tmp_path, "feed.bars=1800", "++strategy.auto_tune.enabled=true",
+                          "++strategy.auto_tune.window=2h")
+    lines = [r.getMessage() for r in caplog.records if "auto-tune:" in r.getMessage()]
+    assert len(events.named("auto_tune")) >= 2 and len(lines) == len(events.named("auto_tune"))

@@ -177,7 +177,8 @@ def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_c
     assert proc.returncode != 0, output(proc)
     assert "non-numeric value 'oops'" in proc.stdout + proc.stderr, output(proc)
     rows = summary_rows(sweep_dir(tmp_path))
-    assert [(r["rank"], r["status"]) for r in rows] == [(1, "ok"), (2, "failed")]
+    assert [(r["rank"], r["status"].partition(":")[0]) for r in rows] == [(1, "ok"), (None, "failed")]
+    assert rows[1]["status"].startswith(f"failed: DataError: {bad}: column 'close' row 5: non-numeric value 'oops'")
     assert f"feed.path={good}" in rows[0]["overrides"] and f"feed.path={bad}" in rows[1]["overrides"]
     assert rows[0]["fills"] > 0 and rows[0]["score"] is not None
     assert rows[1]["fills"] is None and rows[1]["score"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -39,7 +40,8 @@ def _check_labels_against_fills(frame, fills, horizon_ms: int) -> None:
 def test_candle_venue_rows_and_labels(tmp_path: Path) -> None:
     cfg = compose_job("feed=synthetic", "fill_model=candle", "feed.bars=1200", "quoter.num_levels=2", name="train")
     data = generate_training_data(cfg, tmp_path / "training.parquet", "3m", "2m")
-    frame, info = read_training_data(data.path)
+    columns, info = read_training_data(data.path)
+    frame = pd.DataFrame(columns)
     assert info["venue"] == "candle" and "upper bound" in info["honest_labels"]
     assert info["horizon_ms"] == 180_000 and info["adverse_horizon_ms"] == 120_000
     assert list(info["features"]) == list(FEATURES) and list(info["labels"]) == list(LABELS)
@@ -66,7 +68,8 @@ def test_candle_venue_rows_and_labels(tmp_path: Path) -> None:
 def test_replay_venue_knows_the_queue(tmp_path: Path) -> None:
     cfg = compose_job("feed.duration=3m", name="train")
     data = generate_training_data(cfg, tmp_path / "training.parquet", "2s", "2s")
-    frame, info = read_training_data(data.path)
+    columns, info = read_training_data(data.path)
+    frame = pd.DataFrame(columns)
     assert info["venue"] == "orderbook" and "queue position" in info["honest_labels"]
     assert frame.queue_usd.notna().mean() > 0.9 and (frame.queue_usd.dropna() >= 0).all()
     assert frame.imbalance.notna().all() and frame.imbalance.abs().max() <= 1.0

@@ -51,11 +51,12 @@ def test_sweep_with_and_without_the_fill_model_filter(tmp_path: Path) -> None:
     cfg = compose_job("fill_model=candle", "feed=synthetic", "feed.bars=1500", "quoter.num_levels=3",
                       "quoter.spread_bps=3", name="train")
     data = generate_training_data(cfg, tmp_path / "train" / "training.parquet", "3m", "3m")
-    frame, _ = read_training_data(data.path)
-    model = FillPredictor().train(frame[list(FEATURES)], frame[["filled", "adverse"]]).save(tmp_path / "m.bmm")
+    columns, info = read_training_data(data.path)
+    model = FillPredictor(info=info).train(columns, columns).save(tmp_path / "m.bmm")
     proc = cli(tmp_path, "-m", "backtest", "feed.bars=1500", "seed=11", "quoter.num_levels=3",
                "quoter.fill_model_filter=false,true", "quoter.spread_bps=3,6", "quoter.max_adverse_risk=0.5",
-               f"quoter.model_path={model}", "hydra.sweep.dir=sweep")
+               f"quoter.model_path={model}", "quoter.model_horizon=3m", "quoter.force_model=true",
+               "hydra.sweep.dir=sweep")
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = cli(tmp_path, "report", "sweep")
     assert out.returncode == 0 and out.stdout.strip() == f"wrote {Path('sweep') / 'report.html'}"

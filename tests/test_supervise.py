@@ -70,3 +70,14 @@ def test_supervise_three_assets(tmp_path: Path) -> None:
     k = split_index(ts, 0.5)
     assert oos["pnl"] == pytest.approx(expected[-1] - expected[k - 1], abs=1e-4)
     assert report["split_ms"] == int(ts[k - 1])
+
+
+def test_one_price_series_for_several_assets_is_refused_in_one_line(tmp_path: Path, candles_csv) -> None:
+    csv = candles_csv(bars=400)
+    proc = cli(tmp_path, "supervise", "assets=[btc,eth]", "feed=candles_file", f"feed.path={csv}",
+               "hydra.run.dir=sup")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and lines == ["botmm: assets: btc and eth ran on the same price series; give each "
+                                              "asset its own data (feed=candles reads each asset's symbol from the "
+                                              "dataset)"], proc.stderr
+    assert not (tmp_path / "sup" / "supervise.json").exists()

@@ -1,11 +1,16 @@
 """Sweeps: walk-forward ranking, an optimising sweeper and progress, through the real CLI and Hydra multiruns."""
 
 import json
+import signal
+import subprocess
 
 import pyarrow.csv as pcsv
 import pytest
 import yaml
-from jobs import cli, last_sweep
+from jobs import BOTMM, cli, cli_env, compose_job, last_sweep, wait_for
+
+from botmm.pipeline import Run, Strategy
+from botmm.runners.simulate import drive
 
 
 def test_walk_forward_sweep_ranks_on_out_of_sample(tmp_path):
@@ -89,3 +94,101 @@ def test_a_sweep_runs_with_the_default_sweeper_and_with_hydras_basic_one(tmp_pat
             "BotmmSweeper" if sweeper == "botmm" else "BasicSweeper")
         rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
         assert sorted(r["overrides"].split()[0] for r in rows) == ["quoter.spread_bps=2", "quoter.spread_bps=4"]
+
+
+def test_optuna_maximises_botmms_score_by_default(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the sweep extra (hydra-optuna-sweeper) is absent")
+    proc = cli(tmp_path, "-m", "backtest", "hydra/sweeper=optuna", "quoter.spread_bps=interval(1,20)",
+               "hydra.sweeper.n_trials=4", "feed.bars=1500", "hydra.sweeper.sampler.seed=3")
+    assert proc.returncode == 0, proc.stderr
+    sweep = last_sweep(tmp_path)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
+    assert len({r["score"] for r in rows}) == 4  # four different outcomes, so "best" means something
+    assert rows[0]["rank"] == 1 and best["best_value"] == pytest.approx(rows[0]["score"], abs=1e-5)
+    assert best["best_value"] == pytest.approx(max(r["score"] for r in rows), abs=1e-5)
+
+
+def test_a_crashed_job_is_listed_last_with_its_reason_and_no_score(tmp_path):
+    proc = cli(tmp_path, "-m", "backtest", "quoter.order_size_usd=inf,100", "feed.bars=500")
+    sweep = last_sweep(tmp_path)
+    rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
+    assert [r["overrides"].split()[0] for r in rows] == ["quoter.order_size_usd=100", "quoter.order_size_usd=inf"]
+    assert rows[0]["status"] == "ok" and rows[0]["rank"] == 1 and rows[0]["score"] < 0  # a loss still beats a crash
+    assert rows[1]["status"] == "failed: OverflowError: cannot convert float infinity to integer"
+    assert rows[1]["rank"] is None and rows[1]["score"] is None and rows[1]["pnl"] is None
+    assert "[sweep] job 1/2 failed: OverflowError" in proc.stderr
+
+
+def test_a_job_that_never_trades_is_ranked_below_one_that_lost(tmp_path):
+    proc = cli(tmp_path, "-m", "backtest", "quoter.spread_bps=5000,4", "feed.bars=500")
+    assert proc.returncode == 0, proc.stderr
+    rows = pcsv.read_csv(last_sweep(tmp_path) / "summary.csv").to_pylist()
+    assert [(r["overrides"].split()[0], r["status"]) for r in rows] == [("quoter.spread_bps=4", "ok"),
+                                                                         ("quoter.spread_bps=5000", "no trades")]
+    assert rows[1]["fills"] == 0 and rows[1]["score"] == 0 and rows[0]["score"] < 0 and rows[1]["rank"] == 2
+
+
+def test_min_fills_sets_the_no_trades_bar(tmp_path):
+    proc = cli(tmp_path, "-m", "backtest", "quoter.spread_bps=4,8", "feed.bars=500", "summary.min_fills=100000")
+    assert proc.returncode == 0, proc.stderr
+    rows = pcsv.read_csv(last_sweep(tmp_path) / "summary.csv").to_pylist()
+    assert [r["status"] for r in rows] == ["no trades", "no trades"] and all(0 < r["fills"] < 100000 for r in rows)
+
+
+def test_ctrl_c_during_a_sweep_leaves_the_unfinished_job_unranked(tmp_path):
+    proc = subprocess.Popen([*BOTMM, "-m", "backtest", "feed.bars=300,400,2000000", "progress=false"], cwd=tmp_path,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len(list(tmp_path.glob("multirun/backtest/*/*/result.json"))) == 2, timeout=120)
+        assert wait_for(lambda: any(tmp_path.glob("multirun/backtest/*/2/botmm.log")), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "botmm: sweep interrupted" in err
+    rows = pcsv.read_csv(last_sweep(tmp_path) / "summary.csv").to_pylist()
+    assert [(r["rank"], r["status"]) for r in rows] == [(1, "ok"), (2, "ok"), (None, "interrupted")]
+    assert rows[2]["overrides"].startswith("feed.bars=2000000 ")
+    assert rows[2]["score"] is None and rows[2]["fills"] is None
+
+
+def test_an_interrupted_backtest_writes_complete_false(tmp_path):
+    cfg = compose_job("feed.bars=2000", "progress=false")
+    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    ticks, next_tick = [0], strategy.venue.next_tick
+
+    def ctrl_c_at_tick_500():  # where Python raises KeyboardInterrupt on SIGINT: between two bytecodes
+        ticks[0] += 1
+        if ticks[0] == 500:
+            raise KeyboardInterrupt
+        return next_tick()
+
+    strategy.venue.next_tick = ctrl_c_at_tick_500
+    with pytest.raises(KeyboardInterrupt):
+        drive(strategy)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["complete"] is False and result["status"] == "interrupted" and 0 < result["ticks"] < 500
+
+
+def test_a_finished_backtest_is_complete_and_an_interrupted_one_says_so(tmp_path):
+    done = cli(tmp_path, "backtest", "feed.bars=300")
+    assert done.returncode == 0, done.stderr
+    (out,) = tmp_path.glob("outputs/backtest/*/result.json")
+    assert json.loads(out.read_text())["complete"] is True
+    proc = subprocess.Popen([*BOTMM, "backtest", "feed.bars=2000000", "progress=false", "logging.console=false",
+                             "hydra.run.dir=long"], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        log = tmp_path / "long" / "botmm.log"
+        assert wait_for(lambda: log.is_file() and "backtest started" in log.read_text(), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    last = err.strip().splitlines()[-1]
+    assert last == f'botmm: interrupted: {tmp_path}/long/result.json is marked "complete": false'
+    result = json.loads((tmp_path / "long" / "result.json").read_text())
+    assert result["complete"] is False and result["status"] == "interrupted" and 0 < result["ticks"] < 2_000_000

@@ -17,7 +17,8 @@ Figures (:func:`figures`), for a whole run or for one part of it:
   largest ``|position| * mid``; ``time_at_limit_pct``: % of ticks with ``|position| * mid >= max_position_usd``.
 
 With ``backtest.split`` (a fraction of the ticks, or a date), ``result.json`` also holds ``in_sample`` and
-``out_of_sample`` figures for the two parts.
+``out_of_sample`` figures for the two parts; with ``backtest.walk_forward.folds``, ``folds``: each fold's training
+and test figures (:mod:`botmm.core.walk_forward`).
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ class MetricsRecorder:
         self.equity.append(equity)
         self.ticks.extend(extra)
 
-    def result(self, split: float | str | None = None) -> dict[str, Any]:
-        """Figures of the whole run, plus ``in_sample``/``out_of_sample`` when ``split`` is given."""
+    def result(self, split: float | str | None = None, walk_forward: Any = None) -> dict[str, Any]:
+        """Figures of the whole run, plus ``in_sample``/``out_of_sample`` when ``split`` is given and ``folds``
+        when ``walk_forward`` (a :class:`~botmm.config.WalkForwardConfig`) asks for them."""
         ts = np.asarray(self.ts or [0], dtype=np.int64)
         equity = np.asarray(self.equity or [self.capital], dtype=float)
         exposure = np.abs(np.asarray(self.position or [0.0]) * np.asarray(self.mid or [0.0]))
@@ -82,6 +84,11 @@ class MetricsRecorder:
             whole["out_of_sample"] = figures(ts[k - 1:], equity[k - 1:], exposure[k - 1:], self.fills[first:],
                                              float(equity[k - 1]), self.max_position_usd, self.capital)
             whole["split_ms"] = int(ts[k - 1])
+        if walk_forward is not None and walk_forward.folds and len(self.ts) >= 2:
+            from botmm.core.walk_forward import fold_figures
+
+            whole["folds"] = fold_figures(ts, equity, exposure, self.fills, fill_ts, self.max_position_usd,
+                                          walk_forward)
         return whole
 
     def write(self, output_dir: Path, result: dict[str, Any]) -> None:

@@ -18,12 +18,16 @@ reversal, so a metric hovering near a threshold does not make it oscillate.
 :class:`AutoTuning` wires a tuner into a strategy policy (``strategy.auto_tune`` of ``basic`` and ``adaptive``):
 it measures each window of the job's clock from the strategy's metrics recorder, multiplies the quoter's
 ``spread_mult``, ``skew_mult`` and ``size_mult`` by the tuned values every tick, and reports every change as event
-``auto_tune`` (notifiers) and a log line. The same code runs in backtests and live.
+``auto_tune``, which the notifier logs (one line per change). The same code runs in backtests and live.
+
+The window's Sharpe is the window's own, not annualised: mean over standard deviation of its per-tick equity returns
+times the square root of its tick count, i.e. the window's return in units of its own noise. ``good_sharpe = 2``
+asks for a window whose gain is two standard deviations of its noise. (Annualising one hour of 1-minute returns
+multiplies that by sqrt(525,600 / 60) ~ 94, so any winning hour would pass.)
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -33,7 +37,6 @@ from botmm.config import InvalidValue, parse_duration
 from botmm.errors import ConfigError
 from botmm.protocols import QuoteInputs, TickState
 
-log = logging.getLogger("botmm.autotune")
 _HOUR_MS = 3_600_000
 KNOBS = ("spread", "skew", "size")
 
@@ -84,8 +87,8 @@ class AutoTuneParams:
 
 @dataclass(frozen=True)
 class WindowMetrics:
-    """One window's results: ``pnl`` (quote units), ``sharpe`` (annualised, as in result.json), ``fill_rate``
-    (fills per hour) and ``inventory`` (mean ``|position| * mid / max_position_usd``)."""
+    """One window's results: ``pnl`` (quote units), ``sharpe`` (the window's own, see the module doc),
+    ``fill_rate`` (fills per hour) and ``inventory`` (mean ``|position| * mid / max_position_usd``)."""
 
     pnl: float
     sharpe: float
@@ -207,15 +210,12 @@ class AutoTuning:
         changed = {f"{knob}_mult": [getattr(before, f"{knob}_mult"), getattr(after, f"{knob}_mult")]
                    for knob in self.tuner.reasons}
         reason = "; ".join(f"{knob}: {why}" for knob, why in self.tuner.reasons.items())
-        log.info("auto-tune: %s (%s)", ", ".join(f"{k} {a:.4g} -> {b:.4g}" for k, (a, b) in changed.items()), reason)
         self.strategy.event("auto_tune", changed=changed, reason=reason, pnl=round(metrics.pnl, 6),
                             sharpe=round(metrics.sharpe, 4), fill_rate=round(metrics.fill_rate, 4),
                             inventory=round(metrics.inventory, 4))
 
     def measure(self) -> WindowMetrics | None:
         """The metrics of the ticks and fills recorded since the last window closed (None before two ticks)."""
-        from botmm.core.metrics import tick_sharpe
-
         rec = self.strategy.metrics
         start, stop = self._tick, len(rec.ts)
         fills = rec.fills[self._fill:]
@@ -226,6 +226,12 @@ class AutoTuning:
         equity = np.asarray(rec.equity[start:stop], dtype=float)
         exposure = np.abs(np.asarray(rec.position[start:stop]) * np.asarray(rec.mid[start:stop]))
         hours = max((ts[-1] - ts[0]) / _HOUR_MS, 1e-9)
-        return WindowMetrics(pnl=round(float(equity[-1] - equity[0]), 6),
-                             sharpe=tick_sharpe(ts, equity, rec.capital), fill_rate=len(fills) / hours,
-                             inventory=float(exposure.mean()) / rec.max_position_usd)
+        return WindowMetrics(pnl=float(equity[-1] - equity[0]), sharpe=window_sharpe(equity),
+                             fill_rate=len(fills) / hours, inventory=float(exposure.mean()) / rec.max_position_usd)
+
+
+def window_sharpe(equity: np.ndarray) -> float:
+    """The Sharpe of one window of an equity curve on the window's own basis (see the module doc); 0 when flat."""
+    returns = np.diff(equity) / equity[:-1]
+    std = float(returns.std())
+    return float(returns.mean()) / std * len(returns) ** 0.5 if std > 0 else 0.0

@@ -18,17 +18,20 @@ and quoter inputs, the same way when training data is generated and when a quote
   join the queue (0 for a price with no displayed size inside the shown depth; NaN when the venue shows no book, as
   the candle venue).
 
-The model file is a header line of JSON (format, versions, features, horizons, held-out metrics) followed by the
-pickled scikit-learn estimators. :meth:`FillPredictor.load` reads and checks the header before unpickling, so a
-model from another format version, another scikit-learn release or with other features is refused in one line.
-Pickles run code when loaded: load only model files you made.
+The model file cannot run code when loaded: a header line of JSON (format, version, features, what it was trained
+on, held-out metrics, the SHA-256 and length of the body) followed by an ``.npz`` body of plain numeric arrays, the
+trees as :class:`_Forest` evaluates them (read with ``allow_pickle=False``). :meth:`FillPredictor.load` refuses in
+one line (:class:`ModelError`) a file that is not such a model, another format version, a body that does not match
+its checksum (truncated or altered), trees whose node indices do not stay inside the arrays or do not lead downward
+to a leaf, and a model of other features.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,7 +45,7 @@ from botmm.rounding import round_ask, round_bid
 FEATURES = ("side", "level", "distance_bps", "spread_bps", "vol_bps", "imbalance", "inventory", "reach_bps", "hour",
             "queue_usd")
 FORMAT = "botmm-fill-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: pickled estimators (refused: a pickle can run code)
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 _NAN = float("nan")
@@ -164,6 +167,36 @@ class _Forest:
                    nodes["missing_go_to_left"].astype(np.bool_), offsets,
                    float(np.ravel(model._baseline_prediction)[0]))
 
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The trees as named plain arrays, for a model file's body."""
+        return {prefix + f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str, n_features: int) -> _Forest:
+        """The trees read back from a model file's body, checked so that evaluating them can only read inside the
+        arrays and always ends at a leaf (every child's index above its parent's, as scikit-learn numbers them)."""
+        kinds = {"feature": np.int64, "left": np.int64, "right": np.int64, "roots": np.int64, "threshold": np.float64,
+                 "value": np.float64, "baseline": np.float64, "leaf": np.bool_, "missing_left": np.bool_}
+        try:
+            values = {name: np.asarray(arrays[prefix + name]) for name in kinds}
+        except KeyError as exc:
+            raise ModelError(f"model body lacks {exc.args[0]}") from None
+        for name, kind in kinds.items():
+            if values[name].dtype != kind:
+                raise ModelError(f"model body: {prefix}{name} is {values[name].dtype}, expected {np.dtype(kind)}")
+        n, inner = len(values["leaf"]), ~values["leaf"]
+        nodes = np.arange(n)
+        sane = (all(values[k].shape == (n,) for k in ("feature", "left", "right", "threshold", "value",
+                                                      "missing_left"))
+                and values["baseline"].shape == () and values["roots"].ndim == 1
+                and ((values["roots"] >= 0) & (values["roots"] < n)).all()
+                and ((values["feature"][inner] >= 0) & (values["feature"][inner] < n_features)).all()
+                and all(((values[k][inner] > nodes[inner]) & (values[k][inner] < n)).all() for k in ("left", "right")))
+        if not sane:
+            raise ModelError(f"model body: the {prefix.rstrip('_')} trees' node indices are out of range")
+        values["baseline"] = float(values["baseline"])
+        return cls(**values)
+
     def proba(self, X: np.ndarray) -> np.ndarray:
         raw = np.empty(len(X), dtype=np.float64)
         _forest_kernel()(X, self.feature, self.threshold, self.left, self.right, self.leaf, self.value,
@@ -243,63 +276,83 @@ class FillPredictor:
         return self._fill.proba(matrix), self._adverse.proba(matrix)
 
     def save(self, path: str | Path) -> Path:
-        """Write the model file: a JSON header line, then the pickled classifiers."""
+        """Write the model file: a JSON header line, then the trees as plain arrays (see the module doc)."""
         from importlib.metadata import version
 
-        import sklearn
-
+        if self._fill is None or self._adverse is None:
+            raise ModelError("the predictor is not trained")
+        arrays, constants = {}, {}
+        for name, part in (("fill", self._fill), ("adverse", self._adverse)):
+            if isinstance(part, _Constant):
+                constants[name] = part.rate
+            else:
+                arrays.update(part.arrays(name + "_"))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        body = buffer.getvalue()
         header = {"format": FORMAT, "format_version": FORMAT_VERSION, "botmm": version("botmm"),
-                  "sklearn": sklearn.__version__, "features": list(self.features), "info": self.info}
+                  "features": list(self.features), "info": self.info, "params": self.params, "constants": constants,
+                  "body_sha256": hashlib.sha256(body).hexdigest(), "body_bytes": len(body)}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as out:
-            out.write(json.dumps(header).encode() + b"\n")
-            pickle.dump({"params": self.params, "fill": self.fill_model, "adverse": self.adverse_model,
-                         "fill_const": getattr(self._fill, "rate", None),
-                         "adverse_const": getattr(self._adverse, "rate", None)}, out)
+        tmp.write_bytes(json.dumps(header).encode() + b"\n" + body)
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path, features: Sequence[str] | None = None) -> FillPredictor:
-        """Read a model file. Refused (:class:`ModelError`, one line) when it is not a botmm fill model, was saved by
-        another format version or scikit-learn release, or (when ``features`` is given) uses other features."""
-        import sklearn
-
+        """Read a model file; :class:`ModelError` in one line naming the file when it cannot be used (see the
+        module doc), or (when ``features`` is given) was trained on other features. Nothing in it is executed."""
         path = Path(path)
         try:
-            with path.open("rb") as src:
-                first = src.readline()
-                try:
-                    header = json.loads(first)
-                except ValueError:
-                    header = None
-                if not isinstance(header, dict) or header.get("format") != FORMAT:
-                    raise ModelError(f"{path}: not a botmm fill model")
-                if header.get("format_version") != FORMAT_VERSION:
-                    raise ModelError(f"{path}: fill-model format {header.get('format_version')}, this botmm reads "
-                                     f"format {FORMAT_VERSION}; retrain it with botmm train")
-                if _minor(header.get("sklearn", "")) != _minor(sklearn.__version__):
-                    raise ModelError(f"{path}: saved with scikit-learn {header.get('sklearn')}, this is "
-                                     f"{sklearn.__version__}; retrain it with botmm train")
-                saved = tuple(header.get("features", ()))
-                if features is not None and saved != tuple(features):
-                    raise ModelError(f"{path}: trained on features [{', '.join(saved)}], expected "
-                                     f"[{', '.join(features)}]; retrain it with botmm train")
-                body = pickle.load(src)
+            first, _, body = path.read_bytes().partition(b"\n")
         except OSError as exc:
             raise ModelError(f"{path}: {exc.strerror or exc}") from None
-        predictor = cls(saved, header.get("info"), **body["params"])
-        predictor.fill_model, predictor.adverse_model = body["fill"], body["adverse"]
-        predictor._fill = _Forest.of(body["fill"]) if body["fill"] is not None else _Constant(body["fill_const"])
-        predictor._adverse = (_Forest.of(body["adverse"]) if body["adverse"] is not None
-                              else _Constant(body["adverse_const"]))
+        try:
+            header = json.loads(first)
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ModelError(f"{path}: not a botmm fill model")
+        if header.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{path}: fill-model format {header.get('format_version')}, this botmm reads "
+                             f"format {FORMAT_VERSION}; retrain it with botmm train")
+        if len(body) != header.get("body_bytes") or hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
+            raise ModelError(f"{path}: the model body does not match its checksum (truncated or altered); "
+                             f"retrain it with botmm train")
+        saved = tuple(header.get("features", ()))
+        if features is not None and saved != tuple(features):
+            raise ModelError(f"{path}: trained on features [{', '.join(saved)}], expected "
+                             f"[{', '.join(features)}]; retrain it with botmm train")
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            constants = header.get("constants", {})
+            parts = {name: _Constant(float(constants[name])) if name in constants
+                     else _Forest.from_arrays(arrays, name + "_", len(saved)) for name in ("fill", "adverse")}
+            predictor = cls(saved, header.get("info"), **header.get("params", {}))
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+        except Exception as exc:  # whatever a foreign body makes numpy raise: still one line, nothing run
+            raise ModelError(f"{path}: unreadable model body ({type(exc).__name__}: {exc})") from None
+        predictor._fill, predictor._adverse = parts["fill"], parts["adverse"]
         return predictor
 
 
-def _minor(version: str) -> str:
-    return ".".join(str(version).split(".")[:2])
+def check_use(predictor: FillPredictor, path: str | Path, venue: str, symbol: str, adverse_horizon_ms: int,
+              force: bool = False) -> None:
+    """Refuse (:class:`ModelError`, one line) a model trained on another venue kind (``candle``/``orderbook``),
+    another symbol or another adverse horizon than the job's, and, unless ``force``, one that ``botmm train`` did not
+    find useful (its adverse classifier did not beat the base rate and the distance-to-mid logistic on both Brier
+    score and AUC, out of sample)."""
+    info = predictor.info
+    for key, want in (("venue", venue), ("symbol", symbol), ("adverse_horizon_ms", adverse_horizon_ms)):
+        if info.get(key) != want:
+            raise ModelError(f"{path}: trained for {key} {info.get(key)}, this job's is {want}; train one for it")
+    if not force and not info.get("useful", {}).get("adverse"):
+        raise ModelError(f"{path}: botmm train found its adverse-fill predictions no better than the baselines out "
+                         f"of sample (train_report.json); quoter.force_model=true uses it anyway")
 
 
 class FillFilter:

@@ -30,7 +30,10 @@ What each venue labels honestly:
 ``botmm train`` (:func:`train`) generates the data (or reads ``train.data``), splits it in time - the last
 ``test_fraction`` of the time range is held out, and training rows closer than ``horizon`` to it are dropped so no
 label sees into it - trains a :class:`~botmm.ml.predictor.FillPredictor`, and reports AUC, Brier score, expected
-calibration error and a calibration table of both classifiers on the held-out range.
+calibration error and a calibration table of both classifiers on the held-out range, beside the same figures of two
+baselines on the same rows (:data:`BASELINES`). A classifier is ``useful`` only when it beats the best baseline on
+both Brier score and AUC; the fill filter refuses a model whose adverse classifier is not. The filter's default
+risk threshold is chosen on the training rows' fills only (:func:`training_threshold`).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any, Optional
 import numpy as np
 from omegaconf import DictConfig
 
-from botmm.config import JobConfig, parse_duration, require, to_params
+from botmm.config import JobConfig, is_duration, parse_duration, require, to_params
 from botmm.errors import ConfigError, DataError
 from botmm.ml.predictor import FEATURES, FillPredictor, level_features
 
@@ -74,7 +77,7 @@ class TrainParams:
 
     def __post_init__(self) -> None:
         for key in ("horizon", "adverse_horizon"):
-            require(_is_duration(getattr(self, key)), self, key, "expected a duration such as 5s, 2m or 500ms")
+            require(is_duration(getattr(self, key)), self, key, "expected a duration such as 5s, 2m or 500ms")
         require(0 < self.test_fraction < 1, self, "test_fraction", "must be in (0, 1)")
         require(self.bins >= 2, self, "bins", "must be >= 2")
         require(self.threads is None or self.threads >= 1, self, "threads", "must be >= 1 or null")
@@ -85,14 +88,6 @@ class TrainJob(JobConfig):
     """The root of ``conf/train.yaml``: a job (whose run generates the data) plus the ``train`` node."""
 
     train: TrainParams = field(default_factory=TrainParams)
-
-
-def _is_duration(text: str) -> bool:
-    try:
-        parse_duration(text, "")
-    except ConfigError:
-        return False
-    return True
 
 
 @dataclass
@@ -251,8 +246,9 @@ def label_rows(row_ts: np.ndarray, oid: np.ndarray, side: np.ndarray, size: np.n
     return out
 
 
-def read_training_data(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """A training-data file as a pandas frame sorted by time, and the info it was written with."""
+def read_training_data(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A training-data file as numpy columns sorted by time (plus ``ms``: the row's time in ms), and the info it was
+    written with. pyarrow reads it; pandas is not needed."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -266,9 +262,11 @@ def read_training_data(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if missing:
         raise DataError(f"train.data={path}: not training data, lacks column(s) {', '.join(missing)}")
     info = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
-    frame = table.to_pandas()
-    frame["ms"] = table.column("ts").cast("int64").to_numpy()
-    return frame.sort_values("ms", kind="stable").reset_index(drop=True), info
+    ms = table.column("ts").cast("int64").to_numpy()
+    order = np.argsort(ms, kind="stable")
+    columns = {name: table.column(name).to_numpy(zero_copy_only=False)[order] for name in table.column_names}
+    columns["ms"] = ms[order]
+    return columns, info
 
 
 def time_split(ms: np.ndarray, test_fraction: float, purge_ms: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -304,6 +302,49 @@ def evaluate(prob: np.ndarray, label: np.ndarray, bins: int) -> dict[str, Any]:
             "brier": round(float(np.mean((prob - label) ** 2)), 4), "ece": round(ece, 4), "calibration": table}
 
 
+BASELINES = ("base_rate", "distance_logistic")
+"""What a classifier must beat on the same held-out rows: the training rows' base rate (a constant), and a logistic
+regression on ``distance_bps`` alone (how far the level sits from mid, the feature that explains most fills)."""
+
+
+def judge(prob: np.ndarray, label: np.ndarray, fit_distance: np.ndarray, fit_label: np.ndarray,
+          held_distance: np.ndarray, bins: int) -> dict[str, Any]:
+    """:func:`evaluate` of the model's held-out predictions, with the :data:`BASELINES` evaluated on the same rows
+    (fitted on the training rows) and ``useful``: the model beats the best baseline on Brier score AND on AUC."""
+    report = evaluate(prob, label, bins)
+    if len(fit_label) == 0 or len(label) == 0:
+        report.update(baselines={}, useful=False)
+        return report
+    rate = float(fit_label.mean())
+    guesses = {"base_rate": np.full(len(label), rate)}
+    if 0.0 < rate < 1.0:
+        from sklearn.linear_model import LogisticRegression
+
+        logistic = LogisticRegression().fit(fit_distance.reshape(-1, 1), fit_label.astype(np.int64))
+        guesses["distance_logistic"] = logistic.predict_proba(held_distance.reshape(-1, 1))[:, 1]
+    baselines = {name: evaluate(guess, label, bins) for name, guess in guesses.items()}
+    for figures in baselines.values():
+        figures.pop("calibration")
+    best_brier = min(b["brier"] for b in baselines.values())
+    aucs = [b["auc"] for b in baselines.values() if b["auc"] is not None]
+    report.update(baselines=baselines, useful=report["auc"] is not None and report["brier"] < best_brier
+                  and report["auc"] > max(aucs, default=0.5))
+    return report
+
+
+def training_threshold(predictor: FillPredictor, X: np.ndarray, markout_bps: np.ndarray) -> float | None:
+    """The adverse-risk threshold the fill filter uses by default, chosen on the training rows' fills only: the one
+    (0.05 to 1 in steps of 0.05) whose kept fills (predicted risk at or below it) sum to the best markout; ties go to
+    the highest threshold, the one that keeps the most. None when there are no fills."""
+    if len(markout_bps) == 0:
+        return None
+    _, risk = predictor.predict(X)
+    thresholds = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+    kept = [float(markout_bps[risk <= t].sum()) for t in thresholds]
+    best = max(kept)
+    return float(max(t for t, total in zip(thresholds, kept) if total >= best - 1e-9))
+
+
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """``botmm train``: generate (or read) training data, train on the earlier part of its time range, report on
     the held-out later part, save the model. Returns the report (also written to ``train_report.json``)."""
@@ -315,35 +356,40 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         data_path = generated.path
     else:
         data_path = Path(params.data)
-    frame, info = read_training_data(data_path)
+    columns, info = read_training_data(data_path)
     horizon_ms = int(info.get("horizon_ms", round(parse_duration(params.horizon, "train.horizon") * 1000)))
-    ms = frame["ms"].to_numpy()
+    ms = columns["ms"]
     fit, held, cut = time_split(ms, params.test_fraction, horizon_ms)
     if fit.sum() == 0 or held.sum() == 0:
         raise DataError(f"{data_path}: too short a time range to hold out {params.test_fraction:g} of it")
-    labels = frame[["filled", "adverse"]]
+    X = np.column_stack([columns[f] for f in FEATURES]).astype(np.float64)
+    filled, adverse = (columns[c].astype(np.float64) for c in ("filled", "adverse"))
     predictor = FillPredictor(info={**info, "data": str(data_path)}, threads=params.threads)
-    predictor.train(frame.loc[fit, list(FEATURES)], labels[fit])
-    fill_prob, risk = predictor.predict(frame.loc[held, list(FEATURES)])
-    filled = frame.loc[held, "filled"].to_numpy()
-    adverse = frame.loc[held, "adverse"].to_numpy()
+    predictor.train(X[fit], np.column_stack([filled[fit], adverse[fit]]))
+    fill_prob, risk = predictor.predict(X[held])
     marked = (filled > 0) & ~np.isnan(adverse)
+    distance = columns["distance_bps"]
     report = {
         "mode": "train",
         "symbol": cfg.asset.symbol,
         "venue": info.get("venue"),
         "data": str(data_path),
-        "rows": len(frame),
+        "rows": len(ms),
         "train_rows": int(fit.sum()),
         "test_rows": int(held.sum()),
         "test_from_ms": cut,
         "test_to_ms": int(ms.max()),
         "horizon_ms": horizon_ms,
         "adverse_horizon_ms": info.get("adverse_horizon_ms"),
-        "fill": evaluate(fill_prob, filled, params.bins),
-        "adverse": evaluate(risk[marked], adverse[marked], params.bins),
+        "fill": judge(fill_prob, filled[held], distance[fit], filled[fit], distance[held], params.bins),
+        "adverse": judge(risk[marked[held]], adverse[held & marked], distance[fit & marked], adverse[fit & marked],
+                         distance[held & marked], params.bins),
     }
-    predictor.info["held_out"] = {k: report[k][m] for k in ("fill", "adverse") for m in ("auc",)}
+    report["max_adverse_risk"] = training_threshold(predictor, X[fit & marked],
+                                                    columns["markout_bps"][fit & marked].astype(np.float64))
+    predictor.info.update(held_out={k: report[k]["auc"] for k in ("fill", "adverse")},
+                          useful={k: report[k]["useful"] for k in ("fill", "adverse")},
+                          max_adverse_risk=report["max_adverse_risk"])
     model_path = Path(params.model)
     if not model_path.is_absolute():
         model_path = output_dir / model_path
@@ -374,6 +420,10 @@ def print_report(report: dict[str, Any]) -> None:
         auc = "n/a (one class)" if ev["auc"] is None else f"{ev['auc']:.4f}"
         console.print(f"{title}: AUC {auc}, Brier {ev['brier']}, ECE {ev['ece']}, base rate {ev['base_rate']}, "
                       f"{ev['rows']:,} rows")
+        for baseline, figures in ev["baselines"].items():
+            console.print(f"  baseline {baseline}: AUC {figures['auc']}, Brier {figures['brier']}")
+        console.print(f"  {'useful' if ev['useful'] else 'NOT useful'}: the model "
+                      f"{'beats' if ev['useful'] else 'does not beat'} the best baseline on both Brier and AUC")
         console.print(f"calibration: {title} (held out)")
         table = Table()
         for col in ("bin", "rows", "predicted", "observed"):

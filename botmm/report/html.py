@@ -228,31 +228,18 @@ def _hourly_plot(ticks: dict[str, np.ndarray]) -> str:
 
 # -- a sweep ---------------------------------------------------------------------------------------------------
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every job of a multirun with its overrides (parsed), status, score and figures, best score first."""
-    from omegaconf import OmegaConf
-
-    from botmm.config import SummaryWeights, to_params
-    from botmm.runners.summary import SHOWN, score
+    """Every job of a multirun with its overrides (parsed), status, score and figures, ranked as the sweep summary
+    ranks them (:mod:`botmm.runners.summary`)."""
+    from botmm.runners.summary import job_row, rank_rows
 
     rows = []
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
         job = overrides_file.parent.parent
-        overrides = [str(o) for o in OmegaConf.load(overrides_file)]
-        row: dict[str, Any] = {"job": job.name, "dir": job, "overrides": " ".join(overrides),
-                               "params": dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o),
-                               "status": "failed", "score": None}
-        result_file = job / "result.json"
-        if result_file.is_file():
-            result = json.loads(result_file.read_text())
-            figures = result.get("out_of_sample", result)
-            cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
-            weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
-            row.update({k: figures.get(k) for k in SHOWN}, status="ok", score=round(score(figures, weights), 6),
-                       scored_on="out_of_sample" if "out_of_sample" in result else "whole")
+        row = job_row(job)
+        overrides = row["overrides"].split()
+        row.update(dir=job, params=dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o))
         rows.append(row)
-    rows.sort(key=lambda r: (r["status"] != "ok", -(r["score"] or 0.0)))
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+    rank_rows(rows)
     return rows
 
 
@@ -272,7 +259,7 @@ def _sweep_report(path: Path) -> tuple[str, str]:
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Swept: {html.escape(', '.join(swept) or 'nothing')}. Score = composite score of the summary, "
              f"out of sample where the jobs ran with <code>backtest.split</code>.</p>"]
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r["score"] is not None]  # complete jobs
     if len(swept) >= 2 and ok:
         parts.append(_heatmap(ok, swept[0], swept[1]))
     elif len(swept) == 1 and ok:

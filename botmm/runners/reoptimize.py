@@ -8,15 +8,21 @@
    and ``reoptimize.sweeper`` (e.g. ``hydra/launcher=joblib`` or ``hydra/sweeper=optuna``), into ``sweep/`` of
    this job's output dir. Only ``quoter.*`` keys may be swept: they are what a running bot can hot-reload.
 3. **Incumbent**: the same backtest with the live params file's values (what the bot runs now), in ``incumbent/``.
-4. **Walk-forward decision**: the candidate is the sweep job with the best *in-sample* score (the composite score
-   of :mod:`botmm.runners.summary`; a job that risk stopped, ruined, is never one); it replaces the incumbent only
-   when its *out-of-sample* score beats the incumbent's by at least ``reoptimize.threshold`` and its values differ.
+4. **Walk-forward decision**, over the folds of ``backtest.walk_forward`` (or the one split of ``backtest.split``):
+   on each fold the sweep job with the best score on the fold's *training* window (the composite score of
+   :mod:`botmm.runners.summary`; a job that risk stopped, ruined, is never one) is that fold's choice, judged against the incumbent on the fold's *test* window.
+   The choice of the last fold (the most recent training window) is the candidate; it replaces the incumbent only
+   when the fold choices beat the incumbent's test score by at least ``reoptimize.threshold`` in a majority of
+   folds AND their test windows' PnL adds up to a gain (losing less than the incumbent is still losing), and its
+   values differ. Otherwise the decision is "keep", with the reason.
 5. **Write** the params file (``{quoter: {...}}``, the form ``strategy.params_file`` hot-reloads) through a
    temporary file and an atomic rename, so a running bot never reads half a file.
 
 Every decision, write or keep, is appended as one JSON line to ``reoptimize.decisions`` and written to
-``decision.json`` in the job's output dir. Relative paths are relative to the working directory (Hydra does not
-change it): run cron from the bot's directory. The exit status is 0 for both decisions.
+``decision.json`` in the job's output dir. The scratch outputs of older runs (their ``sweep/`` and ``incumbent/``
+folders, tens of MB each) are deleted, keeping the last ``reoptimize.keep_runs``; their ``decision.json`` stays.
+Relative paths are relative to the working directory (Hydra does not change it): run cron from the bot's directory.
+The exit status is 0 for both decisions.
 """
 
 from __future__ import annotations
@@ -69,8 +75,10 @@ class ReoptimizeParams:
     threshold: float = 0.1  # out-of-sample score improvement needed to write new params
     timeout_minutes: float = 120.0  # the sweep is stopped after this long
     fetch: FetchParams = field(default_factory=FetchParams)
+    keep_runs: int = 5  # older runs' sweep/ and incumbent/ folders are deleted
 
     def __post_init__(self) -> None:
+        require(self.keep_runs >= 1, self, "keep_runs", "must be >= 1")
         require(bool(self.sweep), self, "sweep", "must list at least one quoter.<key>=<values> override")
         for override in self.sweep:
             key = _key(override)
@@ -93,8 +101,9 @@ def check(cfg: DictConfig) -> ReoptimizeParams:
     from botmm.pipeline import build_components
 
     params = to_params(ReoptimizeParams, cfg.reoptimize, "reoptimize")
-    if cfg.backtest.split is None:
-        raise ConfigError("backtest.split: null; reoptimize decides on out-of-sample results, set a split (0.7)")
+    if cfg.backtest.split is None and not cfg.backtest.walk_forward.folds:
+        raise ConfigError("backtest.split: null; reoptimize decides on out-of-sample results, set a split (0.7) or "
+                          "backtest.walk_forward.folds")
     if params.fetch.days is None:
         build_components(cfg)
     elif cfg.feed.name != "candles":
@@ -114,7 +123,7 @@ def reoptimize(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     swept = {_key(o) for o in params.sweep}
     window = {"feed.start": _fetch(cfg, params.fetch)} if params.fetch.days is not None else {}
-    set_here = swept | set(window) | {"backtest.split", "progress"}  # given to the sweep below
+    set_here = swept | set(window) | {"progress"}  # given to the sweep below
     job = [o for o in HydraConfig.get().overrides.task
            if not _key(o).startswith(("reoptimize.", "hydra.")) and _key(o) not in set_here]
     job += [f"{key}={_value(value)}" for key, value in window.items()]
@@ -122,39 +131,92 @@ def reoptimize(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     current = _read_params(params_file)
     fixed = [f"quoter.{k}={_value(v)}" for k, v in current.items() if f"quoter.{k}" not in swept]
     sweep_dir = output_dir / "sweep"
-    _sweep([*job, *fixed, f"backtest.split={cfg.backtest.split}", "progress=false", *params.sweep,
+    _sweep([*job, *fixed, *_judging(cfg), "progress=false", *params.sweep,
             *params.sweeper, f"hydra.sweep.dir={sweep_dir}"], output_dir / SWEEP_LOG, params.timeout_minutes)
     jobs = _jobs(sweep_dir, weights)
     if not jobs:
         raise DataError(f"reoptimize: no sweep job finished; see {output_dir / SWEEP_LOG}")
     incumbent_cfg = _with(cfg, {**window, **{f"quoter.{k}": v for k, v in current.items()}})
     incumbent_result = backtest(incumbent_cfg, output_dir / "incumbent")
+    incumbent_folds = _folds(incumbent_result, weights)
     incumbent = {"params": _quoter_values(incumbent_cfg, swept),
-                 "in_sample": _score(incumbent_result["in_sample"], weights),
-                 "out_of_sample": _score(incumbent_result["out_of_sample"], weights)}
-    best = max(jobs, key=lambda j: j["in_sample"])
-    candidate = {"job": best["job"], "params": best["params"], "in_sample": best["in_sample"],
-                 "out_of_sample": best["out_of_sample"]}
+                 "in_sample": incumbent_folds[-1]["train"],
+                 "out_of_sample": _mean([f["test"] for f in incumbent_folds])}
+    folds = []
+    for k, bench in enumerate(incumbent_folds):
+        chosen = max(jobs, key=lambda j: j["folds"][k]["train"])
+        fold = chosen["folds"][k]
+        folds.append({"job": chosen["job"], "params": chosen["params"], "train": fold["train"],
+                      "test": fold["test"], "test_pnl": fold["test_pnl"], "incumbent_test": bench["test"],
+                      "beats": fold["test"] - bench["test"] >= params.threshold})
+    last = folds[-1]
+    candidate = {"job": last["job"], "params": last["params"], "in_sample": last["train"],
+                 "out_of_sample": _mean([f["test"] for f in folds])}
     improvement = round(candidate["out_of_sample"] - incumbent["out_of_sample"], 6)
+    wins, oos_pnl = sum(f["beats"] for f in folds), round(sum(f["test_pnl"] for f in folds), 6)
     same = all(_equal(incumbent["params"].get(k), v) for k, v in candidate["params"].items())
+    record_folds = f"{wins}/{len(folds)} folds"
     if same:
         decision, reason = "keep", "the best in-sample parameters are the live ones"
-    elif improvement >= params.threshold:
-        decision, reason = "write", f"out-of-sample score improved by {improvement:g} >= threshold {params.threshold:g}"
+    elif 2 * wins <= len(folds):
+        decision, reason = "keep", (f"out-of-sample score improved by {improvement:g}, but by >= threshold "
+                                    f"{params.threshold:g} in only {record_folds} (a majority is needed)")
+    elif oos_pnl <= 0:
+        decision, reason = "keep", (f"out-of-sample pnl of the chosen parameters {oos_pnl:g} <= 0: beating the "
+                                    f"incumbent by losing less is still losing")
     else:
-        decision, reason = "keep", f"out-of-sample score improved by {improvement:g} < threshold {params.threshold:g}"
+        decision, reason = "write", (f"out-of-sample score improved by {improvement:g}: by >= threshold "
+                                     f"{params.threshold:g} in {record_folds}, out-of-sample pnl {oos_pnl:g} > 0")
     if decision == "write":
         write_params(params_file, {**current, **candidate["params"]},
                      f"written by botmm reoptimize at {_now()}; output {output_dir}")
     record = {"time": _now(), "decision": decision, "reason": reason, "threshold": params.threshold,
-              "improvement": improvement, "candidate": candidate, "incumbent": incumbent,
+              "improvement": improvement, "wins": wins, "oos_pnl": oos_pnl, "folds": folds,
+              "candidate": candidate, "incumbent": incumbent,
               "params_file": str(params_file), "symbol": cfg.asset.symbol, "jobs_ok": len(jobs),
               "sweep_dir": str(sweep_dir), "output_dir": str(output_dir), "mode": "reoptimize"}
     _append(Path(params.decisions), record)
     (output_dir / "decision.json").write_text(json.dumps(record, indent=2) + "\n")
     log.info("reoptimize %s: %s (candidate %s, out-of-sample %.4f vs incumbent %.4f)", decision, reason,
              candidate["params"], candidate["out_of_sample"], incumbent["out_of_sample"])
+    prune(output_dir.parent, params.keep_runs)
     return record
+
+
+def _judging(cfg: DictConfig) -> list[str]:
+    """The sweep's overrides that make each job report what the decision is taken on: folds, or the split."""
+    wf = cfg.backtest.walk_forward
+    if wf.folds:
+        return [f"backtest.walk_forward.{key}={_value(wf[key])}" for key in ("folds", "anchored", "train", "test",
+                                                                              "purge")]
+    return [f"backtest.split={cfg.backtest.split}"]
+
+
+def _folds(result: dict[str, Any], weights: SummaryWeights) -> list[dict[str, float]]:
+    """Per fold (the split counts as one): the training and test windows' scores, and the test window's pnl."""
+    pairs = [(f["train"], f["test"]) for f in result.get("folds", ())] or [(result["in_sample"],
+                                                                            result["out_of_sample"])]
+    return [{"train": _score(train, weights) if train else float("-inf"), "test": _score(test, weights),
+             "test_pnl": test["pnl"]} for train, test in pairs]
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 6)
+
+
+SCRATCH = ("sweep", "incumbent")
+
+
+def prune(runs_dir: Path, keep: int) -> list[Path]:
+    """Delete the scratch folders (:data:`SCRATCH`) of all but the newest ``keep`` runs in ``runs_dir`` (runs are
+    the folders holding a ``decision.json``, newest by name: Hydra names them by time). Returns what was deleted."""
+    import shutil
+
+    runs = sorted(p.parent for p in runs_dir.glob("*/decision.json"))
+    deleted = [run / name for run in runs[:-keep] for name in SCRATCH if (run / name).is_dir()]
+    for folder in deleted:
+        shutil.rmtree(folder)
+    return deleted
 
 
 def _now() -> str:
@@ -222,14 +284,13 @@ def _jobs(sweep_dir: Path, weights: SummaryWeights) -> list[dict[str, Any]]:
     for result_file in sorted(sweep_dir.glob("*/result.json")):
         job_dir = result_file.parent
         result = json.loads(result_file.read_text())
-        if "out_of_sample" not in result or "stopped" in result:  # risk ended it (ruin): never a candidate
+        if not result.get("complete", True) or "stopped" in result or not (
+                "out_of_sample" in result or result.get("folds")):  # unfinished, or ended by risk (ruin)
             continue
         overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
         cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
         swept = {_key(o) for o in overrides if _key(o).startswith("quoter.")}
-        jobs.append({"job": job_dir.name, "params": _quoter_values(cfg, swept),
-                     "in_sample": _score(result["in_sample"], weights),
-                     "out_of_sample": _score(result["out_of_sample"], weights)})
+        jobs.append({"job": job_dir.name, "params": _quoter_values(cfg, swept), "folds": _folds(result, weights)})
     return jobs
 
 
@@ -283,7 +344,7 @@ def print_decision(record: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table()
-    for col in ("", "params", "in-sample score", "out-of-sample score"):
+    for col in ("", "params", "last training window score", "out-of-sample score (mean of folds)"):
         table.add_column(col, justify="left" if col in ("", "params") else "right")
     for name in ("incumbent", "candidate"):
         entry = record[name]
@@ -294,6 +355,10 @@ def print_decision(record: dict[str, Any]) -> None:
         console.width = 200  # a log or a pipe has no width: keep the table readable
     console.print(f"botmm reoptimize {record['symbol']}: {record['decision'].upper()} ({record['reason']})")
     console.print(table)
+    for k, fold in enumerate(record["folds"], 1):
+        console.print(f"fold {k}: chose {', '.join(f'{p}={v}' for p, v in fold['params'].items())} (training score "
+                      f"{fold['train']:.4f}); test score {fold['test']:.4f} vs incumbent {fold['incumbent_test']:.4f}, "
+                      f"test pnl {fold['test_pnl']:.2f}{'' if fold['beats'] else ' (not beaten)'}")
     if record["decision"] == "write":
         console.print(f"wrote {record['params_file']}")
 

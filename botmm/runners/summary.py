@@ -5,12 +5,17 @@ The composite score that ranks a sweep's jobs is::
     score = summary.sharpe * sharpe + summary.return_pct * return_pct - summary.max_drawdown_pct * max_drawdown_pct
 
 with the weights from the config's ``summary`` node (defaults 1.0, 0.1, 0.5): risk-adjusted return first, raw return
-as a tie-breaker, drawdown as a penalty; a Sharpe that is n/a (a job shorter than ``MIN_DAYS`` days) counts as 0.
-When the jobs ran with ``backtest.split`` (walk-forward), the score and the
-figures shown are the out-of-sample ones (``scored_on`` says which). Jobs that risk stopped (ruin: ``stopped`` in
-their ``result.json``) are listed after every job that ran to the end, with status ``stopped`` and their figures;
-failed jobs are listed last with their status, so a sweep with failures still gets its table: ``summary.csv`` and
-``summary.parquet`` in the sweep directory, and a console table.
+as a tie-breaker, drawdown as a penalty; a Sharpe that is n/a (a job shorter than ``MIN_DAYS`` days) counts as 0. With ``backtest.walk_forward`` folds a job's score is the mean score of
+its test windows and ``score_spread`` their standard deviation; with ``backtest.split``, the out-of-sample part's
+score; the figures shown are those the score was taken on (``scored_on`` says which).
+
+Only complete jobs are ranked. Each row has a ``status``: ``ok``; ``no trades`` when the scored figures have fewer
+than ``summary.min_fills`` fills (ranked below every job that traded: doing nothing scores 0, which beats any loss);
+``stopped`` when risk ended the job (ruin: ``stopped`` in its ``result.json``; ranked after every job that ran to
+the end, with its figures);
+``interrupted`` (Ctrl-C, or a job that started and never ended); ``failed: <one line>`` with the error. Interrupted
+and failed jobs come last with no rank and no score, so a sweep with failures still gets its table:
+``summary.csv`` and ``summary.parquet`` in the sweep directory, and a console table.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 import yaml
@@ -31,11 +37,15 @@ from omegaconf import DictConfig, OmegaConf
 from botmm.config import SummaryWeights, to_params
 from botmm.core.metrics import MIN_DAYS
 from botmm.errors import ConfigError
+from botmm.pipeline import stop_status
 
 SWEEP_JOBS_ENV = "BOTMM_SWEEP_JOBS"
-_RANKED = ("ok", "stopped", "failed")  # statuses in the order the summary lists them
+ERROR_FILE = "error.txt"  # a failed job's one-line status, written into its output dir when it ends
+NO_TRADES = "no trades"
+STOPPED = "stopped"
 SHOWN = ("pnl", "return_pct", "sharpe", "max_drawdown_pct", "fills", "volume", "fees")
 LABELS = {
+    "status": "ok, or why the job did not end normally",
     "pnl": "equity change, quote units",
     "return_pct": "pnl, % of capital",
     "sharpe": f"daily returns on capital, annualised; n/a under {MIN_DAYS} days",
@@ -60,14 +70,34 @@ def score(result: dict[str, Any], weights: SummaryWeights) -> float:
     )
 
 
-def objective(result: dict[str, Any], weights: SummaryWeights) -> float:
-    """The figure an optimising sweeper maximises or minimises (``summary.objective``), out-of-sample when split.
-    NaN for a figure that is n/a on this job (a Sharpe under ``MIN_DAYS`` days): optimisers count it as a failed
-    trial, never as a result."""
-    figures = result.get("out_of_sample", result)
+_SUMMED = ("pnl", "fills", "volume", "fees")  # over the test windows of walk-forward folds; the rest: their mean
+
+
+def judged(result: dict[str, Any], weights: SummaryWeights) -> tuple[dict[str, Any], float, float | None, str]:
+    """What a job is judged on: its figures, score, the score's spread across folds and where they come from. With
+    walk-forward folds: the test windows' figures (summed or averaged, see :data:`_SUMMED`) and the mean and
+    standard deviation of their scores; with a split: the out-of-sample part; else the whole run."""
+    tests = [fold["test"] for fold in result.get("folds", ()) if fold["test"] is not None]
+    if tests:
+        scores = np.array([score(figures, weights) for figures in tests])
+        figures = {key: float(np.sum([f[key] for f in tests]) if key in _SUMMED else np.mean([f[key] for f in tests]))
+                   for key in tests[0] if all(isinstance(f.get(key), (int, float)) for f in tests)}
+        return figures, float(scores.mean()), float(scores.std()), f"{len(tests)} folds"
+    if "out_of_sample" in result:
+        return result["out_of_sample"], score(result["out_of_sample"], weights), None, "out_of_sample"
+    return result, score(result, weights), None, "whole"
+
+
+def objective(result: dict[str, Any], weights: SummaryWeights, maximize: bool = True) -> float:
+    """The figure an optimising sweeper receives (``summary.objective``), as :func:`judged` scores a job. A job with
+    fewer than ``summary.min_fills`` fills gets the worst value for the sweeper's direction, so it is never its
+    best."""
+    figures, total, _, _ = judged(result, weights)
+    if figures.get("fills", 0) < weights.min_fills:
+        return -math.inf if maximize else math.inf
     if weights.objective == "score":
-        return score(figures, weights)
-    if weights.objective in figures and figures[weights.objective] is None:
+        return total
+    if figures.get(weights.objective, 0) is None:  # n/a on this job (a Sharpe under MIN_DAYS days): a failed trial
         return math.nan
     if not isinstance(figures.get(weights.objective), (int, float)):
         raise ConfigError(f"summary.objective={weights.objective}: not a figure of result.json; "
@@ -81,14 +111,16 @@ def print_result(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
-    keys = ("pnl", "return_pct", "sharpe", "sortino", "max_drawdown_pct", "profitable_days_pct", "fills", "volume",
-            "fees", "final_position", "orders_placed", "calls_saved")
-    rows = [(key, result.get(key), LABELS[key]) for key in keys]
-    for key, value, label in rows:
-        table.add_row(key, _cell(value), label)
+    for key, label in LABELS.items():
+        table.add_row(key, _cell(result.get(key)), label)
     for key, value in result.get("venue", {}).items():
-        table.add_row(f"venue.{key}", f"{value:,.4f}" if isinstance(value, float) else str(value), "")
+        table.add_row(f"venue.{key}", _cell(value), "")
     Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    """A figure as the console shows it: "n/a" for a figure not defined on this run."""
+    return "n/a" if value is None else f"{value:,.4f}" if isinstance(value, float) else str(value)
 
 
 class SweepDir(Callback):
@@ -107,37 +139,53 @@ class SweepDir(Callback):
         if hydra.mode != RunMode.MULTIRUN:
             return
         total = os.environ.get(SWEEP_JOBS_ENV) or hydra.sweeper.get("n_trials") or "?"
-        status = "ok" if job_return.status == JobStatus.COMPLETED else "failed"
+        status = "ok"
+        if job_return.status != JobStatus.COMPLETED:
+            status = stop_status(job_return._return_value)  # the property would raise the job's error
+            (Path(hydra.runtime.output_dir) / ERROR_FILE).write_text(status + "\n")
         overrides = " ".join(hydra.overrides.task)
         print(f"[sweep] job {hydra.job.num + 1}/{total} {status}: {overrides}", file=sys.stderr, flush=True)
 
 
 def summarise_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
     """Rank every job under ``sweep_dir``, write summary.csv/.parquet there, print the table, return the rows."""
-    rows = [_job_row(path.parent.parent) for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
-    rows.sort(key=lambda r: (_RANKED.index(r["status"]), -r["score"] if r["score"] is not None else 0.0))
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+    rows = [job_row(path.parent.parent) for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
+    rank_rows(rows)
     _write(rows, sweep_dir)
     _print(rows, sweep_dir)
     return rows
 
 
-def _job_row(job_dir: Path) -> dict[str, Any]:
+def rank_rows(rows: list[dict[str, Any]]) -> None:
+    """Sort ``rows`` best first (jobs that traded, then ``no trades``, then ``stopped``, each by score; then the rest,
+    unranked) and number the complete ones."""
+    order = {"ok": 0, NO_TRADES: 1, STOPPED: 2}
+    rows.sort(key=lambda r: (order.get(r["status"], 2), -r["score"] if r["status"] in order else 0.0))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank if row["status"] in order else None
+
+
+def job_row(job_dir: Path) -> dict[str, Any]:
+    """One job of a sweep: its overrides, status, score and the figures it was scored on (see the module doc)."""
     overrides = _yaml(job_dir / ".hydra" / "overrides.yaml")
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "failed", "score": None,
-                           "scored_on": None}
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "interrupted",
+                           "score": None, "score_spread": None, "scored_on": None}
     row.update({key: None for key in SHOWN})
-    result_file = job_dir / "result.json"
-    if result_file.is_file():
-        whole = json.loads(result_file.read_text())
-        scored_on = "out_of_sample" if "out_of_sample" in whole else "whole"
-        result = whole.get("out_of_sample", whole)
-        row["scored_on"] = scored_on
+    error_file, result_file = job_dir / ERROR_FILE, job_dir / "result.json"
+    if error_file.is_file():
+        row["status"] = error_file.read_text().strip()
+    elif result_file.is_file():
+        result = json.loads(result_file.read_text())
+        if not result.get("complete", True):
+            row["status"] = result.get("status", "interrupted")
+            return row
         cfg = OmegaConf.create(_yaml(job_dir / ".hydra" / "config.yaml"))  # keeps interpolations resolvable
         weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
-        row.update({key: result[key] for key in SHOWN}, status="stopped" if "stopped" in whole else "ok",
-                   score=round(score(result, weights), 6))
+        figures, total, spread, scored_on = judged(result, weights)
+        row.update({key: figures[key] for key in SHOWN}, scored_on=scored_on, score=round(total, 6),
+                   score_spread=None if spread is None else round(spread, 6),
+                   status=STOPPED if "stopped" in result else "ok" if figures["fills"] >= weights.min_fills
+                   else NO_TRADES)
     return row
 
 
@@ -152,15 +200,10 @@ def _write(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    columns = ["rank", "job", "status", "score", "scored_on", *SHOWN, "overrides"]
+    columns = ["rank", "job", "status", "score", "score_spread", "scored_on", *SHOWN, "overrides"]
     table = pa.table({c: [row[c] for row in rows] for c in columns})
     pcsv.write_csv(table, sweep_dir / "summary.csv")
     pq.write_table(table, sweep_dir / "summary.parquet")
-
-
-def _cell(value: Any) -> str:
-    """A figure as the console shows it: "n/a" for a figure not defined on this run."""
-    return "n/a" if value is None else f"{value:,.4f}" if isinstance(value, float) else str(value)
 
 
 def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
@@ -168,11 +211,12 @@ def _print(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"sweep summary ({sweep_dir}/summary.csv)")
-    for col in ("rank", "overrides", "status", "score", *SHOWN):
+    for col in ("rank", "overrides", "status", "score", "score_spread", *SHOWN):
         table.add_column(col, justify="left" if col in ("overrides", "status") else "right")
     for row in rows:
-        cells = [row["rank"], row["overrides"], row["status"], row["score"], *(row[c] for c in SHOWN)]
-        table.add_row(*("-" if v is None and row["status"] == "failed" else _cell(v) for v in cells))
+        cells = [row["rank"], row["overrides"], row["status"], row["score"], row["score_spread"],
+                 *(row[c] for c in SHOWN)]
+        table.add_row(*("-" if v is None and row["rank"] is None else _cell(v) for v in cells))
     console = Console()
     if not console.is_terminal:
         console.width = 200  # a log or a pipe has no width: keep the table readable

@@ -17,7 +17,8 @@ asset's PnL scales with the capital it gets (its order sizes and position limit 
 whole capital), which the candle fill model does exactly up to lot rounding (without ``volume_cap`` a fill never
 depends on the order's size). The portfolio's figures (:func:`botmm.core.metrics.figures`) are reported for the
 chosen method and for equal weights, over the whole run and out of sample; ``supervise.json`` and
-``portfolio.parquet`` hold them.
+``portfolio.parquet`` hold them. Assets that ran on the very same price series (one file named for all) are refused
+in one line.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def supervise(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         log.info("supervise: backtest %s", name)
         results[name] = backtest(job, output_dir / name)
         curves[name] = _curve(output_dir / name)
+        _refuse_shared_prices(name, curves)
     capital = float(cfg.capital)
     ts = np.unique(np.concatenate([c["ts"] for c in curves.values()]))
     k = split_index(ts, _split(cfg.backtest.split))
@@ -150,6 +152,16 @@ def supervise(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                                                                  float(equity[k - 1]))}
     _write(output_dir, report, columns)
     return report
+
+
+def _refuse_shared_prices(name: str, curves: dict[str, dict[str, np.ndarray]]) -> None:
+    """One price series run as several assets ("ETH" on BTC's prices) would allocate between copies of one market:
+    refused in one line."""
+    mine = curves[name]
+    for other, curve in curves.items():
+        if other != name and np.array_equal(curve["ts"], mine["ts"]) and np.array_equal(curve["mid"], mine["mid"]):
+            raise ConfigError(f"assets: {other} and {name} ran on the same price series; give each asset its own "
+                              f"data (feed=candles reads each asset's symbol from the dataset)")
 
 
 def _split(text: str) -> float | str:

@@ -18,8 +18,10 @@ Levels, rounding, the minimum distance from mid and sizes follow :func:`botmm.pl
 Fill-model filter (``fill_model_filter: true``, ``model_path`` a model from ``botmm train``): each tick the fill
 predictor (:mod:`botmm.ml.predictor`) estimates every level's adverse-selection risk (the probability that a fill
 there loses money marked to mid); a level above ``max_adverse_risk`` moves ``widen_bps`` further from mid, or is
-skipped when ``widen_bps`` is 0. The model is loaded when the quoter is built (a missing file, another format or
-other features is refused in one line) and again when a hot reload changes ``model_path``.
+skipped when ``widen_bps`` is 0. ``max_adverse_risk: null`` takes the threshold ``botmm train`` chose on the training
+window. The model is loaded when the quoter is built and again when a hot reload changes ``model_path``; refused in
+one line: a missing, foreign or altered file, other features, another venue kind, symbol or adverse horizon
+(``model_horizon``), and a model that did not beat the baselines out of sample unless ``force_model`` is true.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from botmm.config import require
+from botmm.config import is_duration, require
 from botmm.model import Quote
 from botmm.protocols import QuoteInputs
 from botmm.registry import BuildContext, hookimpl
@@ -44,8 +46,11 @@ class AvellanedaParams(LadderParams):
     imbalance_widening: float = 0.5  # the side against the book's imbalance widens by this share of half a spread
     fill_model_filter: bool = False  # widen or skip levels the fill model rates as likely adverse
     model_path: Optional[str] = None  # a model written by botmm train (fill_model.bmm)
-    max_adverse_risk: float = 0.5  # levels with a higher predicted adverse-selection risk are widened or skipped
+    max_adverse_risk: Optional[float] = None  # levels with a higher predicted adverse-selection risk are widened or
+    # skipped; null: the threshold botmm train chose on the training window
     widen_bps: float = 0.0  # how far such a level moves away from mid; 0: skip it
+    model_horizon: str = "5s"  # the model must mark fills after this long (train.adverse_horizon)
+    force_model: bool = False  # use a model botmm train found no better than its baselines
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,13 +58,16 @@ class AvellanedaParams(LadderParams):
         require(self.imbalance_widening >= 0, self, "imbalance_widening", "must be >= 0")
         require(not self.fill_model_filter or bool(self.model_path), self, "model_path",
                 "must name a model file (botmm train writes fill_model.bmm) when fill_model_filter is true")
-        require(0 <= self.max_adverse_risk <= 1, self, "max_adverse_risk", "must be in [0, 1]")
+        require(self.max_adverse_risk is None or 0 <= self.max_adverse_risk <= 1, self, "max_adverse_risk",
+                "must be in [0, 1] or null")
+        require(is_duration(self.model_horizon), self, "model_horizon", "expected a duration such as 5s or 2m")
         require(self.widen_bps >= 0, self, "widen_bps", "must be >= 0")
 
 
 class AvellanedaQuoter:
-    def __init__(self, params: AvellanedaParams, tick: float, lot: float):
+    def __init__(self, params: AvellanedaParams, tick: float, lot: float, venue: str = "", symbol: str = ""):
         self.params, self.tick, self.lot = params, tick, lot
+        self.venue, self.symbol = venue, symbol  # what a fill model must have been trained for
         self.filter: Any = None
         self._model_path = params.model_path if params.fill_model_filter else None
         if self._model_path:
@@ -67,10 +75,15 @@ class AvellanedaQuoter:
 
     def _load_filter(self, path: str) -> Any:
         from botmm.errors import ConfigError
-        from botmm.ml.predictor import FEATURES, FillFilter, FillPredictor, ModelError
+        from botmm.config import parse_duration
+        from botmm.ml.predictor import FEATURES, FillFilter, FillPredictor, ModelError, check_use
 
+        p = self.params
         try:
-            return FillFilter(FillPredictor.load(path, FEATURES), self.tick)
+            predictor = FillPredictor.load(path, FEATURES)
+            check_use(predictor, path, self.venue, self.symbol,
+                      round(parse_duration(p.model_horizon, "quoter.model_horizon") * 1000), p.force_model)
+            return FillFilter(predictor, self.tick)
         except ModelError as exc:
             raise ConfigError(f"quoter.model_path: {exc}") from None
 
@@ -86,7 +99,10 @@ class AvellanedaQuoter:
                 log.error("%s; keeping the previous model", exc)
         if self.filter is None:
             return quote
-        return self.filter.apply(quote, inputs, p.max_adverse_risk, p.widen_bps)
+        max_risk = p.max_adverse_risk
+        if max_risk is None:
+            max_risk = self.filter.predictor.info.get("max_adverse_risk") or 1.0  # None: no risk was mostly adverse
+        return self.filter.apply(quote, inputs, max_risk, p.widen_bps)
 
     def quote(self, inputs: QuoteInputs) -> Quote:
         p = self.params
@@ -108,7 +124,8 @@ class AvellanedaQuoter:
 
 
 def make_avellaneda(params: AvellanedaParams, ctx: BuildContext) -> AvellanedaQuoter:
-    return AvellanedaQuoter(params, ctx.asset.tick_size, ctx.asset.lot_size)
+    return AvellanedaQuoter(params, ctx.asset.tick_size, ctx.asset.lot_size, str(ctx.cfg.fill_model.name),
+                            ctx.asset.symbol)
 
 
 @hookimpl
