@@ -17,9 +17,11 @@ risk_state              pipeline: the risk state changed                       s
 circuit_break           pipeline: orders cancelled, quoting paused             reason
 venue_error             pipeline: a venue call failed (counted by risk)        error
 dead_mans_switch        live runner / Hyperliquid venue: armed or refused      armed, seconds, fallback, reason
-watchdog                Hyperliquid venue: the client-side watchdog fired      cancelled
+stop_failed             live runner: the stop could not verify no order rests  error, dead_mans_switch
 metadata_changed        live runner / Hyperliquid venue: exchange metadata     sz_decimals, listed, delisted, ...
 reconciled              Hyperliquid venue: orders and position found at start  coin, open_orders, position, ...
+reconcile_difference    live runner: the exchange's truth differed, adopted    difference
+foreign_order           Hyperliquid venue: an order not the bot's, untouched   coin, oid, side, price, size
 params_reloaded         strategies: a params file was reloaded                 file, changed
 params_rejected         strategies: a params file was refused                  file, error
 regime                  adaptive strategy: the volatility regime changed       regime, previous, ratio
@@ -137,9 +139,14 @@ _EVENTS = [
     EventType("venue_error", logging.WARNING, lambda d: f"venue error: {d.get('error')}"),
     EventType("dead_mans_switch", logging.WARNING, _dead_mans_switch,
               lambda d: logging.INFO if d.get("armed") else logging.WARNING),
-    EventType("watchdog", logging.ERROR,
-              lambda d: f"watchdog fired: no tick in time, {d.get('cancelled', 0)} orders cancelled"),
+    EventType("stop_failed", logging.ERROR,
+              lambda d: f"stop failed, orders may still rest: {d.get('error')}; the dead man's switch stays "
+                        f"{d.get('dead_mans_switch', 'armed')}"),
     EventType("metadata_changed", logging.WARNING, _metadata),
+    EventType("reconcile_difference", logging.WARNING,
+              lambda d: f"reconciliation: {d.get('difference')} (the exchange's truth adopted)"),
+    EventType("foreign_order", logging.INFO,
+              lambda d: f"{d.get('coin')} order {d.get('oid')} is not the bot's: left untouched"),
     EventType("reconciled", logging.INFO,
               lambda d: f"reconciled {d.get('coin')}: {d.get('open_orders')} resting orders adopted, position "
                         f"{_num(d.get('position', 0.0))} @ {_num(d.get('avg_entry', 0.0))}"),

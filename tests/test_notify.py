@@ -23,8 +23,10 @@ SAMPLES = {
     "risk_state": {"state": "circuit_break", "previous": "safe", "reason": "daily loss 5.1%"},
     "circuit_break": {"reason": "5 API errors in 60s"},
     "venue_error": {"error": "HTTP 502"},
-    "dead_mans_switch": {"armed": False, "fallback": "watchdog", "seconds": 60, "reason": "volume too low"},
-    "watchdog": {"cancelled": 4},
+    "dead_mans_switch": {"armed": False, "fallback": "guardian", "seconds": 60, "reason": "volume too low"},
+    "stop_failed": {"error": "ETH: could not verify that no order rests after 4s", "dead_mans_switch": "armed"},
+    "reconcile_difference": {"difference": "position: ours 0.1, exchange's 0.2"},
+    "foreign_order": {"coin": "ETH", "oid": 77, "side": "B", "price": 1500.0, "size": 0.01},
     "metadata_changed": {"sz_decimals": [4, 3], "recancelled": 2},
     "reconciled": {"coin": "ETH", "open_orders": 2, "position": 0.5, "avg_entry": 3000.5},
     "params_reloaded": {"file": "params.yaml", "changed": {"spread_bps": 6.0}},
@@ -46,8 +48,11 @@ TEXTS = {
     "risk_state": "risk safe -> circuit_break: daily loss 5.1%",
     "circuit_break": "circuit break: every order cancelled, quoting paused (5 API errors in 60s)",
     "venue_error": "venue error: HTTP 502",
-    "dead_mans_switch": "dead man's switch refused: volume too low; watchdog takes over",
-    "watchdog": "watchdog fired: no tick in time, 4 orders cancelled",
+    "dead_mans_switch": "dead man's switch refused: volume too low; guardian takes over",
+    "stop_failed": "stop failed, orders may still rest: ETH: could not verify that no order rests after 4s; the dead "
+                   "man's switch stays armed",
+    "reconcile_difference": "reconciliation: position: ours 0.1, exchange's 0.2 (the exchange's truth adopted)",
+    "foreign_order": "ETH order 77 is not the bot's: left untouched",
     "metadata_changed": "metadata changed: szDecimals 4 -> 3; 2 orders cancelled for re-rounding",
     "reconciled": "reconciled ETH: 2 resting orders adopted, position 0.5 @ 3000.5",
     "params_reloaded": "params reloaded from params.yaml: spread_bps=6",
@@ -75,7 +80,7 @@ def test_every_event_formats_to_a_short_message(event: str) -> None:
 
 def test_levels_follow_what_happened() -> None:
     level = {e: notification(e, "ETH", "run", d).level for e, d in SAMPLES.items()}
-    assert level["circuit_break"] == level["error"] == level["watchdog"] == logging.ERROR
+    assert level["circuit_break"] == level["error"] == level["stop_failed"] == logging.ERROR
     assert level["dead_mans_switch"] == level["recorder_gap"] == logging.WARNING
     assert level["fill"] == level["start"] == logging.INFO
     assert notification("dead_mans_switch", "ETH", "run", {"armed": True, "seconds": 60}).level == logging.INFO

@@ -149,10 +149,10 @@ def test_without_a_webhook_notifications_are_only_logged(monkeypatch: pytest.Mon
     monkeypatch.delenv(ENV, raising=False)
     notifier = _notifier()
     with caplog.at_level(logging.INFO):
-        notifier.botmm_event(run=_run(), event="watchdog", data={"cancelled": 2})
-        notifier.botmm_event(run=_run(), event="watchdog", data={"cancelled": 3})
+        notifier.botmm_event(run=_run(), event="foreign_order", data={"coin": "ETH", "oid": 2})
+        notifier.botmm_event(run=_run(), event="foreign_order", data={"coin": "ETH", "oid": 3})
     assert caplog.text.count(f"environment variable {ENV} is not set") == 1
-    assert "watchdog fired: no tick in time, 3 orders cancelled" in caplog.text
+    assert "ETH order 3 is not the bot's: left untouched" in caplog.text
     assert notifier.queue.empty()
 
 

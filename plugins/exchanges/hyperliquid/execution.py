@@ -42,7 +42,7 @@
   changed, resting orders that no longer fit the rules are cancelled, and later orders round with the new value.
   An order refused for its price or size schedules a refresh at the next poll.
 * ``notify`` (set by the live runner to :meth:`botmm.pipeline.Strategy.event`) reports rare events: ``reconciled``,
-  ``reconcile_difference``, ``foreign_order``, ``metadata_changed``, ``dead_mans_switch``.
+  ``foreign_order``, ``metadata_changed``, ``dead_mans_switch``.
 """
 
 from __future__ import annotations
@@ -446,9 +446,6 @@ class HyperliquidVenue:
                     self.funding.add(payment)
             mine = len(self.orders)
             foreign = len([o for o in raw_orders if o.get("coin") == self.coin and not self._is_mine(o)])
-        for line in differences:
-            what, _, detail = line.partition(": ")
-            self._notify("reconcile_difference", coin=self.coin, what=what, detail=detail)
         if not self._reconciled:
             self._reconciled = True
             self._notify("reconciled", coin=self.coin, open_orders=mine, position=exchange, avg_entry=entry)
