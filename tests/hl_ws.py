@@ -27,8 +27,9 @@ import asyncio
 import json
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from hl_server import HLServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -244,5 +245,17 @@ def _trade(fill: dict[str, Any]) -> dict[str, Any]:
 def _update(order: Any, status: str, now: int) -> dict[str, Any]:
     return {"order": {"coin": order.coin, "side": "B" if order.is_buy else "A", "limitPx": order.px, "sz": order.sz,
                       "oid": order.oid, "timestamp": order.timestamp, "origSz": order.orig,
-                      "cloid": getattr(order, "cloid", None)},
+                      "cloid": order.cloid},
             "status": status, "statusTimestamp": now}
+
+
+@contextmanager
+def ws_exchange(step_s: float = 0.2, move_prob: float = 1.0) -> Iterator[tuple[HLServer, HLWebsocket]]:
+    """A loopback exchange with both sides running: a book that moves every ``step_s`` (with ``move_prob``)."""
+    server = HLServer(step_s=step_s, move_prob=move_prob).start()
+    ws = HLWebsocket(server).start()
+    try:
+        yield server, ws
+    finally:
+        ws.stop()
+        server.stop()

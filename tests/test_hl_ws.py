@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer
-from hl_ws import HLWebsocket
+from hl_ws import HLWebsocket, ws_exchange
 from jobs import wait_for
 
 from botmm.plugins.exchanges.hyperliquid.stream import Stream, StreamSettings
@@ -21,11 +21,8 @@ USER = Account.from_key(TEST_KEY).address.lower()
 
 @pytest.fixture
 def exchange() -> Iterator[tuple[HLServer, HLWebsocket]]:
-    server = HLServer(step_s=0.2, move_prob=1.0).start()
-    ws = HLWebsocket(server).start()
-    yield server, ws
-    ws.stop()
-    server.stop()
+    with ws_exchange() as both:
+        yield both
 
 
 class Listener:

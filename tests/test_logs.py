@@ -18,17 +18,7 @@ from botmm.logs import COLORS, RESET, bind_symbol, setup_logging, symbol_context
 log = logging.getLogger("botmm.test")
 
 
-@pytest.fixture(autouse=True)
-def restore_root():
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in saved:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")
 
 
 def _lines(path: Path) -> list[str]:

@@ -27,17 +27,7 @@ spellings = st.sampled_from([lambda k: k, lambda k: "0x" + k, lambda k: "0X" + k
                              lambda k: "0x" + "".join(c.upper() if i % 2 else c for i, c in enumerate(k))])
 
 
-@pytest.fixture(autouse=True)
-def restore_root():
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in saved:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")
 
 
 @given(key=keys, spell=spellings, before=st.text(max_size=30), after=st.text(max_size=30))
