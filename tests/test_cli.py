@@ -24,6 +24,7 @@ from jobs import cli as botmm
 from omegaconf import OmegaConf
 
 from botmm.registry import load_plugins
+from conftest import shared_file
 
 FTX_FILE = "candles/ftx_btc-perp_20211231-20220201_1m.csv"
 RESULT_KEYS = {"pnl", "return_pct", "sharpe", "max_drawdown", "fills", "volume", "fees"}
@@ -260,10 +261,8 @@ def test_config_errors_are_one_line_and_run_nothing(tmp_path: Path, overrides: l
 # --- real data ---------------------------------------------------------------------------------------------------
 
 
-def test_backtest_on_real_ftx_candles(tmp_path: Path, shared_data: Path) -> None:
-    path = shared_data / FTX_FILE
-    if not path.is_file():
-        pytest.skip(f"shared FTX candles not present: {path}")
+def test_backtest_on_real_ftx_candles(tmp_path: Path) -> None:
+    path = shared_file(FTX_FILE)
     proc = botmm(tmp_path, "backtest", "feed=candles_file", f"feed.path={path}", "feed.volume_unit=quote",
                  "asset=btc")
     assert proc.returncode == 0, output(proc)

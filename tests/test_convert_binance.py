@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from botmm.data.convert import convert, convert_binance, infer_step
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, read_l2, read_meta
 from botmm.errors import DataError
+from conftest import shared_file
 
 T = 1_722_470_400_000  # exchange ms
 SKEW = 1_000_000_000  # the recorder's clock runs 1 s behind the exchange's
@@ -137,10 +138,8 @@ def test_steps_are_inferred_from_the_values():
     assert infer_step(np.array([0.5, 1.5, 0.0])) == 0.5
 
 
-def test_the_shared_binance_capture_converts_to_the_same_events_hftbacktest_sees(tmp_path, shared_data):
-    src = shared_data / "binance_usdm" / "btcusdt_20240808.gz"
-    if not src.is_file():
-        pytest.skip(f"{src} is absent")
+def test_the_shared_binance_capture_converts_to_the_same_events_hftbacktest_sees(tmp_path):
+    src = shared_file("binance_usdm/btcusdt_20240808.gz")
     none = convert_binance(src, tmp_path / "none", sequence="none")
     assert none.rows == 466_836  # one row per source event: hftbacktest's EXCH-flagged rows
     assert none.latency_shift_ns == 1_272_156_851  # what hftbacktest's correct_local_timestamp removes

@@ -10,16 +10,14 @@ import pytest
 from botmm.data.convert import convert_binance
 from botmm.data.l2 import MemoryL2Feed, read_l2, read_meta
 from botmm.sim.differential import TouchParams, hftbacktest_data, run_botmm, run_hftbacktest
+from conftest import shared_file
 
 pytest.importorskip("hftbacktest", reason="hftbacktest is not installed (pip install 'botmm[validate]')")
 
 
 @pytest.fixture(scope="module")
-def capture(shared_data):
-    path = shared_data / "binance_usdm" / "btcusdt_20240808.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+def capture():
+    return shared_file("binance_usdm/btcusdt_20240808.gz")
 
 
 @pytest.fixture(scope="module")
