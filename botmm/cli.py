@@ -96,6 +96,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
     from botmm.registry import load_plugins
     from botmm.runners.summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
 
+    multirun = multirun or "hydra.mode=MULTIRUN" in args  # Hydra's own spelling of -m
     if multirun and name in ("run", "record"):
         fail(f"'botmm -m {name}' is refused: a multirun starts its jobs one after another, so a second live job "
              f"would never start; run one process per {'bot' if name == 'run' else 'recorder'}")
@@ -236,6 +237,7 @@ def _with_value(cfg: DictConfig, override: str) -> DictConfig | None:
 
 def _check(name: str, cfg: DictConfig) -> None:
     """Build what the job would build, so a bad value fails here in one line."""
+    from botmm.config import check_job
     from botmm.pipeline import build_components
 
     if name == "record":
@@ -243,6 +245,7 @@ def _check(name: str, cfg: DictConfig) -> None:
 
         check(cfg)
         return
+    check_job(cfg)
     if name == "reoptimize":
         from botmm.runners.reoptimize import check as check_reoptimize
 

@@ -186,6 +186,14 @@ def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_c
 # --- modes and Hydra pass-through --------------------------------------------------------------------------------
 
 
+def test_hydra_mode_multirun_is_the_same_sweep_as_dash_m(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "hydra.mode=MULTIRUN", "feed.bars=200", "quoter.spread_bps=2,4")
+    assert proc.returncode == 0, output(proc)
+    rows = summary_rows(sweep_dir(tmp_path))
+    assert sorted(r["overrides"] for r in rows) == [f"feed.bars=200 quoter.spread_bps={s}" for s in (2, 4)]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
 def test_multirun_of_run_is_refused(tmp_path: Path) -> None:
     proc = botmm(tmp_path, "-m", "run")
     assert_one_line_error(proc, "-m run")

@@ -22,7 +22,7 @@ from botmm.config import require
 from botmm.protocols import QuoteInputs, TickState
 from botmm.registry import BuildContext, hookimpl
 
-from .basic import BasicParams, BasicPolicy
+from .basic import BasicParams, BasicPolicy, check_params_file
 
 _HOUR_MS = 3_600_000
 
@@ -114,6 +114,7 @@ class AdaptivePolicy(BasicPolicy):
 
 
 def make_adaptive(params: AdaptiveParams, ctx: BuildContext) -> AdaptivePolicy:
+    check_params_file(params)
     return AdaptivePolicy(params)
 
 
