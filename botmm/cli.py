@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from botmm.data.cli import data
-from botmm.errors import BotmmError
+from botmm.errors import BotmmError, os_error_line
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -111,6 +111,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
         if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
+            _check_output_dir(overrides, multirun)
             combos, grid = _combinations(overrides)
             _prevalidate(name, combos)
             if multirun:
@@ -121,6 +122,8 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
                 os.environ.pop(SWEEP_JOBS_ENV, None)
     except BotmmError as exc:
         fail(str(exc))
+    except OSError as exc:  # a file a component opens to check it (an L2 dataset's metadata, ...)
+        fail(os_error_line(exc))
     saved = sys.argv
     sys.argv = [f"botmm {name}", *(["--multirun"] if multirun else []), *args]
     SweepDir.last = None
@@ -135,6 +138,22 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             summarise_sweep(SweepDir.last)
     if code:
         raise SystemExit(code)
+
+
+def _check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The folder Hydra will create the job's output dir in must be a writable folder: Hydra itself would stop with
+    a traceback. Checked on the nearest part of the path that exists (the rest holds ``${now:...}``)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    value = next((o.partition("=")[2] for o in reversed(overrides) if o.partition("=")[0] == key),
+                 "multirun" if multirun else "outputs")
+    existing = Path(value.split("${")[0] or ".").absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BotmmError(f"{key}={value}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BotmmError(f"{key}={value}: cannot write into {existing} (run botmm from a writable folder or set "
+                         f"{key})")
 
 
 def _plugin_searchpath() -> str | None:
@@ -207,11 +226,25 @@ def _skip_hydra_checks(combos: list[list[str]]) -> None:
 def _compose(name: str, overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_module
 
+    _check_signal_overrides(overrides)
     try:
         with initialize_config_module("botmm.conf", version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
     except Exception as exc:
         raise BotmmError(_one_line(exc)) from None
+
+
+def _check_signal_overrides(overrides: list[str]) -> None:
+    """``signal=<name>`` is the natural guess, but a signal goes into one of the ``signals`` slots."""
+    from botmm.pipeline import SIGNAL_SLOTS
+    from botmm.registry import registry
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == "signal":
+            installed = ", ".join(sorted(registry("signal").components))
+            raise BotmmError(f"{override}: a signal goes into a slot: +signal@signals.<slot>={value or '<name>'} "
+                             f"with <slot> one of {', '.join(SIGNAL_SLOTS)}; installed signals: {installed}")
 
 
 def _with_value(cfg: DictConfig, override: str) -> DictConfig | None:
@@ -261,12 +294,20 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         if group:
-            return f"{group}={option}: no such option; available: {', '.join(exc.options)}"
+            return f"{group}={option}: no such option; available: {', '.join(exc.options)}{_extra_for(group, exc.options)}"
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     parts = lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1] or [type(exc).__name__]
     if exc.__cause__ is not None and str(exc.__cause__).strip():
         parts.append(str(exc.__cause__).strip().splitlines()[0])
     return " ".join(parts)
+
+
+def _extra_for(group: str, options: list[str]) -> str:
+    """Where the options of Hydra's own plugin groups that are not installed come from."""
+    extras = {"hydra/launcher": {"joblib": "sweep", "submitit_local": "cluster", "ray": "ray"},
+              "hydra/sweeper": {"optuna": "sweep"}}.get(group, {})
+    missing = [f"{option} (pip install 'botmm[{extra}]')" for option, extra in extras.items() if option not in options]
+    return f"; with an extra: {', '.join(missing)}" if missing else ""
 
 
 def _hydra_main(name: str) -> Callable[[], Any]:
@@ -291,10 +332,10 @@ def _hydra_main(name: str) -> Callable[[], Any]:
         try:
             setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
             result = runner(cfg, output_dir)
-        except BotmmError as exc:
+        except (BotmmError, OSError) as exc:
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 raise  # Hydra marks the job failed; the sweep summary lists it
-            fail(str(exc), code=1)
+            fail(os_error_line(exc) if isinstance(exc, OSError) else str(exc), code=1)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             printer(result)
         if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")):
@@ -307,7 +348,8 @@ def _hydra_main(name: str) -> Callable[[], Any]:
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins: distribution, version, hooks and the components each provides."""
+    """List installed plugins: distribution, version, hooks and the components each provides. A table on a
+    terminal; piped, one plain line per component (plugin, distribution, version, kind:name), never cut short."""
     from botmm.registry import KINDS, load_plugins, plugin_infos, registry
 
     try:
@@ -324,6 +366,11 @@ def plugins_command(as_json: bool) -> None:
                      "hooks": hooks, "components": components})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+        return
+    if not sys.stdout.isatty():
+        for row in rows:
+            for component in row["components"] or ["-"]:
+                click.echo(f"{row['plugin']} {row['distribution']} {row['version']} {component}")
         return
     from rich.console import Console
     from rich.table import Table

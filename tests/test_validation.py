@@ -86,3 +86,28 @@ def test_an_order_lifted_to_the_venue_minimum_is_said_once(tmp_path: Path, caplo
         "quoter.order_size_usd=0.01: an order below asset.min_notional=10 is raised to that minimum (said once)"]
     assert strategy.outcome["fills"] > 0
     assert strategy.outcome["volume"] / strategy.outcome["fills"] >= 10.0 - 1e-9
+
+
+def test_plugins_piped_prints_one_full_line_per_component() -> None:
+    from click.testing import CliRunner
+
+    from botmm.cli import cli
+
+    lines = CliRunner().invoke(cli, ["plugins"]).output.splitlines()
+    assert "book_imbalance botmm 0.1.0 signal:book_imbalance" in lines
+    assert "avellaneda botmm 0.1.0 quoter:avellaneda" in lines
+    assert all(len(line.split()) == 4 for line in lines), lines
+
+
+def test_console_log_lines_go_to_the_stream_of_the_moment(tmp_path: Path) -> None:
+    """A rich progress display swaps sys.stdout while it is live; log lines must go through its proxy."""
+    import contextlib
+    import io
+
+    from botmm.logs import setup_logging
+
+    setup_logging({"file": None, "color": False}, tmp_path)
+    swapped = io.StringIO()
+    with contextlib.redirect_stdout(swapped):
+        logging.getLogger("botmm.test").warning("through the display")
+    assert swapped.getvalue().endswith("through the display\n")

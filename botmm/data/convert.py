@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ import click
 import numpy as np
 
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, write_l2
-from botmm.errors import BotmmError, DataError
+from botmm.errors import BotmmError, DataError, os_error_line
 
 SEQUENCES = ("binance", "none")
 ON_GAP = ("error", "repair")
@@ -129,7 +130,7 @@ def _lines(path: str | os.PathLike[str]):
                 if line:
                     stamp, _, payload = line.partition(b" ")
                     yield n, int(stamp), payload
-    except (OSError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DataError(f"{path}: unreadable capture ({exc})") from None
 
 
@@ -352,6 +353,9 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
         _report(fn(*args, **kwargs))
     except BotmmError as exc:
         click.echo(f"botmm: {exc}", err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:  # --out not writable, a file where a folder goes, a full disk, ...
+        click.echo(f"botmm: {os_error_line(exc)}", err=True)
         raise SystemExit(1) from None
 
 

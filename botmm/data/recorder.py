@@ -11,7 +11,8 @@
   at the exchange time of the last event before it: a replay empties its book there and refills it at the next
   snapshot. A restart that resumes an hour file marks its gap the same way. No message for ``stale_seconds``
   counts as a drop (a half-open connection); ``{"method": "ping"}`` goes out every ``ping_seconds`` so the
-  exchange does not close a quiet connection.
+  exchange does not close a quiet connection. The first connection is not retried: when it fails (a name that does
+  not resolve, a refused or silent server past ``open_timeout_s``) the recorder stops with one line.
 * **Trade backfill.** The first ``trades`` message after each subscription is the exchange's backfill of recent
   trades, already recorded or from before the recording (or inside a gap, where the book is unknown): it is dropped
   and counted (``backfill_dropped``).
@@ -43,6 +44,7 @@ import numpy as np
 from botmm.config import require
 from botmm.data.l2 import (COLUMNS, HOUR_NS, KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, hour_name,
                            read_l2, write_l2)
+from botmm.errors import DataError
 
 log = logging.getLogger("botmm.recorder")
 
@@ -66,7 +68,7 @@ class RecorderParams:
     reconnect_max_s: float = 30.0  # ... up to this
     ping_seconds: float = 20.0  # application ping period (Hyperliquid drops connections silent for 60 s)
     stale_seconds: float = 45.0  # no message for this long: the connection is dead, reconnect
-    open_timeout_s: float = 10.0  # websocket handshake timeout
+    open_timeout_s: float = 5.0  # deadline of each connection attempt (name resolution, connect, handshake)
 
     def __post_init__(self) -> None:
         require(self.ws_url.startswith(("ws://", "wss://")), self, "ws_url", "must be a ws:// or wss:// URL")
@@ -296,6 +298,7 @@ class Recorder:
         self.messages = 0
         self.bad_messages = 0
         self._live = False  # the current connection has delivered market data
+        self.connected = False  # a connection was made once: from then on a failure is a drop, reconnected
         self.started_ns = time.time_ns()
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
@@ -347,11 +350,14 @@ class Recorder:
                             await ws.send(json.dumps({"method": "subscribe",
                                                       "subscription": {"type": kind, "coin": coin}}))
                         feed.subscribed()
+                    self.connected = True
                     self.notify("recorder_connected", url=self.params.ws_url, coins=list(self.feeds),
                                 attempt=self.reconnects)
                     await self._receive(ws, stop)
             except (OSError, WebSocketException) as exc:  # refused, reset, timeouts (TimeoutError is an OSError)
                 reason = _describe(exc)
+                if not self.connected:  # the first attempt failed: a wrong URL or no network, not a drop
+                    raise DataError(f"ws_url={self.params.ws_url}: {reason}; nothing recorded") from None
             if stop.is_set():
                 return
             if self._live:
