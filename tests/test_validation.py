@@ -83,7 +83,8 @@ def test_an_order_lifted_to_the_venue_minimum_is_said_once(tmp_path: Path, caplo
     with caplog.at_level(logging.WARNING, logger="botmm.plugins.sizers.fixed"):
         strategy = backtest_strategy(tmp_path, "feed.bars=300", "quoter.order_size_usd=0.01")
     assert [r.getMessage() for r in caplog.records] == [
-        "quoter.order_size_usd=0.01: an order below asset.min_notional=10 is raised to that minimum (said once)"]
+        "quoter.order_size_usd=0.01: an order of 0 notional (after lot rounding and any sizer scaling) is raised to "
+        "asset.min_notional=10 (said once)"]
     assert strategy.outcome["fills"] > 0
     assert strategy.outcome["volume"] / strategy.outcome["fills"] >= 10.0 - 1e-9
 

@@ -34,8 +34,9 @@ class FixedSizer:
             if lots * price < min_notional:
                 if not self.lifted:
                     self.lifted = True
-                    log.warning("quoter.order_size_usd=%s: an order below asset.min_notional=%g is raised to that "
-                                "minimum (said once)", self.order_size_usd, min_notional)
+                    log.warning("quoter.order_size_usd=%s: an order of %.4g notional (after lot rounding and any "
+                                "sizer scaling) is raised to asset.min_notional=%g (said once)",
+                                self.order_size_usd, lots * price, min_notional)
                 lots = lots_for_notional(min_notional, price, lot)
             out.append(level if lots == size else QuoteLevel(side, price, lots))
         return levels if out == levels else out  # every level kept: the list given
