@@ -5,9 +5,9 @@ import json
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
+
+from jobs import venv_on_these_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("pyproject.toml", "README.md", "botmm", "plugins", "conf", "hydra_plugins")
@@ -28,15 +28,7 @@ def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
     )
     (wheel,) = wheels.glob("botmm-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=False)
-    python = env_dir / "bin" / "python"
-    # the running interpreter's site-packages supply the dependencies (no network), whether it is a venv or not; a
-    # path line in a .pth appends them after the new venv's own, and their .pth files (the editable botmm) stay
-    # unprocessed, so botmm itself comes from the wheel
-    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
-    (Path(nested) / "outer_site_packages.pth").write_text("".join(f"{path}\n" for path in outer))
+    python = venv_on_these_packages(env_dir)  # dependencies from this interpreter; botmm itself from the wheel
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel],
                    check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
