@@ -294,7 +294,8 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         if group:
-            return f"{group}={option}: no such option; available: {', '.join(exc.options)}{_extra_for(group, exc.options)}"
+            extra = _extra_for(group, exc.options)
+            return f"{group}={option}: no such option; available: {', '.join(exc.options)}{extra}"
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     parts = lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1] or [type(exc).__name__]
     if exc.__cause__ is not None and str(exc.__cause__).strip():

@@ -1,8 +1,10 @@
 """The catalogue of bad inputs (``docs/errors.md``): each runs as a user would type it and must end in one line on
 stderr naming what is wrong, exit non-zero, leave no ``result.json`` and fail fast: in under 4 s of the process's own
 CPU time (so the machine's load does not count against it; most take 1-2 s, those that build the order-book replay
-about 3.5 s, its numba kernels being imported) and, for the network cases, under 10 s of wall-clock time. The test
-rewrites ``docs/errors.md`` from what it saw and fails when that changed, so the page is never stale."""
+about 3.5 s, its numba kernels being imported) and, for the network cases, in under 10 s of wall-clock time more
+than the slowest case that makes no network call (start-up, which a loaded machine stretches, is not the
+deadline's). The test rewrites ``docs/errors.md`` from what it saw and fails when that changed, so the page is never
+stale."""
 
 from __future__ import annotations
 
@@ -201,8 +203,9 @@ def _run(case: Case, tmp: Path, places: dict[str, str]) -> Outcome:
         _, status, usage = os.wait4(proc.pid, 0)  # the child's own CPU time, whatever else the machine runs
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - start
+    results = [*cwd.rglob("result.json"), *tmp.glob("afile*/**/result.json")]
     return Outcome(case, argv, case.names.format(tmp=tmp), proc.returncode, out.read_text(), err.read_text(),
-                   usage.ru_utime + usage.ru_stime, wall, [*cwd.rglob("result.json"), *tmp.glob("afile*/**/result.json")])
+                   usage.ru_utime + usage.ru_stime, wall, results)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +225,18 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
     return ran
 
 
+@pytest.fixture(scope="module")
+def startup_s(outcomes: list[Outcome]) -> float:
+    """Wall-clock time of the slowest case that makes no network call: what start-up takes on this machine now."""
+    return max(o.wall_s for o in outcomes if not o.case.network)
+
+
+@pytest.fixture(scope="module")
+def page_before() -> str:
+    """docs/errors.md as committed, read before the catalogue rewrites it."""
+    return PAGE.read_text() if PAGE.is_file() else ""
+
+
 def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str]) -> None:
     """docs/errors.md from what the cases printed, the test's folder and ports replaced by placeholders."""
 
@@ -229,6 +244,7 @@ def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str]) -> None:
         text = text.replace(str(tmp), "<tmp>")
         for port, placeholder in ports.items():
             text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{placeholder}")
+            text = text.replace(f"'127.0.0.1', {port})", f"'127.0.0.1', {placeholder})")
         return text
 
     entries = [f"$ botmm {shown(' '.join(o.argv))}\n{shown(o.stderr.rstrip())}" for o in ran]
@@ -241,12 +257,17 @@ def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str]) -> None:
         "```\n" + "\n\n".join(entries) + "\n```\n")
 
 
+def test_the_page_was_current(page_before: str, outcomes: list[Outcome]) -> None:
+    assert PAGE.read_text() == page_before, "docs/errors.md was stale; it has been rewritten: review and commit it"
+
+
 def test_there_are_at_least_60_distinct_bad_inputs() -> None:
     assert len({c.args for c in CASES}) == len(CASES) >= 60
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[" ".join(c.args) for c in CASES])
-def test_each_bad_input_is_one_line_fast_and_runs_nothing(outcomes: list[Outcome], index: int) -> None:
+def test_each_bad_input_is_one_line_fast_and_runs_nothing(outcomes: list[Outcome], startup_s: float,
+                                                          index: int) -> None:
     outcome = outcomes[index]
     report = f"{outcome.argv}: exit {outcome.code}\n{outcome.stdout[-2000:]}\n{outcome.stderr[-2000:]}"
     assert outcome.code != 0, report
@@ -256,6 +277,6 @@ def test_each_bad_input_is_one_line_fast_and_runs_nothing(outcomes: list[Outcome
     assert outcome.names in lines[0], report
     assert outcome.results == [], report
     if outcome.case.network:
-        assert outcome.wall_s < NETWORK_LIMIT_S, f"{outcome.wall_s:.2f} s\n{report}"
+        assert outcome.wall_s < startup_s + NETWORK_LIMIT_S, f"{outcome.wall_s:.2f} s\n{report}"
     else:
         assert outcome.cpu_s < CPU_LIMIT_S, f"{outcome.cpu_s:.2f} s of CPU\n{report}"
