@@ -13,12 +13,11 @@ import os
 import re
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA_ENV, shared_folder
+from jobs import venv_on_these_packages
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +35,7 @@ def _readme_commands() -> list[str]:
 
 def _fresh_venv(where: Path) -> dict[str, str]:
     """A new venv whose dependencies come from this interpreter's site-packages; the environment to run in it."""
-    venv.create(where, with_pip=False)
-    python = where / "bin" / "python"
-    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
-    (Path(nested) / "outer_site_packages.pth").write_text("".join(f"{path}\n" for path in outer))
+    python = venv_on_these_packages(where)
     # pip itself runs from this interpreter's install, on the new venv (pip --python)
     shim = where / "bin" / "pip"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m pip --python {python} \"$@\"\n")
@@ -69,7 +63,7 @@ def test_the_readme_commands_work_in_a_fresh_venv_from_a_fresh_clone(tmp_path: P
     run = json.loads(result.read_text())
     assert run["mode"] == "run" and run["ticks"] >= 10
     where = subprocess.run([tmp_path / "venv" / "bin" / "python", "-c", "import botmm; print(botmm.__file__)"],
-                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+                           cwd=tmp_path / "venv", env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(clone), where  # the clone's code ran, not this checkout's
 
     suite = subprocess.run(TEST_COMMAND, shell=True, cwd=clone, env=env, capture_output=True, text=True,
