@@ -112,3 +112,13 @@ def test_console_log_lines_go_to_the_stream_of_the_moment(tmp_path: Path) -> Non
     with contextlib.redirect_stdout(swapped):
         logging.getLogger("botmm.test").warning("through the display")
     assert swapped.getvalue().endswith("through the display\n")
+
+
+@pytest.mark.parametrize(("asset", "warned"), [("btc", True), ("eth", False)])
+def test_a_candle_file_far_off_the_assets_price_is_warned_about(tmp_path: Path, candles_csv, caplog, asset: str,
+                                                                 warned: bool) -> None:
+    path = candles_csv(bars=50)  # prices around 3000: ETH's scale, not BTC's
+    with caplog.at_level(logging.WARNING, logger="botmm.plugins.feeds.files"):
+        backtest_strategy(tmp_path, "feed=candles_file", f"feed.path={path}", f"asset={asset}")
+    expected = [f"feed.path={path}: prices around 3005 do not fit asset=btc (typically 60000); is asset= right?"]
+    assert [r.getMessage() for r in caplog.records] == (expected if warned else [])
