@@ -22,7 +22,7 @@ import click
 
 from botmm.data.cli import data
 from botmm.data.importing import import_candles
-from botmm.errors import BotmmError
+from botmm.errors import BotmmError, os_error_line
 from botmm.secrets import redact_output, refuse_keys_in_arguments, refuse_keys_in_config
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
     from botmm.registry import load_plugins
     from botmm.runners.summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
 
+    multirun = multirun or "hydra.mode=MULTIRUN" in args  # Hydra's own spelling of -m
     if multirun and name in ("run", "record"):
         fail(f"'botmm -m {name}' is refused: a multirun starts its jobs one after another, so a second live job "
              f"would never start; run one process per {'bot' if name == 'run' else 'recorder'}")
@@ -115,6 +116,7 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
         if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
+            _check_output_dir(overrides, multirun)
             combos, grid = _combinations(overrides)
             _prevalidate(name, combos)
             if multirun:
@@ -125,6 +127,8 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
                 os.environ.pop(SWEEP_JOBS_ENV, None)
     except BotmmError as exc:
         fail(str(exc))
+    except OSError as exc:  # a file a component opens to check it (an L2 dataset's metadata, ...)
+        fail(os_error_line(exc))
     if "hydra/sweeper=optuna" in args and not any(a.startswith("hydra.sweeper.direction=") for a in args):
         args = [*args, "hydra.sweeper.direction=maximize"]  # Optuna minimises by default; botmm's score is a gain
     saved = sys.argv
@@ -144,6 +148,22 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             summarise_sweep(SweepDir.last)
     if code:
         raise SystemExit(code)
+
+
+def _check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The folder Hydra will create the job's output dir in must be a writable folder: Hydra itself would stop with
+    a traceback. Checked on the nearest part of the path that exists (the rest holds ``${now:...}``)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    value = next((o.partition("=")[2] for o in reversed(overrides) if o.partition("=")[0] == key),
+                 "multirun" if multirun else "outputs")
+    existing = Path(value.split("${")[0] or ".").absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BotmmError(f"{key}={value}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BotmmError(f"{key}={value}: cannot write into {existing} (run botmm from a writable folder or set "
+                         f"{key})")
 
 
 def _plugin_searchpath() -> str | None:
@@ -220,6 +240,7 @@ def _compose(name: str, overrides: list[str]) -> DictConfig:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    _check_signal_overrides(overrides)
     try:
         with initialize_config_module("botmm.conf", version_base="1.3"):
             cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
@@ -229,6 +250,19 @@ def _compose(name: str, overrides: list[str]) -> DictConfig:
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
+
+
+def _check_signal_overrides(overrides: list[str]) -> None:
+    """``signal=<name>`` is the natural guess, but a signal goes into one of the ``signals`` slots."""
+    from botmm.pipeline import SIGNAL_SLOTS
+    from botmm.registry import registry
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == "signal":
+            installed = ", ".join(sorted(registry("signal").components))
+            raise BotmmError(f"{override}: a signal goes into a slot: +signal@signals.<slot>={value or '<name>'} "
+                             f"with <slot> one of {', '.join(SIGNAL_SLOTS)}; installed signals: {installed}")
 
 
 def _with_value(cfg: DictConfig, override: str) -> DictConfig | None:
@@ -254,6 +288,7 @@ def _with_value(cfg: DictConfig, override: str) -> DictConfig | None:
 
 def _check(name: str, cfg: DictConfig) -> None:
     """Build what the job would build, so a bad value fails here in one line."""
+    from botmm.config import check_job
     from botmm.pipeline import build_components
 
     refuse_keys_in_config(cfg)
@@ -262,6 +297,7 @@ def _check(name: str, cfg: DictConfig) -> None:
 
         check(cfg)
         return
+    check_job(cfg)
     if name == "reoptimize":
         from botmm.runners.reoptimize import check as check_reoptimize
 
@@ -277,12 +313,21 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         if group:
-            return f"{group}={option}: no such option; available: {', '.join(exc.options)}"
+            extra = _extra_for(group, exc.options)
+            return f"{group}={option}: no such option; available: {', '.join(exc.options)}{extra}"
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     parts = lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1] or [type(exc).__name__]
     if exc.__cause__ is not None and str(exc.__cause__).strip():
         parts.append(str(exc.__cause__).strip().splitlines()[0])
     return " ".join(parts)
+
+
+def _extra_for(group: str, options: list[str]) -> str:
+    """Where the options of Hydra's own plugin groups that are not installed come from."""
+    extras = {"hydra/launcher": {"joblib": "sweep", "submitit_local": "cluster", "ray": "ray"},
+              "hydra/sweeper": {"optuna": "sweep"}}.get(group, {})
+    missing = [f"{option} (pip install 'botmm[{extra}]')" for option, extra in extras.items() if option not in options]
+    return f"; with an extra: {', '.join(missing)}" if missing else ""
 
 
 def _hydra_main(name: str) -> Callable[[], Any]:
@@ -307,10 +352,10 @@ def _hydra_main(name: str) -> Callable[[], Any]:
         try:
             setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
             result = runner(cfg, output_dir)
-        except BotmmError as exc:
+        except (BotmmError, OSError) as exc:
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 raise  # Hydra marks the job failed; the sweep summary lists it
-            fail(str(exc), code=1)
+            fail(os_error_line(exc) if isinstance(exc, OSError) else str(exc), code=1)
         except KeyboardInterrupt:
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 raise  # the CLI summarises the sweep, where this job is listed as interrupted
@@ -330,7 +375,8 @@ def _hydra_main(name: str) -> Callable[[], Any]:
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins: distribution, version, hooks and the components each provides."""
+    """List installed plugins: distribution, version, hooks and the components each provides. A table on a
+    terminal; piped, one plain line per component (plugin, distribution, version, kind:name), never cut short."""
     from botmm.registry import KINDS, load_plugins, plugin_infos, registry
 
     try:
@@ -347,6 +393,11 @@ def plugins_command(as_json: bool) -> None:
                      "hooks": hooks, "components": components})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+        return
+    if not sys.stdout.isatty():
+        for row in rows:
+            for component in row["components"] or ["-"]:
+                click.echo(f"{row['plugin']} {row['distribution']} {row['version']} {component}")
         return
     from rich.console import Console
     from rich.table import Table

@@ -7,9 +7,10 @@ full key (``quoter.spread_bps=-1.0: must be > 0``).
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -214,7 +215,7 @@ class JobConfig:
     order_manager: OrderManagerConfig = field(default_factory=OrderManagerConfig)
     capital: float = 10_000.0
     interval: str = "1s"  # strategy tick period of a wall-clock run; a backtest ticks once per bar
-    duration: Optional[str] = None  # stop a wall-clock run after this long (None: until Ctrl-C)
+    duration: Optional[str] = None  # stop after this long: wall-clock time live, data time in a backtest (None: all)
     seed: int = 7
     compound: bool = False  # order sizes grow and shrink with equity (size * equity / capital)
     progress: Optional[bool] = None  # a progress bar for long backtests; None: when the terminal is interactive
@@ -268,11 +269,38 @@ def is_duration(text: str) -> bool:
     return True
 
 
+def check_finite(value: Any, path: str) -> None:
+    """ConfigError naming the key when a number in ``value`` (a scalar, or nested dataclasses, dicts and lists) is
+    NaN or infinite: range checks such as ``> 0`` let ``inf`` through and ``nan`` through every comparison."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}={value}: must be a finite number")
+    if is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_finite(item, f"{path}[{index}]")
+
+
+def check_job(cfg: DictConfig) -> None:
+    """The job's own scalars (``capital``, ``duration``, ...): finite numbers and durations that parse. The nodes
+    below them are checked by :func:`to_params` as they are built."""
+    for key, value in cfg.items():
+        if not OmegaConf.is_config(value):
+            check_finite(value, str(key))
+    for key in ("interval", "duration"):
+        if cfg.get(key) is not None:
+            parse_duration(cfg[key], key)
+
+
 def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:
     """Check ``node`` against ``schema`` and return a schema instance; one-line ConfigError naming ``path.key``."""
     try:
         if isinstance(node, DictConfig):
             node = OmegaConf.to_container(node, resolve=True)
+        check_finite(node, path)
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         return OmegaConf.to_object(merged)
     except InvalidValue as exc:

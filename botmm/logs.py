@@ -124,6 +124,19 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str))
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stdout`` or ``sys.stderr`` as they are at that moment: a live rich progress display
+    redirects both, and so prints log lines above its spinner instead of gluing them onto it."""
+
+    def __init__(self, stream_name: str):
+        super().__init__(getattr(sys, stream_name))
+        self.stream_name = stream_name
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = getattr(sys, self.stream_name)
+        super().emit(record)
+
+
 def _use_color(config: LoggingConfig, stream: Any) -> bool:
     if config.color is not None:
         return config.color
@@ -146,7 +159,7 @@ def setup_logging(node: Any, output_dir: Optional[Path], symbol: str = "-") -> L
     handlers: list[logging.Handler] = []
     if config.console:
         stream = sys.stdout if config.stream == "stdout" else sys.stderr
-        console = logging.StreamHandler(stream)
+        console = ConsoleHandler(config.stream)
         console.setFormatter(ConsoleFormatter(_use_color(config, stream)))
         handlers.append(console)
     if config.file and output_dir is not None:

@@ -15,6 +15,11 @@ SHARED_DATA_ENV = "BOTMM_SHARED_DATA"
 # any free port instead, so they never collide
 os.environ.setdefault("BOTMM_STATUS_PORT", "0")
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+SHARED_DATA_ORIGIN = (
+    "public captures and candles from hftbacktest's examples and nautilus_trader's test data, "
+    "kept in a shared data folder beside the repository as ../shared/data, or where $BOTMM_SHARED_DATA points; "
+    "README.md, 'Tests and real data'"
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,15 +33,24 @@ def risk_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared data folder: ``$BOTMM_SHARED_DATA`` if set, else ``shared/data`` beside the repository (same
-    locator as tests/test_data_candles.py). Skips when the folder is absent."""
+def shared_folder() -> Path:
+    """The shared data folder: ``$BOTMM_SHARED_DATA`` if set, else ``shared/data`` beside the repository."""
     env = os.environ.get(SHARED_DATA_ENV)
-    folder = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not folder.is_dir():
-        pytest.skip(f"shared data folder not present: {folder} (set {SHARED_DATA_ENV} to point at it)")
-    return folder
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of the shared data folder; skips the calling test, saying where the data comes from, when absent."""
+    path = shared_folder() / relative
+    if not path.is_file():
+        pytest.skip(f"real data absent: {path} ({SHARED_DATA_ORIGIN})")
+    return path
+
+
+def shared_file_or_none(relative: str) -> Optional[Path]:
+    """A file of the shared data folder, None when absent (for tests that fall back to generated data)."""
+    path = shared_folder() / relative
+    return path if path.is_file() else None
 
 
 @pytest.fixture

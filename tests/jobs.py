@@ -34,6 +34,21 @@ def backtest_strategy(tmp_path: Path, *overrides: str) -> Strategy:
 BOTMM = [sys.executable, "-m", "botmm"]
 
 
+def venv_on_these_packages(where: Path) -> Path:
+    """A new venv (without pip) whose dependencies are this interpreter's installed packages, so installing into it
+    needs no network, whether this interpreter is a venv or not; returns its python. A path line in a ``.pth`` puts
+    them after the venv's own, and leaves their ``.pth`` files unprocessed (this checkout's editable botmm too)."""
+    import venv
+
+    venv.create(where, with_pip=False)
+    python = where / "bin" / "python"
+    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    outer = dict.fromkeys(p for p in sys.path if Path(p).name in ("site-packages", "dist-packages"))  # .pth-added too
+    (Path(nested) / "outer_site_packages.pth").write_text("".join(f"{path}\n" for path in outer))
+    return python
+
+
 def cli_env() -> dict[str, str]:
     """The environment of a CLI subprocess: Hydra's own error reporting, tables wide enough to read back."""
     env = dict(os.environ)

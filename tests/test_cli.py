@@ -24,6 +24,7 @@ from jobs import cli as botmm
 from omegaconf import OmegaConf
 
 from botmm.registry import load_plugins
+from conftest import shared_file
 
 FTX_FILE = "candles/ftx_btc-perp_20211231-20220201_1m.csv"
 RESULT_KEYS = {"pnl", "return_pct", "sharpe", "max_drawdown", "fills", "volume", "fees"}
@@ -187,6 +188,14 @@ def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_c
 # --- modes and Hydra pass-through --------------------------------------------------------------------------------
 
 
+def test_hydra_mode_multirun_is_the_same_sweep_as_dash_m(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "hydra.mode=MULTIRUN", "feed.bars=200", "quoter.spread_bps=2,4")
+    assert proc.returncode == 0, output(proc)
+    rows = summary_rows(sweep_dir(tmp_path))
+    assert sorted(r["overrides"] for r in rows) == [f"feed.bars=200 quoter.spread_bps={s}" for s in (2, 4)]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
 def test_multirun_of_run_is_refused(tmp_path: Path) -> None:
     proc = botmm(tmp_path, "-m", "run")
     assert_one_line_error(proc, "-m run")
@@ -262,10 +271,8 @@ def test_config_errors_are_one_line_and_run_nothing(tmp_path: Path, overrides: l
 # --- real data ---------------------------------------------------------------------------------------------------
 
 
-def test_backtest_on_real_ftx_candles(tmp_path: Path, shared_data: Path) -> None:
-    path = shared_data / FTX_FILE
-    if not path.is_file():
-        pytest.skip(f"shared FTX candles not present: {path}")
+def test_backtest_on_real_ftx_candles(tmp_path: Path) -> None:
+    path = shared_file(FTX_FILE)
     proc = botmm(tmp_path, "backtest", "feed=candles_file", f"feed.path={path}", "feed.volume_unit=quote",
                  "asset=btc")
     assert proc.returncode == 0, output(proc)

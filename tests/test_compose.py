@@ -169,6 +169,11 @@ def test_every_option_composes_and_builds(primary: str, group: str, key: str, op
         with pytest.raises(ConfigError, match=rf"^fill_model={cfg.fill_model.name}: exchange=paper fills against"):
             build_components(cfg)
         return
+    if cfg.fill_model.name == "candle" and cfg.feed.name in L2_FEEDS:
+        # bars are filled from a bar feed: an L2 feed there is refused in one line, pointing at the replay
+        with pytest.raises(ConfigError, match=rf"^feed={cfg.feed.name}: an L2 feed needs the order-book replay"):
+            build_components(cfg)
+        return
     parts = build_components(cfg)
 
     assert isinstance(parts, Components)

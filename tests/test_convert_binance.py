@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from botmm.data.convert import convert, convert_binance, infer_step
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, read_l2, read_meta
 from botmm.errors import DataError
+from conftest import shared_file
 
 T = 1_722_470_400_000  # exchange ms
 SKEW = 1_000_000_000  # the recorder's clock runs 1 s behind the exchange's
@@ -137,10 +138,8 @@ def test_steps_are_inferred_from_the_values():
     assert infer_step(np.array([0.5, 1.5, 0.0])) == 0.5
 
 
-def test_the_shared_binance_capture_converts_to_the_same_events_hftbacktest_sees(tmp_path, shared_data):
-    src = shared_data / "binance_usdm" / "btcusdt_20240808.gz"
-    if not src.is_file():
-        pytest.skip(f"{src} is absent")
+def test_the_shared_binance_capture_converts_to_the_same_events_hftbacktest_sees(tmp_path):
+    src = shared_file("binance_usdm/btcusdt_20240808.gz")
     none = convert_binance(src, tmp_path / "none", sequence="none")
     assert none.rows == 466_836  # one row per source event: hftbacktest's EXCH-flagged rows
     assert none.latency_shift_ns == 1_272_156_851  # what hftbacktest's correct_local_timestamp removes
@@ -148,3 +147,51 @@ def test_the_shared_binance_capture_converts_to_the_same_events_hftbacktest_sees
     assert binance.counts["sequence_gaps"] == 0 and binance.counts["diffs_before_snapshot"] == 4
     assert binance.rows == 466_836 - 262 + 2  # 4 old diffs (262 levels) dropped; one clear instead of two
     assert [p.name for p in binance.paths] == ["2024-08-08_23.parquet", "2024-08-09_00.parquet"]
+
+
+def spot_depth(t: int, first: int, last: int, bids=(), asks=()) -> dict:
+    """A spot ``depth@100ms`` diff: event time ``E`` only, no ``T`` and no ``pu``."""
+    return {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": t, "s": "BTCUSDT", "U": first,
+                                                      "u": last, "b": list(bids), "a": list(asks)}}
+
+
+SPOT_FIRST = [
+    (T, spot_depth(T, 90, 99, bids=[["100.00", "3.00001"]])),  # covered by the snapshot: dropped, its E dates it
+    (T + 2, spot_depth(T + 100, 100, 104, bids=[["100.00", "2.00004"]])),  # spans lastUpdateId + 1
+    (T + 3, {"lastUpdateId": 99, "bids": [["100.00", "1.00013"]], "asks": [["100.10", "1.00021"]]}),
+    (T + 4, trade(T + 150, "100.10", "0.50003", False)),
+]
+SPOT_CONTINUED = [(T + 200, spot_depth(T + 200, 105, 107, asks=[["100.10", "0.00000"]]))]
+
+
+def test_a_spot_capture_converts_with_spot_rules_and_its_continuation_with_it(tmp_path):
+    first, second = capture(tmp_path / "day1.gz", SPOT_FIRST), capture(tmp_path / "day2.gz", SPOT_CONTINUED)
+    with pytest.raises(DataError, match="no REST depth snapshot .* together with the file before it"):
+        convert_binance(second, tmp_path / "alone")
+    result = convert_binance([first, second], tmp_path / "out")
+    assert (result.meta.tick_size, result.meta.lot_size) == (0.01, 0.00001)  # Binance's spot BTCUSDT steps
+    assert result.meta.source == "binance_spot day1.gz + day2.gz sequence=binance"
+    assert result.counts["diffs_before_snapshot"] == 1 and result.counts["sequence_gaps"] == 0
+    events = read_l2(tmp_path / "out" / "BTCUSDT")
+    assert rows(events) == [
+        (0, KIND_CLEAR, 0, None, 0.0),  # the snapshot, at the E of the last diff it covers
+        (0, KIND_SNAPSHOT, 1, 100.0, 1.0), (0, KIND_SNAPSHOT, -1, 100.1, 1.0),
+        (100, KIND_DELTA, 1, 100.0, 2.0),
+        (150, KIND_TRADE, 1, 100.1, 0.5),
+        (200, KIND_DELTA, -1, 100.1, 0.0),  # from the continuation file
+    ]
+    broken = [*SPOT_FIRST, (T + 200, spot_depth(T + 200, 106, 107))]  # U should be 105
+    with pytest.raises(DataError, match=r"sequence gap .*expected U=105"):
+        convert_binance(capture(tmp_path / "gap.gz", broken), tmp_path / "gap")
+
+
+def test_the_shared_spot_captures_convert_as_one_stream(tmp_path):
+    first, second = shared_file("binance_spot/btcusdt_20240808.gz"), shared_file("binance_spot/btcusdt_20240809.gz")
+    with pytest.raises(DataError, match="btcusdt_20240809.gz: no REST depth snapshot"):
+        convert_binance(second, tmp_path / "alone")
+    result = convert_binance([first, second], tmp_path / "out")
+    assert (result.meta.symbol, result.meta.tick_size, result.meta.lot_size) == ("BTCUSDT", 0.01, 0.00001)
+    assert result.counts["sequence_gaps"] == 0
+    events = read_l2(tmp_path / "out" / "BTCUSDT")
+    assert (events.ts_local >= events.ts_exchange).all()  # the recorder's 1.27 s lag is shifted out
+    assert result.latency_shift_ns > 1_000_000_000

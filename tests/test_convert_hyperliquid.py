@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from botmm.data.convert import convert, convert_hyperliquid
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, read_l2
+from conftest import shared_file
 
 T = 1_737_918_843_000  # exchange ms
 
@@ -75,10 +76,8 @@ def test_the_command_line_converts_a_capture(tmp_path):
     assert (tmp_path / "ob" / "BTC" / "2025-01-26_19.parquet").is_file()
 
 
-def test_the_shared_hyperliquid_capture_converts(tmp_path, shared_data):
-    src = shared_data / "hyperliquid" / "btcusd_20250126.gz"
-    if not src.is_file():
-        pytest.skip(f"{src} is absent")
+def test_the_shared_hyperliquid_capture_converts(tmp_path):
+    src = shared_file("hyperliquid/btcusd_20250126.gz")
     result = convert_hyperliquid(src, tmp_path / "out")
     assert result.counts["backfill_trades"] == 30  # the first trades message predates the capture
     events = read_l2(tmp_path / "out")

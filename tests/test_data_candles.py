@@ -1,6 +1,5 @@
 import gzip
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from botmm.data.synthetic import SyntheticParams, synthetic_candles
 from botmm.errors import ConfigError, DataError
 from botmm.model import CANDLE_ARRAYS
 from candle_servers import run_botmm
+from conftest import shared_file, shared_file_or_none
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC in ms
 HEADER = "ts,open,high,low,close,volume\n"
@@ -33,14 +33,6 @@ ROWS = [
 ]
 FTX_NAME = "ftx_btc-perp_20211231-20220201_1m.csv"
 BAD_ROW = " (repair: drop_bad_rows)"
-
-
-@pytest.fixture(scope="module")
-def shared_data_dir() -> Path | None:
-    """The shared data folder ($BOTMM_SHARED_DATA, else shared/data beside the repository), None when absent."""
-    shared = os.environ.get("BOTMM_SHARED_DATA")
-    folder = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return folder if folder.is_dir() else None
 
 
 def write_csv(path: Path, stamps: list, rows: list = ROWS, header: str = HEADER) -> Path:
@@ -187,10 +179,8 @@ def test_parquet_arrow_timestamps_are_utc_instants(tmp_path: Path, ts_type: pa.D
     np.testing.assert_array_equal(read_candles(tmp_path / "c.parquet").ts, ms_stamps())
 
 
-def test_reads_real_ftx_file(shared_data_dir: Path | None) -> None:
-    path = (shared_data_dir or Path("absent")) / "candles" / FTX_NAME
-    if not path.is_file():
-        pytest.skip(f"shared FTX candles not present: {path}")
+def test_reads_real_ftx_file() -> None:
+    path = shared_file(f"candles/{FTX_NAME}")
     c = read_candles(path, volume_unit="quote")
     assert len(c) == 45_031
     assert c.ts[0] == 1_640_991_660_000  # 2021-12-31 23:01 UTC
@@ -567,7 +557,7 @@ REPAIRED = {  # name: (malformed case, feed.repair, the repair report, bars in t
 
 
 @pytest.fixture(scope="module")
-def backtests(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path | None) -> tuple[Path, dict]:
+def backtests(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """Every backtest of this section, run at once: the malformed files, their repairs, a bad repair name and the
     FTX file as CSV and as a Parquet copy."""
     folder = tmp_path_factory.mktemp("backtests")
@@ -579,8 +569,8 @@ def backtests(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path | 
     for name, (case, repair, _, _) in REPAIRED.items():
         commands[f"repair_{name}"] = [*commands[case][:-1], f"feed.repair={repair}", f"hydra.run.dir=out_repair_{name}"]
     commands["bad_repair"] = [*commands["gap"][:-1], "feed.repair=fill", "hydra.run.dir=out_bad_repair"]
-    ftx = shared_data_dir / "candles" / FTX_NAME if shared_data_dir else None
-    if ftx is not None and ftx.is_file():
+    ftx = shared_file_or_none(f"candles/{FTX_NAME}")
+    if ftx is not None:
         copy = folder / "ftx.parquet"
         pq.write_table(pa_csv.read_csv(ftx), copy)
         for name, path in (("ftx_csv", ftx), ("ftx_parquet", copy)):
@@ -619,7 +609,7 @@ def test_unknown_repair_name_is_one_config_line(backtests: tuple[Path, dict]) ->
 def test_ftx_csv_and_its_parquet_copy_give_identical_results(backtests: tuple[Path, dict]) -> None:
     folder, runs = backtests
     if "ftx_csv" not in runs:
-        pytest.skip(f"shared FTX candles not present (set BOTMM_SHARED_DATA): {FTX_NAME}")
+        shared_file(f"candles/{FTX_NAME}")
     for name in ("ftx_csv", "ftx_parquet"):
         assert runs[name].returncode == 0, runs[name].stderr
     csv_result, parquet_result = (json.loads((folder / f"out_{n}" / "result.json").read_text())

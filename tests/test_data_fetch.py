@@ -294,3 +294,17 @@ def test_cli_fetch_twice_then_backtest_the_dataset(hl: CandleServer, tmp_path: P
     assert (result["ticks"], result["symbol"]) == (1440, "BTC")
     assert result["start_ms"] == FEB - 12 * 3_600_000 + MINUTE
     assert snapshot(tmp_path / "data") == before
+
+
+@pytest.mark.parametrize("venue", ["hyperliquid", "bybit"])
+def test_a_host_that_does_not_resolve_is_one_line_at_once_not_retried(tmp_path, monkeypatch, venue) -> None:
+    """Offline (name resolution fails: simulated, no packet leaves): no retry could help, so no backoff is waited."""
+    import socket
+
+    def offline(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    with pytest.raises(DataError, match=r"^http://api\.example\.invalid.*: cannot resolve the host name"):
+        fetch_candles(venue, "BTC" if venue == "hyperliquid" else "BTCUSDT", "1m", T0, T0 + DAY, tmp_path,
+                      base_url="http://api.example.invalid", retries=6, backoff_s=60.0)

@@ -163,3 +163,21 @@ def test_adaptive_inventory_decay_grows_skew_with_position_age(decay):
     old = policy.adjust(QuoteInputs(mid=100.0), TickState(now_ms=3 * 3_600_000, position_since_ms=3_600_000))
     assert young.skew_mult == 1.0
     assert old.skew_mult == pytest.approx(min(4.0, 1.0 + decay * 2))
+
+
+@pytest.mark.parametrize(("hysteresis", "regimes"), [
+    (0.0, ["MEDIUM", "LOW", "MEDIUM", "LOW", "MEDIUM", "LOW", "HIGH", "MEDIUM"]),
+    (0.15, ["MEDIUM", "MEDIUM", "MEDIUM", "MEDIUM", "MEDIUM", "LOW", "HIGH", "HIGH"]),
+])
+def test_adaptive_regimes_do_not_flip_on_noise_around_a_threshold(hysteresis, regimes):
+    """Ratios wobbling 5 % around low_ratio=0.7 flip the regime every tick without hysteresis; with 15 % only a
+    clear move (0.55, 1.8) enters a regime and only a clear move back (1.35 stays HIGH: above 1.5 * 0.85) leaves."""
+    from botmm.plugins.strategies.adaptive import AdaptiveParams, AdaptivePolicy
+
+    policy = AdaptivePolicy(AdaptiveParams(name="adaptive", hysteresis=hysteresis))
+    seen = []
+    for ratio in (0.74, 0.66, 0.74, 0.66, 0.74, 0.55, 1.8, 1.35):
+        policy.var_short, policy.var_long = ratio**2, 1.0
+        policy.regime = policy._classify()
+        seen.append(policy.regime)
+    assert seen == regimes

@@ -19,6 +19,7 @@ from botmm.model import Market, Quote, QuoteLevel, Side
 from botmm.plugins.quoters.avellaneda import AvellanedaParams, AvellanedaQuoter
 from botmm.protocols import QuoteInputs
 from botmm.rounding import round_ask, round_bid
+from conftest import shared_file
 
 
 def synthetic_rows(n: int = 6000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -230,12 +231,10 @@ def test_train_cli_on_synthetic_replay_data(tmp_path: Path) -> None:
         sum(row["rows"] * row["observed"] for row in report["fill"]["calibration"]) / report["test_rows"], abs=1e-3)
 
 
-def test_train_cli_on_real_binance_replay(shared_data: Path, tmp_path: Path) -> None:
+def test_train_cli_on_real_binance_replay(tmp_path: Path) -> None:
     from botmm.data.convert import convert_binance
 
-    capture = shared_data / "binance_usdm" / "btcusdt_20240808.gz"
-    if not capture.is_file():
-        pytest.skip(f"{capture} not present")
+    capture = shared_file("binance_usdm/btcusdt_20240808.gz")
     convert_binance(capture, tmp_path / "orderbook")
     out = tmp_path / "train"
     proc = cli(tmp_path, "train", "feed=l2_file", f"feed.path={tmp_path / 'orderbook' / 'BTCUSDT'}", "asset=btc",

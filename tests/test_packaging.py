@@ -5,8 +5,9 @@ import json
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
+
+from jobs import venv_on_these_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("pyproject.toml", "README.md", "botmm", "plugins", "conf", "hydra_plugins")
@@ -27,9 +28,7 @@ def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
     )
     (wheel,) = wheels.glob("botmm-*.whl")
     env_dir = tmp_path / "venv"
-    # system site-packages supply the dependencies (no network); botmm itself comes from the wheel
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
-    python = env_dir / "bin" / "python"
+    python = venv_on_these_packages(env_dir)  # dependencies from this interpreter; botmm itself from the wheel
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel],
                    check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"

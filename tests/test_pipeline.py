@@ -7,6 +7,7 @@ from jobs import backtest_strategy, compose_job
 from botmm.pipeline import Run, Strategy
 from botmm.registry import hookimpl, load_plugins
 from botmm.runners.simulate import drive
+from conftest import shared_file
 
 
 def test_backtest_writes_consistent_outputs(tmp_path):
@@ -115,11 +116,9 @@ def test_bad_costs_and_fill_model_values_fail_in_one_line(override, message):
         build_components(compose_job(override))
 
 
-def test_on_real_candles_wider_quotes_fill_less_and_the_bot_unwinds(tmp_path, shared_data):
+def test_on_real_candles_wider_quotes_fill_less_and_the_bot_unwinds(tmp_path):
     """FTX BTC-PERP 1-minute bars (no book in the file): a sanity check of the whole candle path on real data."""
-    path = shared_data / "candles/ftx_btc-perp_20211231-20220201_1m.csv"
-    if not path.is_file():
-        pytest.skip(f"shared FTX candles not present: {path}")
+    path = shared_file("candles/ftx_btc-perp_20211231-20220201_1m.csv")
     results = {spread: backtest_strategy(tmp_path / str(spread), "feed=candles_file", f"feed.path={path}",
                                          "feed.volume_unit=quote", "asset=btc", f"quoter.spread_bps={spread}").outcome
                for spread in (2, 8)}

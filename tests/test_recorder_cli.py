@@ -21,6 +21,7 @@ from jobs import wait_for
 from botmm.data.l2 import KIND_CLEAR, KIND_TRADE, hour_name, read_l2
 from botmm.data.recorder import is_gap
 from ws_server import HLWsServer, capture_messages, synthetic_messages
+from conftest import shared_file_or_none
 
 BOTMM = [sys.executable, "-c", "from botmm.cli import main; main()"]
 CAPTURE = "hyperliquid/btcusd_20250126.gz"
@@ -35,15 +36,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _capture() -> Path | None:
-    folder = os.environ.get("BOTMM_SHARED_DATA")
-    base = Path(folder) if folder else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    path = base / CAPTURE
-    return path if path.is_file() else None
-
-
-
-
 def _record(tmp_path: Path, url: str, *overrides: str) -> subprocess.Popen:
     out = (tmp_path / "record.out").open("w")
     return subprocess.Popen([*BOTMM, "record", f"ws_url={url}", f"root={tmp_path / 'data'}", "flush_seconds=1",
@@ -52,7 +44,7 @@ def _record(tmp_path: Path, url: str, *overrides: str) -> subprocess.Popen:
 
 
 def test_record_reconnects_marks_the_gap_and_replays(tmp_path: Path) -> None:
-    capture = _capture()
+    capture = shared_file_or_none(CAPTURE)
     if capture is not None:
         stream, backfill = capture_messages(capture)
     else:

@@ -9,17 +9,15 @@ import pytest
 
 from botmm.data.convert import convert_binance
 from botmm.data.l2 import MemoryL2Feed, read_l2, read_meta
-from botmm.sim.differential import TouchParams, hftbacktest_data, run_botmm, run_hftbacktest
+from botmm.sim.differential import TouchParams, hftbacktest_data, normalise_spot, run_botmm, run_hftbacktest
+from conftest import shared_file
 
 pytest.importorskip("hftbacktest", reason="hftbacktest is not installed (pip install 'botmm[validate]')")
 
 
 @pytest.fixture(scope="module")
-def capture(shared_data):
-    path = shared_data / "binance_usdm" / "btcusdt_20240808.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+def capture():
+    return shared_file("binance_usdm/btcusdt_20240808.gz")
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +76,23 @@ def test_binance_update_id_rules_stay_within_two_percent(engines):
         assert abs(ours.filled_buy - theirs.filled_buy) <= 0.02 * theirs.filled_buy
         assert abs(ours.filled_sell - theirs.filled_sell) <= 0.02 * theirs.filled_sell
         assert ours.steps == theirs.steps - 1  # the clock starts at the first kept event, 24 ms later
+
+
+@pytest.fixture(scope="module")
+def spot_engines(tmp_path_factory):
+    """The shared spot captures (two files, one stream): ours converted with ``sequence="none"``, hftbacktest's from
+    the reference normalisation (``normalise_spot``)."""
+    files = [shared_file("binance_spot/btcusdt_20240808.gz"), shared_file("binance_spot/btcusdt_20240809.gz")]
+    out = tmp_path_factory.mktemp("spot")
+    convert_binance(files, out / "l2", sequence="none")
+    return (read_l2(out / "l2"), read_meta(out / "l2")), hftbacktest_data(normalise_spot(files, out / "spot.gz"))
+
+
+@pytest.mark.parametrize("queue", ["risk_averse", "power2"])
+def test_the_spot_captures_give_the_reference_fills(spot_engines, queue):
+    (events, meta), data = spot_engines
+    assert (meta.tick_size, meta.lot_size) == (0.01, 0.00001)
+    p = TouchParams(queue=queue)
+    ours, theirs = run_botmm(MemoryL2Feed(events, meta), p), run_hftbacktest(data, meta, p)
+    assert {f: getattr(ours, f) for f in FIELDS} == {f: getattr(theirs, f) for f in FIELDS}
+    assert (ours.filled_buy, ours.filled_sell, round(ours.equity_pnl, 4)) == (383, 374, -0.0816)

@@ -11,6 +11,7 @@ import pyarrow.csv as pcsv
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from conftest import shared_file
 from jobs import backtest_strategy
 from jobs import cli as botmm
 from omegaconf import OmegaConf
@@ -77,7 +78,7 @@ def test_a_sweep_lists_a_stopped_job_after_the_ones_that_ran_to_the_end(tmp_path
     assert rows[1]["pnl"] == stopped["pnl"]
 
 
-def test_the_ftx_month_tiled_into_a_year_stops_at_the_drawdown_limit(tmp_path: Path, shared_data: Path) -> None:
+def test_the_ftx_month_tiled_into_a_year_stops_at_the_drawdown_limit(tmp_path: Path) -> None:
     """The issue's run: the real FTX month repeated twelve times (each copy continuing the last one's price) on
     10,000 of capital. It used to quote on for 137 days after equity went negative; now it stops at 50 %."""
     import numpy as np
@@ -86,7 +87,7 @@ def test_the_ftx_month_tiled_into_a_year_stops_at_the_drawdown_limit(tmp_path: P
 
     from botmm.data.candles import read_candles
 
-    month = read_candles(shared_data / FTX, volume_unit="quote")
+    month = read_candles(shared_file(FTX), volume_unit="quote")
     span = int(month.ts[-1] - month.ts[0]) + 60_000
     scale = np.cumprod([1.0] + [month.close[-1] / month.open[0]] * 11)
     tiles = {name: np.concatenate([getattr(month, name) * (scale[i] if name != "volume" else 1.0)

@@ -5,8 +5,9 @@ Every converter writes rows in exchange order (``ts_exchange``, ties in arrival 
 non-negative: when some ``ts_local - ts_exchange`` is negative (the recorder's clock runs behind the exchange's), every
 ``ts_local`` is shifted by that minimum, so the fastest message has latency 0; ``base_latency`` is then added to all.
 This is one constant shift (as hftbacktest's ``correct_local_timestamp``): relative feed latency is kept, clock drift
-is not corrected. Tick and lot sizes are inferred from the data (the largest 1, 2 or 5 x 10^k step every price or
-size is a multiple of) unless given.
+is not corrected. Tick and lot sizes come from ``--tick-size``/``--lot-size``, else from the venue's steps for the
+symbols in ``KNOWN_STEPS``, else are inferred from the data (the largest 1, 2 or 5 x 10^k step every price or size
+is a multiple of; book sizes are sums of orders, so a coarser step can hide behind them).
 
 * **Binance** (USD-M futures, combined stream; lines ``<local ns> <json>``): REST depth snapshot, ``depth`` diffs,
   ``trade`` (only ``X == "MARKET"``; ``m`` true means the seller was the aggressor); ``bookTicker`` is ignored.
@@ -17,6 +18,12 @@ size is a multiple of) unless given.
   but newer than it are applied when the snapshot arrives (a real client buffers them). ``sequence="none"``
   reproduces hftbacktest's converter: every diff is kept (building a partial book before the snapshot), ids are
   ignored, and each side of the snapshot clears only out to its deepest price and is applied where it was received.
+* **Binance spot** (the same collector format, told apart by diffs without ``pu``): ``depth@100ms`` diffs carry no
+  ``T``, so their exchange time is ``E``; the snapshot carries neither, so its exchange time is the ``E`` of the last
+  diff its ``lastUpdateId`` covers (as the reference normalisation in ``botmm.sim.differential`` does). Spot's
+  update-id rule: diffs with ``u <= L`` are dropped, the first one kept has ``U <= L + 1 <= u`` and each later one
+  ``U`` equal to the previous ``u + 1``. A capture that continues another (no snapshot) converts together with the
+  file before it: ``botmm data convert binance day1.gz day2.gz`` reads them as one stream.
 * **Hyperliquid** (websocket ``l2Book`` and ``trades``): the first book is a snapshot; each later top-N snapshot is
   turned into level changes against the previous one (vanished levels deleted first, then changed or new ones).
   Trades older than the first book (the subscription's backfill) and repeated trade ids are dropped.
@@ -29,17 +36,21 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 import numpy as np
 
 from botmm.data.l2 import KIND_CLEAR, KIND_DELTA, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, write_l2
-from botmm.errors import BotmmError, DataError
+from botmm.errors import BotmmError, DataError, os_error_line
 
 SEQUENCES = ("binance", "none")
+# (market, symbol) -> (tick, lot): Binance's exchangeInfo PRICE_FILTER tickSize and LOT_SIZE stepSize
+KNOWN_STEPS = {("spot", "BTCUSDT"): (0.01, 0.00001), ("spot", "ETHUSDT"): (0.01, 0.0001),
+               ("usdm", "BTCUSDT"): (0.1, 0.001), ("usdm", "ETHUSDT"): (0.01, 0.001)}
 ON_GAP = ("error", "repair")
 
 
@@ -129,26 +140,29 @@ def _lines(path: str | os.PathLike[str]):
                 if line:
                     stamp, _, payload = line.partition(b" ")
                     yield n, int(stamp), payload
-    except (OSError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DataError(f"{path}: unreadable capture ({exc})") from None
 
 
-def convert_binance(src: str | os.PathLike[str], out: str | os.PathLike[str], *, sequence: str = "binance",
-                    base_latency_ns: int = 0, on_gap: str = "error", tick_size: float | None = None,
-                    lot_size: float | None = None) -> ConvertResult:
-    """Convert a Binance USD-M combined-stream capture; see the module docstring for the rules."""
+def convert_binance(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                    sequence: str = "binance", base_latency_ns: int = 0, on_gap: str = "error",
+                    tick_size: float | None = None, lot_size: float | None = None) -> ConvertResult:
+    """Convert a Binance USD-M or spot combined-stream capture, or several files of one stream in order; see the
+    module docstring for the rules."""
     if sequence not in SEQUENCES or on_gap not in ON_GAP:
         raise DataError(f"sequence must be one of {SEQUENCES} and on_gap one of {ON_GAP}")
+    files = [src] if isinstance(src, (str, os.PathLike)) else list(src)
+    src = files[0] if len(files) == 1 else " + ".join(map(str, files))
     diffs: list[tuple[int, int, dict]] = []
     trades: list[tuple[int, int, dict]] = []
     snapshot: tuple[int, int, dict] | None = None
     symbol = ""
     counts = {"ignored_messages": 0, "non_market_trades": 0}
-    for n, local, payload in _lines(src):
+    for n, local, payload, path in _stream(files):
         try:
             msg = json.loads(payload)
         except ValueError:
-            raise DataError(f"{src}: line {n}: not JSON") from None
+            raise DataError(f"{path}: line {n}: not JSON") from None
         data = msg.get("data")
         if data is None:
             if "lastUpdateId" in msg and snapshot is None:
@@ -168,18 +182,23 @@ def convert_binance(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
         else:
             counts["ignored_messages"] += 1
     if snapshot is None:
-        raise DataError(f"{src}: no REST depth snapshot (a line with lastUpdateId) in the capture")
+        raise DataError(f"{src}: no REST depth snapshot (a line with lastUpdateId) in the capture; a capture that "
+                        "continues another converts together with the file before it (convert binance first.gz "
+                        "this.gz)")
+    spot = bool(diffs) and "pu" not in diffs[0][2]
     snap_line, snap_local, snap = snapshot
-    snap_ts = int(snap["T"]) * 1_000_000
+    last_id = int(snap["lastUpdateId"])
+    covered = [int(d["E"]) for _, _, d in diffs if int(d["u"]) <= last_id]
+    snap_ts = int(snap.get("T") or (covered[-1] if covered else diffs[0][2]["E"])) * 1_000_000
     rows = _Rows()
     for n, local, t in trades:
         rows.add(int(t["T"]) * 1_000_000, local, KIND_TRADE, -1 if t["m"] else 1, t["p"], t["q"], n)
     # the feed-latency shift is measured over every message, as hftbacktest does, whichever diffs are kept
-    lags = [local - int(d["T"]) * 1_000_000 for _, local, d in diffs] + [snap_local - snap_ts]
+    lags = [local - _diff_ns(d) for _, local, d in diffs] + [snap_local - snap_ts]
     min_lag = min(lags + [local - ts for ts, local in zip(rows.ts_e, rows.ts_l)])
     if sequence == "none":
         for n, local, d in diffs:
-            ts = int(d["T"]) * 1_000_000
+            ts = _diff_ns(d)
             rows.levels(ts, local, KIND_DELTA, 1, d["b"], n)
             rows.levels(ts, local, KIND_DELTA, -1, d["a"], n)
         for side, levels in ((1, snap["bids"]), (-1, snap["asks"])):
@@ -187,18 +206,22 @@ def convert_binance(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 rows.add(snap_ts, snap_local, KIND_CLEAR, side, levels[-1][0], 0.0, snap_line)
                 rows.levels(snap_ts, snap_local, KIND_SNAPSHOT, side, levels, snap_line)
     else:
-        last_id = int(snap["lastUpdateId"])
-        kept = [(n, local, d) for n, local, d in diffs if int(d["u"]) >= last_id]
+        first_id = last_id + 1 if spot else last_id  # the first update id a kept diff must cover
+        kept = [(n, local, d) for n, local, d in diffs if int(d["u"]) >= first_id]
         counts["diffs_before_snapshot"] = len(diffs) - len(kept)
         counts["sequence_gaps"] = 0
         prev_u = None
         for n, local, d in kept:
-            ok = (int(d["U"]) <= last_id <= int(d["u"])) if prev_u is None else int(d["pu"]) == prev_u
+            if prev_u is None:
+                ok, expected = int(d["U"]) <= first_id <= int(d["u"]), f"U <= {first_id} <= u"
+            elif spot:
+                ok, expected = int(d["U"]) == prev_u + 1, f"U={prev_u + 1}"
+            else:
+                ok, expected = int(d["pu"]) == prev_u, f"pu={prev_u}"
             if not ok:
                 if on_gap == "error":
-                    raise DataError(f"{src}: line {n}: sequence gap (U={d['U']} u={d['u']} pu={d['pu']}, expected "
-                                    f"{'U <= ' + str(last_id) + ' <= u' if prev_u is None else 'pu=' + str(prev_u)}); "
-                                    f"--on-gap repair counts and bridges it")
+                    raise DataError(f"{src}: line {n}: sequence gap (U={d['U']} u={d['u']} pu={d.get('pu')}, "
+                                    f"expected {expected}); --on-gap repair counts and bridges it")
                 counts["sequence_gaps"] += 1
             prev_u = int(d["u"])
         first_key = min([snap_line] + [n for n, _, _ in kept[:1]]) - 0.5
@@ -206,13 +229,30 @@ def convert_binance(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
         rows.levels(snap_ts, snap_local, KIND_SNAPSHOT, 1, snap["bids"], first_key)
         rows.levels(snap_ts, snap_local, KIND_SNAPSHOT, -1, snap["asks"], first_key)
         for n, local, d in kept:
-            ts, at = max(int(d["T"]) * 1_000_000, snap_ts), max(local, snap_local)
+            ts, at = max(_diff_ns(d), snap_ts), max(local, snap_local)
             rows.levels(ts, at, KIND_DELTA, 1, d["b"], n)
             rows.levels(ts, at, KIND_DELTA, -1, d["a"], n)
     ev, key = rows.events()
     ev, shift = _finish(ev, key, base_latency_ns, min_lag)
-    source = f"binance_usdm {Path(src).name} sequence={sequence}"
-    return _write(ev, out, symbol or "UNKNOWN", source, tick_size, lot_size, shift, counts)
+    market = "spot" if spot else "usdm"
+    source = f"binance_{market} {' + '.join(Path(f).name for f in files)} sequence={sequence}"
+    known_tick, known_lot = KNOWN_STEPS.get((market, symbol), (None, None))
+    return _write(ev, out, symbol or "UNKNOWN", source, tick_size or known_tick, lot_size or known_lot, shift, counts)
+
+
+def _stream(files: Sequence[str | os.PathLike[str]]):
+    """The lines of several capture files as one stream: (message number over all files, local ns, payload, file)."""
+    offset = 0
+    for path in files:
+        n = 0
+        for n, local, payload in _lines(path):
+            yield offset + n, local, payload, path
+        offset += n
+
+
+def _diff_ns(diff: dict) -> int:
+    """A depth diff's exchange time: its transaction time ``T`` (futures), else its event time ``E`` (spot)."""
+    return int(diff.get("T") or diff["E"]) * 1_000_000
 
 
 def convert_hyperliquid(src: str | os.PathLike[str], out: str | os.PathLike[str], *, base_latency_ns: int = 0,
@@ -353,6 +393,9 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
     except BotmmError as exc:
         click.echo(f"botmm: {exc}", err=True)
         raise SystemExit(1) from None
+    except OSError as exc:  # --out not writable, a file where a folder goes, a full disk, ...
+        click.echo(f"botmm: {os_error_line(exc)}", err=True)
+        raise SystemExit(1) from None
 
 
 @click.group("convert")
@@ -361,7 +404,7 @@ def convert() -> None:
 
 
 @convert.command("binance")
-@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.argument("src", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_OUT
 @click.option("--sequence", type=click.Choice(SEQUENCES), default="binance", show_default=True,
               help="binance: update-id rules; none: as hftbacktest's converter (ids ignored).")
@@ -370,9 +413,10 @@ def convert() -> None:
 @_LATENCY
 @_TICK
 @_LOT
-def binance_command(src: str, out: str, sequence: str, on_gap: str, base_latency: str, tick_size: float | None,
-                    lot_size: float | None) -> None:
-    """Binance USD-M capture: REST snapshot, depth diffs and trades (gzip, `<ns> <json>` lines)."""
+def binance_command(src: tuple[str, ...], out: str, sequence: str, on_gap: str, base_latency: str,
+                    tick_size: float | None, lot_size: float | None) -> None:
+    """Binance USD-M or spot capture: REST snapshot, depth diffs and trades (gzip, `<ns> <json>` lines). Several
+    files of one stream (a capture and its continuations) convert as one, in the order given."""
     _run(convert_binance, src, out, sequence=sequence, on_gap=on_gap, base_latency=base_latency,
          tick_size=tick_size, lot_size=lot_size)
 

@@ -16,6 +16,7 @@ for the rest, and a run over a complete range makes no request at all. Bars a ve
 not have (before a listing, beyond Hyperliquid's 5000, a quiet market) stay missing: the run reports how many, and
 the next run asks for them again.
 
+A host name that does not resolve (offline, a wrong ``--base-url``) is one line at once: no retry would fix it.
 Retries: connection errors, timeouts, HTTP 429 and 5xx, and Bybit's ``retCode`` 10006 ("Too many visits") are
 retried up to ``retries`` times after ``backoff * 2**attempt`` seconds (at most 60 s a wait). Anything else (an
 unknown coin or symbol, an interval the venue lacks, Bybit's HTTP 403 IP ban) is one ``DataError`` line.
@@ -24,6 +25,7 @@ unknown coin or symbol, an interval the venue lacks, Bybit's HTTP 403 IP ban) is
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,17 @@ Row = tuple[int, float, float, float, float, float]  # ts (bar open, ms), open, 
 
 class _Transient(Exception):
     """A failure worth retrying (rate limit, server error, network)."""
+
+
+def _unanswered(exc: Exception, url: str) -> Exception:
+    """What a request that got no answer raises: a DataError when the host name does not resolve, a retryable
+    failure otherwise (refused, reset, timed out)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return DataError(f"{url}: cannot resolve the host name (no network, or a wrong --base-url)")
+        cause = cause.__cause__ or cause.__context__
+    return _Transient(type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -124,8 +137,7 @@ class HyperliquidSource:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{what}: malformed candle ({type(exc).__name__}: {exc})") from None
 
-    @staticmethod
-    def _sdk(fn: Callable[[], Any]) -> Any:
+    def _sdk(self, fn: Callable[[], Any]) -> Any:
         """Call the SDK, turning rate limits, server errors and network failures into retryable errors."""
         import requests
         from hyperliquid.utils.error import ClientError, ServerError
@@ -139,7 +151,7 @@ class HyperliquidSource:
         except ServerError as exc:
             raise _Transient(f"HTTP {exc.status_code}") from None
         except requests.RequestException as exc:
-            raise _Transient(type(exc).__name__) from None
+            raise _unanswered(exc, self.base_url) from None
 
 
 class BybitSource:
@@ -174,7 +186,7 @@ class BybitSource:
         try:
             response = self.session.get(self.url, params=params, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            raise _Transient(type(exc).__name__) from None
+            raise _unanswered(exc, self.url) from None
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Transient(f"HTTP {status}")
@@ -230,7 +242,7 @@ def fetch_candles(
     base_url: str | None = None,
     retries: int = 6,
     backoff_s: float = 1.0,
-    timeout_s: float = 10.0,
+    timeout_s: float = 5.0,
     now_ms: int | None = None,
 ) -> FetchResult:
     """Fetch the closed bars opening in [start_ms, end_ms) that the dataset lacks (see the module docstring)."""
@@ -291,7 +303,7 @@ def _windows(missing: np.ndarray, bar: int, page: int) -> list[tuple[int, int]]:
               help="Retries of a rate-limited or failed request.")
 @click.option("--backoff", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds before the first retry; doubles each retry.")
-@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="HTTP timeout, seconds.")
 def fetch(venue: str, symbol: str, interval: str, start: str, end: str | None, root: str, base_url: str | None,
           retries: int, backoff: float, timeout: float) -> None:

@@ -12,7 +12,8 @@
   at the exchange time of the last event before it: a replay empties its book there and refills it at the next
   snapshot. A restart that resumes an hour file marks its gap the same way. No message for ``stale_seconds``
   counts as a drop (a half-open connection); ``{"method": "ping"}`` goes out every ``ping_seconds`` so the
-  exchange does not close a quiet connection.
+  exchange does not close a quiet connection. The first connection is not retried: when it fails (a name that does
+  not resolve, a refused or silent server past ``open_timeout_s``) the recorder stops with one line.
 * **Trade backfill.** The first ``trades`` message after each subscription is the exchange's backfill of recent
   trades, already recorded or from before the recording (or inside a gap, where the book is unknown): it is dropped
   and counted (``backfill_dropped``).
@@ -42,6 +43,7 @@ import numpy as np
 from botmm.config import require
 from botmm.data.l2 import (COLUMNS, HOUR_NS, KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, hour_name,
                            read_l2, write_l2)
+from botmm.errors import DataError
 from botmm.plugins.exchanges.hyperliquid.stream import Stream, StreamSettings, pause
 
 log = logging.getLogger("botmm.recorder")
@@ -66,7 +68,7 @@ class RecorderParams:
     reconnect_max_s: float = 30.0  # ... up to this
     ping_seconds: float = 20.0  # application ping period (Hyperliquid drops connections silent for 60 s)
     stale_seconds: float = 45.0  # no message for this long: the connection is dead, reconnect
-    open_timeout_s: float = 10.0  # websocket handshake timeout
+    open_timeout_s: float = 5.0  # deadline of each connection attempt (name resolution, connect, handshake)
 
     def __post_init__(self) -> None:
         require(self.ws_url.startswith(("ws://", "wss://")), self, "ws_url", "must be a ws:// or wss:// URL")
@@ -293,6 +295,7 @@ class Recorder:
         for coin in self.feeds:
             self.stream.subscribe({"type": "l2Book", "coin": coin}, self._on_book)
             self.stream.subscribe({"type": "trades", "coin": coin}, self._on_trades)
+        self.connected = False  # a connection was made once: from then on a failure is a drop, reconnected
         self.started_ns = time.time_ns()
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
@@ -330,10 +333,13 @@ class Recorder:
     # -- the websocket -------------------------------------------------------------------------------------------
     def _on_state(self, event: str, **data: Any) -> None:
         if event == "connected":
+            self.connected = True
             for feed in self.feeds.values():
                 feed.subscribed()
             self.notify("recorder_connected", url=data["url"], coins=list(self.feeds), attempt=data["attempt"])
         else:
+            if not self.connected:  # the first attempt failed: a wrong URL or no network, not a drop
+                raise DataError(f"ws_url={self.params.ws_url}: {data['reason']}; nothing recorded")
             for feed in self.feeds.values():
                 feed.disconnected(data["reason"])
             self.notify("recorder_disconnected", **data)

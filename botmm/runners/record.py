@@ -60,9 +60,10 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         raise
     finally:
         result = recorder.result()
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-        pm.hook.botmm_run_end(run=run, result=result)
+        if recorder.connected:  # a recorder that never connected recorded nothing: no result to leave behind
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            pm.hook.botmm_run_end(run=run, result=result)
         pm.unregister(name=name)
         if status is not None:
             status.close()

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from omegaconf import DictConfig
 
+from botmm.config import check_job, parse_duration
 from botmm.errors import ConfigError
 from botmm.pipeline import Run, Strategy
 from botmm.protocols import SimulatedVenue
@@ -19,20 +20,30 @@ _PROGRESS_EVERY = 2048  # ticks between progress-bar updates: cheap enough to va
 
 
 def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Run one backtest over the whole feed and return its result (also written into ``output_dir``)."""
+    """Run one backtest over the feed, or its first ``duration`` of data time, and return its result (also written
+    into ``output_dir``)."""
+    check_job(cfg)
     show = sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)
     mode = "replay" if cfg.fill_model.name == "orderbook" else "backtest"
-    return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show)
+    duration_ms = None if cfg.duration is None else round(parse_duration(cfg.duration, "duration") * 1000)
+    return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show, duration_ms=duration_ms)
 
 
-def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:
-    """Tick ``strategy`` at every step of its simulated venue's clock until the data ends."""
+def drive(strategy: Strategy, progress: bool = False, duration_ms: int | None = None) -> dict[str, Any]:
+    """Tick ``strategy`` at every step of its simulated venue's clock until the data ends, risk stops it (ruin) or,
+    with ``duration_ms``, at the ticks less than that after the first one (``duration=1h`` on 1-minute bars: 60
+    ticks)."""
     if not isinstance(strategy.venue, SimulatedVenue):
         raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a simulated venue; backtests need one")
     step, next_tick, risk = strategy.step, strategy.venue.next_tick, strategy.risk
-    with strategy.session(), _bar(progress, strategy.run.symbol) as show:
+    with strategy.session(), _bar(progress, f"{strategy.run.mode} {strategy.run.symbol}") as show:
         ticks = 0
+        end: int | None = None
         while (now := next_tick()) is not None:
+            if end is None and duration_ms is not None:
+                end = now + duration_ms
+            if end is not None and now >= end:
+                break
             step(now)
             if risk.stopped:
                 break
@@ -43,7 +54,7 @@ def drive(strategy: Strategy, progress: bool = False) -> dict[str, Any]:
 
 
 @contextmanager
-def _bar(show: bool, symbol: str) -> Iterator[Callable[[int], None] | None]:
+def _bar(show: bool, label: str) -> Iterator[Callable[[int], None] | None]:
     """Yields a function that shows the tick count in a rich progress display (the feed's length may be unknown),
     or None when there is no display."""
     if not show:
@@ -51,7 +62,7 @@ def _bar(show: bool, symbol: str) -> Iterator[Callable[[int], None] | None]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn(f"backtest {symbol}: {{task.completed:,}} ticks"), TimeElapsedColumn(),
+    with Progress(SpinnerColumn(), TextColumn(f"{label}: {{task.completed:,}} ticks"), TimeElapsedColumn(),
                   transient=True) as progress:
         task = progress.add_task("ticks", total=None)
         yield lambda ticks: progress.update(task, completed=ticks)

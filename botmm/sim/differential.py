@@ -15,10 +15,13 @@ order equals hftbacktest's "cancel every cancellable order".
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
+import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -172,6 +175,36 @@ def hftbacktest_data(capture: str | os.PathLike[str]) -> np.ndarray:
 
     with contextlib.redirect_stdout(io.StringIO()):
         return binancefutures.convert(os.fspath(capture), buffer_size=10_000_000)
+
+
+def normalise_spot(captures: list[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
+    """Binance spot capture files (one stream, in order) rewritten into the futures shape hftbacktest's converter
+    reads, as the reference run did (``REPLAY_REFERENCE.md``): each diff gets ``T = E``, each trade
+    ``X = "MARKET"``, bookTicker lines are dropped and the snapshot gets ``T`` = the ``E`` of the last diff whose
+    ``u`` <= its ``lastUpdateId``. Returns ``out``."""
+    lines = []
+    for capture in captures:
+        with gzip.open(capture, "rb") as f:
+            lines += [(local, json.loads(payload)) for local, _, payload in (line.partition(b" ") for line in f)]
+    covered: dict[int, int] = {}  # lastUpdateId -> the E of the last diff it covers
+    for _, msg in lines:
+        if "lastUpdateId" in msg:
+            last_id = msg["lastUpdateId"]
+            covered[last_id] = max((m["data"]["E"] for _, m in lines if m.get("data", {}).get("e") == "depthUpdate"
+                                    and m["data"]["u"] <= last_id), default=0)
+    with gzip.open(out, "wb") as f:
+        for local, msg in lines:
+            data = msg.get("data")
+            if data is None:
+                msg = {**msg, "T": covered[msg["lastUpdateId"]]}
+            elif data.get("e") == "depthUpdate":
+                msg = {**msg, "data": {**data, "T": data["E"]}}
+            elif data.get("e") == "trade":
+                msg = {**msg, "data": {"X": "MARKET", **data}}
+            else:
+                continue
+            f.write(local + b" " + json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+    return Path(out)
 
 
 def run_hftbacktest(data: np.ndarray, meta: L2Meta, p: TouchParams) -> TouchResult:

@@ -23,7 +23,7 @@ class RecorderSnapshots:
                           "fresh": age is not None and age <= limit, "orders_confirmed": True,
                           "rows": rec.stores[coin].rows, "gaps": feed.counts["gaps"],
                           "snapshots": feed.counts["snapshots"], "trades": feed.counts["trades"],
-                          "reconnects": rec.reconnects, "bad_messages": rec.bad_messages})
+                          "reconnects": rec.stream.reconnects, "bad_messages": rec.stream.bad_messages})
         return found
 
 

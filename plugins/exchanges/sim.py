@@ -37,9 +37,15 @@ def candle_venue(params: SimParams, ctx: BuildContext, venue: Optional[type] = N
     from botmm.errors import ConfigError
     from botmm.sim.candle import CandleFillParams, CandleVenue
 
+    from ..feeds.l2 import L2FileFeed, SyntheticL2Feed
+
     if ctx.cfg.fill_model.name != "candle":
         raise ConfigError(f"fill_model={ctx.cfg.fill_model.name}: exchange={params.name} fills against bars "
                           "(fill_model=candle); the order-book replay runs on exchange=sim (botmm replay)")
+    if isinstance(ctx.feed, (L2FileFeed, SyntheticL2Feed)):
+        raise ConfigError(f"feed={ctx.cfg.feed.name}: an L2 feed needs the order-book replay (botmm replay); "
+                          f"exchange={params.name} fills against bars, from a bar feed (feed=synthetic, candles_file, "
+                          "candles, hyperliquid)")
     fill = to_params(CandleFillParams, ctx.cfg.fill_model, "fill_model")
     return (venue or CandleVenue)(ctx.feed, fill, ctx.asset, params.costs(), **clock)
 

@@ -8,7 +8,8 @@ dataset that ``botmm data fetch`` writes.
   time, from ``start`` (inclusive) to ``end`` (exclusive), ISO dates or times in UTC unless zoned; ``symbol``
   defaults to the asset's symbol.
 
-Both check the bars and refuse bad ones with one line naming the file, unless ``repair`` names repairs: ``none``,
+``candles_file`` warns when the file's prices are more than ``SCALE_MISMATCH`` times off the asset's ``ref_price``
+(BTC bars run as ``asset=eth``, say). Both check the bars and refuse bad ones with one line naming the file, unless ``repair`` names repairs: ``none``,
 ``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates, fill_gaps (semantics in
 :mod:`botmm.data.candles`; each repair is counted in a logged warning). Factories only check that the data exists;
 the bars are read and checked when the run starts.
@@ -16,16 +17,21 @@ the bars are read and checked when the run starts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, Optional
 
+import numpy as np
 from omegaconf import MISSING
 
-from botmm.config import ComponentParams, require
+from botmm.config import AssetConfig, ComponentParams, require
 from botmm.errors import ConfigError
 from botmm.model import Candles
 from botmm.registry import BuildContext, hookimpl
+
+log = logging.getLogger(__name__)
+SCALE_MISMATCH = 10.0  # a median close this many times above or below the asset's ref_price is another instrument
 
 
 def _check_repair(params: CandlesFileParams | CandlesDatasetParams) -> None:
@@ -56,23 +62,27 @@ BATCH_BARS = 10_000
 
 
 class CandlesFile:
-    def __init__(self, params: CandlesFileParams):
-        self.params = params
+    def __init__(self, params: CandlesFileParams, asset: AssetConfig):
+        self.params, self.asset = params, asset
 
     def batches(self) -> Iterator[Candles]:
         from botmm.data.candles import read_candles
 
         p = self.params
-        candles = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
-                               repair=p.repair)
-        for start in range(0, len(candles), BATCH_BARS):  # the venue turns each batch into Python lists
-            yield candles.slice(start, start + BATCH_BARS)
+        bars = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
+                            repair=p.repair)
+        median = float(np.median(bars.close)) if len(bars) else self.asset.ref_price
+        if not self.asset.ref_price / SCALE_MISMATCH <= median <= self.asset.ref_price * SCALE_MISMATCH:
+            log.warning("feed.path=%s: prices around %.4g do not fit asset=%s (typically %g); is asset= right?",
+                        p.path, median, self.asset.symbol.lower(), self.asset.ref_price)
+        for start in range(0, len(bars), BATCH_BARS):  # the venue turns each batch into Python lists
+            yield bars.slice(start, start + BATCH_BARS)
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:
     if not Path(params.path).is_file():
         raise ConfigError(f"feed.path={params.path}: no such file")
-    return CandlesFile(params)
+    return CandlesFile(params, ctx.asset)
 
 
 @dataclass

@@ -99,7 +99,7 @@ class DynamicSizer:
 
 
 def make_dynamic(params: DynamicParams, ctx: BuildContext) -> DynamicSizer:
-    return DynamicSizer(params, FixedSizer(ctx.asset))
+    return DynamicSizer(params, FixedSizer(ctx.asset, ctx.cfg.quoter.get("order_size_usd")))
 
 
 @hookimpl

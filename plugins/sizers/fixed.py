@@ -3,16 +3,22 @@ the lot and lifted to the venue's minimum order value (``asset.min_notional``), 
 
 from __future__ import annotations
 
+import logging
+
 from botmm.config import AssetConfig, ComponentParams
 from botmm.model import Quote, QuoteLevel
 from botmm.registry import BuildContext, hookimpl
 from botmm.protocols import SizeContext
 from botmm.rounding import lots_for_notional, round_lot
 
+log = logging.getLogger(__name__)
+
 
 class FixedSizer:
-    def __init__(self, asset: AssetConfig):
+    def __init__(self, asset: AssetConfig, order_size_usd: float | None = None):
         self.lot, self.min_notional = asset.lot_size, asset.min_notional
+        self.order_size_usd = order_size_usd  # the quoter's configured size, named when an order is lifted
+        self.lifted = False  # an order was lifted to the minimum and the log said so (once per job)
 
     def size(self, quote: Quote, ctx: SizeContext | None) -> Quote:
         """Levels resized as the module docstring says; ``quote`` itself when every size stays as it is."""
@@ -26,13 +32,18 @@ class FixedSizer:
             side, price, size, _ = level
             lots = round_lot(size, lot)
             if lots * price < min_notional:
+                if not self.lifted:
+                    self.lifted = True
+                    log.warning("quoter.order_size_usd=%s: an order of %.4g notional (after lot rounding and any "
+                                "sizer scaling) is raised to asset.min_notional=%g (said once)",
+                                self.order_size_usd, lots * price, min_notional)
                 lots = lots_for_notional(min_notional, price, lot)
             out.append(level if lots == size else QuoteLevel(side, price, lots))
         return levels if out == levels else out  # every level kept: the list given
 
 
 def make_fixed(params: ComponentParams, ctx: BuildContext) -> FixedSizer:
-    return FixedSizer(ctx.asset)
+    return FixedSizer(ctx.asset, ctx.cfg.quoter.get("order_size_usd"))
 
 
 @hookimpl

@@ -6,6 +6,9 @@ Each tick it sets the quoter's multipliers:
   (``short_halflife`` and ``long_halflife`` ticks) classes the market LOW (ratio < ``low_ratio``), HIGH
   (> ``high_ratio``) or MEDIUM. LOW multiplies spread by ``low_spread_mult`` and size by ``low_size_mult``; HIGH by
   ``high_spread_mult`` and ``high_size_mult``; MEDIUM leaves both. A change of regime sends event ``regime``.
+  ``hysteresis`` (a fraction of the threshold) keeps noise around a threshold from flipping the regime every few
+  ticks: a regime is entered when the ratio passes its threshold by that fraction and left only when the ratio is
+  back on the other side by that fraction.
 * Inventory decay: a position held for t hours is skewed ``1 + inventory_decay_per_hour * t`` times harder (at most
   ``max_skew_mult``), to flatten stale inventory.
 * Fill-rate targeting: after the first hour, the spread is multiplied by ``(fill_rate / target_fills_per_hour) **
@@ -22,7 +25,7 @@ from botmm.config import require
 from botmm.protocols import QuoteInputs, TickState
 from botmm.registry import BuildContext, hookimpl
 
-from .basic import BasicParams, BasicPolicy
+from .basic import BasicParams, BasicPolicy, check_params_file
 
 _HOUR_MS = 3_600_000
 
@@ -37,6 +40,7 @@ class AdaptiveParams(BasicParams):
     low_size_mult: float = 1.2
     high_spread_mult: float = 2.0
     high_size_mult: float = 0.5
+    hysteresis: float = 0.15  # enter past threshold * (1 +- hysteresis), leave back past threshold * (1 -+ hysteresis)
     inventory_decay_per_hour: float = 1.0
     max_skew_mult: float = 4.0
     target_fills_per_hour: float = 20.0
@@ -48,6 +52,8 @@ class AdaptiveParams(BasicParams):
         super().__post_init__()
         require(0 < self.short_halflife < self.long_halflife, self, "short_halflife", "must be in (0, long_halflife)")
         require(0 < self.low_ratio < self.high_ratio, self, "low_ratio", "must be in (0, high_ratio)")
+        require(0 <= self.hysteresis < 1 and self.low_ratio * (1 + self.hysteresis) < self.high_ratio
+                * (1 - self.hysteresis), self, "hysteresis", "must be in [0, 1) and keep the LOW and HIGH bands apart")
         for key in ("low_spread_mult", "low_size_mult", "high_spread_mult", "high_size_mult"):
             require(getattr(self, key) > 0, self, key, "must be > 0")
         require(self.inventory_decay_per_hour >= 0, self, "inventory_decay_per_hour", "must be >= 0")
@@ -105,15 +111,21 @@ class AdaptivePolicy(BasicPolicy):
         self.var_long += self.a_long * (r2 - self.var_long)
 
     def _classify(self) -> str:
-        ratio = self.vol_ratio
-        if ratio < self.p.low_ratio:
+        """The regime of the current ratio, with hysteresis around both thresholds (see the module docstring)."""
+        ratio, p, h = self.vol_ratio, self.p, self.p.hysteresis
+        if self.regime == "LOW" and ratio < p.low_ratio * (1 + h):
             return "LOW"
-        if ratio > self.p.high_ratio:
+        if self.regime == "HIGH" and ratio > p.high_ratio * (1 - h):
+            return "HIGH"
+        if ratio < p.low_ratio * (1 - h):
+            return "LOW"
+        if ratio > p.high_ratio * (1 + h):
             return "HIGH"
         return "MEDIUM"
 
 
 def make_adaptive(params: AdaptiveParams, ctx: BuildContext) -> AdaptivePolicy:
+    check_params_file(params)
     return AdaptivePolicy(params)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from botmm.config import ComponentParams, require, to_params
+from botmm.errors import ConfigError
 from botmm.ml.autotune import AutoTuneParams, AutoTuning
 from botmm.protocols import QuoteInputs, TickState
 from botmm.registry import BuildContext, hookimpl
@@ -80,7 +81,15 @@ class BasicPolicy:
         return True
 
 
+def check_params_file(params: BasicParams) -> None:
+    """A params file named on the command line must exist at start: a typo would otherwise go unnoticed for good."""
+    if params.params_file is not None and not os.path.isfile(params.params_file):
+        raise ConfigError(f"strategy.params_file={params.params_file}: no such file (botmm reoptimize writes one; "
+                          "or write {quoter: {spread_bps: 5.0}} into it)")
+
+
 def make_basic(params: BasicParams, ctx: BuildContext) -> BasicPolicy:
+    check_params_file(params)
     return BasicPolicy(params)
 
 

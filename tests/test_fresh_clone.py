@@ -1,0 +1,73 @@
+"""The README's two commands, as a new user runs them: a fresh clone, a fresh virtual environment, the quick start
+(``pip install -e . && botmm run duration=20s``) and the test command (``pip install -e '.[test,validate]' &&
+python -m pytest``). Slow (it runs the default suite once more): ``python -m pytest -m slow``, which ``.ci/run``
+does after the default suite.
+
+No network: the new venv sees this interpreter's site-packages through a ``.pth`` path line, so pip finds every
+dependency already installed, and builds without an isolated build environment (``PIP_NO_BUILD_ISOLATION=0``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA_ENV, shared_folder
+from jobs import venv_on_these_packages
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_START = "pip install -e . && botmm run duration=20s"
+TEST_COMMAND = "pip install -e '.[test,validate]' && python -m pytest"
+
+
+def _readme_commands() -> list[str]:
+    """The commands of the README's quick start, in order."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start"):readme.index("## Usage")]
+    return re.findall(r"```\n(.+?)\n```", quick_start)
+
+
+def _fresh_venv(where: Path) -> dict[str, str]:
+    """A new venv whose dependencies come from this interpreter's site-packages; the environment to run in it."""
+    python = venv_on_these_packages(where)
+    # pip itself runs from this interpreter's install, on the new venv (pip --python)
+    shim = where / "bin" / "pip"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m pip --python {python} \"$@\"\n")
+    shim.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "HYDRA_FULL_ERROR")}
+    env.update(PATH=f"{where / 'bin'}:{env.get('PATH', '')}", VIRTUAL_ENV=str(where), PIP_NO_BUILD_ISOLATION="0",
+               PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200")
+    env[SHARED_DATA_ENV] = str(shared_folder())
+    return env
+
+
+def test_the_readme_names_the_two_commands_this_test_runs() -> None:
+    assert _readme_commands() == [QUICK_START, TEST_COMMAND]
+
+
+def test_the_readme_commands_work_in_a_fresh_venv_from_a_fresh_clone(tmp_path: Path) -> None:
+    clone = tmp_path / "botmm"
+    subprocess.run(["git", "clone", "--quiet", ROOT, clone], check=True, capture_output=True)
+    env = _fresh_venv(tmp_path / "venv")
+
+    quick = subprocess.run(QUICK_START, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert quick.returncode == 0, quick.stdout[-3000:] + quick.stderr[-3000:]
+    assert "botmm run ETH" in quick.stdout
+    (result,) = clone.glob("outputs/run/*/result.json")
+    run = json.loads(result.read_text())
+    assert run["mode"] == "run" and run["ticks"] >= 10
+    where = subprocess.run([tmp_path / "venv" / "bin" / "python", "-c", "import botmm; print(botmm.__file__)"],
+                           cwd=tmp_path / "venv", env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(clone), where  # the clone's code ran, not this checkout's
+
+    suite = subprocess.run(TEST_COMMAND, shell=True, cwd=clone, env=env, capture_output=True, text=True,
+                           timeout=3600)
+    summary = suite.stdout.strip().splitlines()[-1] if suite.stdout.strip() else suite.stderr[-3000:]
+    assert suite.returncode == 0, suite.stdout[-5000:] + suite.stderr[-3000:]
+    assert re.search(r"\d+ passed", summary) and "failed" not in summary and "error" not in summary, summary
