@@ -215,12 +215,16 @@ def _prevalidate(name: str, combos: list[list[str]]) -> None:
     and when that value only sets an existing setting (``key=value``) it is checked on a copy of the first with the
     value set, as Hydra itself applies such an override: composing costs about 0.1 s, paid one after another before
     a sweep starts, and a copy a few ms."""
-    first = _compose(name, combos[0])
-    _check(name, first)
-    for combo in combos[1:]:
-        changed = [new for old, new in zip(combos[0], combo) if new != old]
-        cfg = _with_value(first, changed[0]) if len(changed) == 1 else None
-        _check(name, cfg if cfg is not None else _compose(name, combo))
+    from hydra import initialize_config_module
+
+    # one Hydra context for every check: a check may compose more (a multi-asset job composes one config per asset)
+    with initialize_config_module("botmm.conf", version_base="1.3"):
+        first = _compose(name, combos[0])
+        _check(name, first)
+        for combo in combos[1:]:
+            changed = [new for old, new in zip(combos[0], combo) if new != old]
+            cfg = _with_value(first, changed[0]) if len(changed) == 1 else None
+            _check(name, cfg if cfg is not None else _compose(name, combo))
 
 
 def _skip_hydra_checks(combos: list[list[str]]) -> None:
@@ -234,16 +238,16 @@ def _skip_hydra_checks(combos: list[list[str]]) -> None:
 
 
 def _compose(name: str, overrides: list[str]) -> DictConfig:
-    """The job's config, composed as Hydra will compose it; Hydra's own node goes to ``HydraConfig`` as in the job,
-    so checks that read the run's command line from it (mainnet limits) see the same in both."""
-    from hydra import compose, initialize_config_module
+    """The job's config, composed as Hydra will compose it (within :func:`_prevalidate`'s Hydra context); Hydra's
+    own node goes to ``HydraConfig`` as in the job, so checks that read the run's command line from it (mainnet
+    limits, the assets of ``asset=[...]``) see the same in both."""
+    from hydra import compose
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
     _check_signal_overrides(overrides)
     try:
-        with initialize_config_module("botmm.conf", version_base="1.3"):
-            cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     except Exception as exc:
         raise BotmmError(_one_line(exc)) from None
     HydraConfig.instance().set_config(cfg)

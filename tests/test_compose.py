@@ -174,6 +174,12 @@ def test_every_option_composes_and_builds(primary: str, group: str, key: str, op
         with pytest.raises(ConfigError, match=rf"^feed={cfg.feed.name}: an L2 feed needs the order-book replay"):
             build_components(cfg)
         return
+    if option == "hl_mainnet":
+        # real money: the limits must be this run's command line (Hydra's record of it); a config built outside a
+        # run has none, so it is refused in one line
+        with pytest.raises(ConfigError, match=r"^risk.max_order_usd: Hyperliquid mainnet needs explicit risk limits"):
+            build_components(cfg)
+        return
     parts = build_components(cfg)
 
     assert isinstance(parts, Components)

@@ -132,7 +132,7 @@ def test_an_optimiser_gets_nan_for_a_figure_that_is_not_available():
     from botmm.config import SummaryWeights
     from botmm.runners.summary import objective, score
 
-    short = {"sharpe": None, "return_pct": -1.0, "max_drawdown_pct": 2.0, "pnl": -10.0}
+    short = {"sharpe": None, "return_pct": -1.0, "max_drawdown_pct": 2.0, "pnl": -10.0, "fills": 5}
     assert math.isnan(objective(short, SummaryWeights(objective="sharpe")))
     assert objective(short, SummaryWeights(objective="pnl")) == -10.0
     assert objective(short, SummaryWeights()) == score(short, SummaryWeights()) == pytest.approx(-0.1 - 1.0)

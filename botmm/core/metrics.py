@@ -34,7 +34,6 @@ import numpy as np
 from botmm.model import Fill
 
 _DAY_MS = 86_400_000
-_YEAR_MS = 365 * _DAY_MS
 MIN_DAYS = 7
 """Fewest UTC days with which ``sharpe`` and ``sortino`` are computed; below it they are ``null``."""
 
@@ -186,16 +185,6 @@ def annualised(daily: np.ndarray, periods_per_year: float = 365.0,
     sharpe = mean / std * scale if std > 0 and math.isfinite(std) else 0.0
     sortino = mean / downside * scale if downside > 0 else 0.0
     return sharpe, sortino
-
-
-def tick_sharpe(ts: np.ndarray, equity: np.ndarray, base: float) -> float:
-    """Sharpe of per-tick PnL over ``base``, annualised by the median tick spacing: for windows far shorter than
-    :data:`MIN_DAYS` (the auto-tuner's), where only the sign and rough size matter. 0.0 below three ticks."""
-    if len(equity) < 3:
-        return 0.0
-    tick_ms = max(float(np.median(np.diff(ts))), 1.0)
-    sharpe, _ = annualised(np.diff(equity) / base, _YEAR_MS / tick_ms, 2)
-    return float(sharpe)
 
 
 def _round(value: float | None) -> float | None:
