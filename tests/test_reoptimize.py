@@ -118,10 +118,11 @@ def test_improvement_below_threshold_keeps_the_file_and_records_why(prepared: Pa
 
 def test_losing_less_than_the_incumbent_is_no_reason_to_write(losing: Path) -> None:
     live = losing / "live_params.yaml"
-    proc = reoptimize(losing, "reoptimize.threshold=5")
+    # short runs have no Sharpe (under MIN_DAYS days): the score is return and drawdown, so gains are small numbers
+    proc = reoptimize(losing, "reoptimize.threshold=0.01")
     assert proc.returncode == 0, proc.stderr[-2000:]
     [record] = decisions(losing)
-    assert record["decision"] == "keep" and record["improvement"] >= 5 and record["oos_pnl"] < 0
+    assert record["decision"] == "keep" and record["improvement"] >= 0.01 and record["oos_pnl"] < 0
     assert record["reason"] == (f"out-of-sample pnl of the chosen parameters {record['oos_pnl']:g} <= 0: beating "
                                 f"the incumbent by losing less is still losing")
     assert live.read_text() == LIVE
@@ -129,14 +130,14 @@ def test_losing_less_than_the_incumbent_is_no_reason_to_write(losing: Path) -> N
 
 def test_walk_forward_folds_decide_by_majority(prepared: Path) -> None:
     proc = reoptimize(prepared, "backtest.walk_forward.folds=3", "backtest.walk_forward.test=0.15",
-                      "reoptimize.threshold=1")
+                      "reoptimize.threshold=0.005")
     assert proc.returncode == 0, proc.stderr[-2000:]
     [record] = decisions(prepared)
     folds = record["folds"]
     assert len(folds) == 3 and record["wins"] == sum(f["beats"] for f in folds) == 3
     results = [json.loads(p.read_text()) for p in sorted((prepared / "reopt" / "sweep").glob("*/result.json"))]
     for fold in folds:  # each fold's choice is the best on its own training window, judged on its test window
-        assert fold["params"]["spread_bps"] == 8.0 and fold["test"] - fold["incumbent_test"] >= 1
+        assert fold["params"]["spread_bps"] == 8.0 and fold["test"] - fold["incumbent_test"] >= 0.005
     assert record["oos_pnl"] == pytest.approx(sum(f["test_pnl"] for f in folds)) and record["oos_pnl"] > 0
     assert record["decision"] == "write" and "in 3/3 folds" in record["reason"]
     assert "fold 3: chose spread_bps=8.0" in proc.stdout

@@ -64,7 +64,7 @@ def test_a_sweep_ranks_by_the_mean_test_score_and_shows_its_spread(tmp_path) -> 
     for row in rows:
         result = json.loads((sweep / str(row["job"]) / "result.json").read_text())
         tests = [f["test"] for f in result["folds"]]
-        scores = [t["sharpe"] - 0.5 * t["max_drawdown_pct"] + 0.1 * t["return_pct"] for t in tests]
+        scores = [(t["sharpe"] or 0.0) - 0.5 * t["max_drawdown_pct"] + 0.1 * t["return_pct"] for t in tests]  # n/a: 0
         mean = sum(scores) / 3
         assert row["score"] == pytest.approx(mean, abs=1e-5)
         assert row["score_spread"] == pytest.approx((sum((s - mean) ** 2 for s in scores) / 3) ** 0.5, abs=1e-5)

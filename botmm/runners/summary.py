@@ -80,12 +80,19 @@ def judged(result: dict[str, Any], weights: SummaryWeights) -> tuple[dict[str, A
     tests = [fold["test"] for fold in result.get("folds", ()) if fold["test"] is not None]
     if tests:
         scores = np.array([score(figures, weights) for figures in tests])
-        figures = {key: float(np.sum([f[key] for f in tests]) if key in _SUMMED else np.mean([f[key] for f in tests]))
-                   for key in tests[0] if all(isinstance(f.get(key), (int, float)) for f in tests)}
+        figures = {key: _across([f.get(key) for f in tests], key in _SUMMED) for key in tests[0]
+                   if all(v is None or isinstance(v, (int, float)) for v in (f.get(key) for f in tests))}
         return figures, float(scores.mean()), float(scores.std()), f"{len(tests)} folds"
     if "out_of_sample" in result:
         return result["out_of_sample"], score(result["out_of_sample"], weights), None, "out_of_sample"
     return result, score(result, weights), None, "whole"
+
+
+def _across(values: list[Any], summed: bool) -> float | None:
+    """One figure over the folds' test windows: their sum or mean; None when a fold has it n/a."""
+    if any(v is None for v in values):
+        return None
+    return float(np.sum(values) if summed else np.mean(values))
 
 
 def objective(result: dict[str, Any], weights: SummaryWeights, maximize: bool = True) -> float:
