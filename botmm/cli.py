@@ -238,16 +238,22 @@ def _skip_hydra_checks(combos: list[list[str]]) -> None:
 
 
 def _compose(name: str, overrides: list[str]) -> DictConfig:
-    """The job's config, composed as Hydra will compose it (within :func:`_prevalidate`'s Hydra context); Hydra's
+    """The job's config, composed as Hydra will compose it (within :func:`_prevalidate`'s Hydra context, or one of
+    its own); Hydra's
     own node goes to ``HydraConfig`` as in the job, so checks that read the run's command line from it (mainnet
     limits, the assets of ``asset=[...]``) see the same in both."""
-    from hydra import compose
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
     _check_signal_overrides(overrides)
     try:
-        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
+        if GlobalHydra.instance().is_initialized():
+            cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
+        else:
+            with initialize_config_module("botmm.conf", version_base="1.3"):
+                cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     except Exception as exc:
         raise BotmmError(_one_line(exc)) from None
     HydraConfig.instance().set_config(cfg)

@@ -140,7 +140,7 @@ _EVENTS = [
     EventType("dead_mans_switch", logging.WARNING, _dead_mans_switch,
               lambda d: logging.INFO if d.get("armed") else logging.WARNING),
     EventType("stop_failed", logging.ERROR,
-              lambda d: f"stop failed, orders may still rest: {d.get('error')}; the dead man's switch stays "
+              lambda d: f"the stop could not verify that no order rests ({d.get('error')}); dead man's switch "
                         f"{d.get('dead_mans_switch', 'armed')}"),
     EventType("metadata_changed", logging.WARNING, _metadata),
     EventType("reconcile_difference", logging.WARNING,

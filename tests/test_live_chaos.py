@@ -6,12 +6,11 @@ At every reconciliation the venue's view is checked against the exchange's: no f
 exchange, none the exchange had when the reconciliation began left out, no order of the bot resting unknown to it,
 none it believes in that the exchange does not know. At the end, the fault matrix's invariants (docs/live.md): none
 of the bot's orders rests, the foreign order is untouched, position and fills (by trade id) equal the exchange's,
-and no duplicate order ever rested. ``BOTMM_CHAOS_SECONDS`` runs it longer (the ``chaos`` marker's long variant).
+and no duplicate order ever rested. A ten-minute variant runs with the slow tests (``python -m pytest -m slow``).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -108,8 +107,9 @@ class Checks:
             self.failures.append(f"reconciliation {self.count}: " + "; ".join(problems))
 
 
-def test_chaos_keeps_the_invariants_at_every_reconciliation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seconds = float(os.environ.get("BOTMM_CHAOS_SECONDS", "60"))
+@pytest.mark.parametrize("seconds", [60.0, pytest.param(600.0, marks=pytest.mark.slow)], ids=["60s", "10min"])
+def test_chaos_keeps_the_invariants_at_every_reconciliation(seconds: float, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HL_PRIVATE_KEY", TEST_KEY)
     server = HLServer(step_s=0.4, move_prob=0.6, seed=23).start()
     foreign = server.place_foreign(USER, "ETH", True, "1500", "0.01")

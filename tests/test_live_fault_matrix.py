@@ -145,7 +145,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves",
+                          during=_then(_after_quotes, _window("5xx", "/info", ("l2Book",), 75.0), _after_quotes)),
+                     id="l2Book 5xx for 75 s while the book moves", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("case", [*CASES, *LONG], ids=[c.name for c in CASES] + [p.id for p in LONG])
 def test_fault(case: Case, tmp_path: Path) -> None:
     server = HLServer(step_s=0.4, move_prob=0.6, seed=11).start()
     try:

@@ -49,8 +49,8 @@ TEXTS = {
     "circuit_break": "circuit break: every order cancelled, quoting paused (5 API errors in 60s)",
     "venue_error": "venue error: HTTP 502",
     "dead_mans_switch": "dead man's switch refused: volume too low; guardian takes over",
-    "stop_failed": "stop failed, orders may still rest: ETH: could not verify that no order rests after 4s; the dead "
-                   "man's switch stays armed",
+    "stop_failed": "the stop could not verify that no order rests (ETH: could not verify that no order rests after "
+                   "4s); dead man's switch armed",
     "reconcile_difference": "reconciliation: position: ours 0.1, exchange's 0.2 (the exchange's truth adopted)",
     "foreign_order": "ETH order 77 is not the bot's: left untouched",
     "metadata_changed": "metadata changed: szDecimals 4 -> 3; 2 orders cancelled for re-rounding",

@@ -177,7 +177,8 @@ def test_record_serves_its_data_age_and_rows(tmp_path: Path) -> None:
         seen["metrics"] = {s.name: s.value for f in text_string_to_metric_families(get(catcher.url + "metrics")[1])
                            for s in f.samples}
 
-    cfg = compose_job(f"ws_url={ws.start()}", f"root={tmp_path / 'data'}", "asset=btc", "duration=2s",
+    cfg = compose_job(f"ws_url={ws.start()}", f"root={tmp_path / 'data'}", "asset=btc", "duration=4s",
+                      "flush_seconds=0.2",  # rows are counted as they are written: several flushes in the run
                       "server.enabled=true", "server.port=0", name="record")
     watcher = threading.Thread(target=watch, daemon=True)
     try:

@@ -109,15 +109,18 @@ def test_optuna_maximises_botmms_score_by_default(tmp_path):
     assert best["best_value"] == pytest.approx(max(r["score"] for r in rows), abs=1e-5)
 
 
-def test_a_crashed_job_is_listed_last_with_its_reason_and_no_score(tmp_path):
-    proc = cli(tmp_path, "-m", "backtest", "quoter.order_size_usd=inf,100", "feed.bars=500")
+def test_a_crashed_job_is_listed_last_with_its_reason_and_no_score(tmp_path, candles_csv):
+    """A value that fails only when the job runs (a data file whose 5th row is bad: checking a config reads no data);
+    values that are wrong on their face (``inf``) are refused before any job starts."""
+    good, bad = candles_csv("good.csv"), candles_csv("bad.csv", bad_close_row=5)
+    proc = cli(tmp_path, "-m", "backtest", "feed=candles_file", f"feed.path={bad},{good}", "asset=eth")
     sweep = last_sweep(tmp_path)
     rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
-    assert [r["overrides"].split()[0] for r in rows] == ["quoter.order_size_usd=100", "quoter.order_size_usd=inf"]
-    assert rows[0]["status"] == "ok" and rows[0]["rank"] == 1 and rows[0]["score"] < 0  # a loss still beats a crash
-    assert rows[1]["status"] == "failed: OverflowError: cannot convert float infinity to integer"
+    assert [r["overrides"].split()[1] for r in rows] == [f"feed.path={good}", f"feed.path={bad}"]
+    assert rows[0]["status"] == "ok" and rows[0]["rank"] == 1  # whatever it made, it beats a crash
+    assert rows[1]["status"].startswith("failed: DataError: ") and str(bad) in rows[1]["status"]
     assert rows[1]["rank"] is None and rows[1]["score"] is None and rows[1]["pnl"] is None
-    assert "[sweep] job 1/2 failed: OverflowError" in proc.stderr
+    assert "[sweep] job 1/2 failed: DataError" in proc.stderr
 
 
 def test_a_job_that_never_trades_is_ranked_below_one_that_lost(tmp_path):
