@@ -148,10 +148,10 @@ def test_fill_and_funding_cursors_never_deliver_twice(subject: Subject) -> None:
     assert position.size == pytest.approx(sum(f.side * f.size for f in fills))
 
 
-def test_a_simulated_venue_has_a_clock_and_fill_statistics(subject: Subject, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("subject", ["candle", "replay", "paper"], indirect=True)  # the simulated ones
+def test_a_simulated_venue_has_a_clock_and_fill_statistics(subject: Subject) -> None:
     venue = subject.venue
-    if not isinstance(venue, SimulatedVenue):
-        pytest.skip("a live venue has no clock of its own")
+    assert isinstance(venue, SimulatedVenue)
     first = venue.next_tick()
     venue.poll(first)
     second = venue.next_tick()
@@ -160,10 +160,9 @@ def test_a_simulated_venue_has_a_clock_and_fill_statistics(subject: Subject, req
     assert isinstance(stats, dict) and stats.get("post_only_rejected", 0) >= 0
 
 
+@pytest.mark.parametrize("subject", ["paper", "hyperliquid"], indirect=True)  # the live ones
 def test_a_live_venue_reconciles_arms_and_halts(subject: Subject, request: pytest.FixtureRequest) -> None:
     kind = request.node.callspec.params["subject"]
-    if kind not in ("paper", "hyperliquid"):
-        pytest.skip("a backtest venue is not live")
     venue: LiveVenue = subject.venue
     assert venue.heartbeat_s > 0 and venue.reconcile_s > 0 and venue.metadata_refresh_s > 0
     assert isinstance(venue.state_key, str) and venue.state_key
