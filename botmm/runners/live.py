@@ -52,6 +52,7 @@ from omegaconf import DictConfig
 
 from botmm.config import parse_duration
 from botmm.core.daily import daily_reports
+from botmm.core.metrics import prepare_write
 from botmm.core.risk import LimitsFile
 from botmm.errors import ConfigError, VenueError
 from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_symbol
@@ -74,6 +75,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     ``output_dir/result.json``)."""
     interval = parse_duration(cfg.interval, "interval")
     duration = parse_duration(cfg.duration, "duration") if cfg.duration is not None else None
+    prepare_write()
     jobs = _jobs(cfg, output_dir)
     strategies = [Strategy(job_cfg, Run(job_cfg, "run", job_cfg.asset.symbol, job_dir)) for job_cfg, job_dir in jobs]
     if len(strategies) > 1:
