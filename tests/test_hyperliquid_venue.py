@@ -89,13 +89,21 @@ def test_fill_reaches_the_venue_exactly_once(server: HLServer, venue) -> None:
     venue.poll(1)
     [order] = venue.place_orders([bid(2999.5, 0.02)], 1)
     server.shift("ETH", -10)  # the book trades down through the bid
-    seen = []
+    seen: list = []
     cursor = 0
-    for _ in range(4):
+
+    def filled() -> bool:
+        nonlocal cursor
         venue.poll(2)
         fills, cursor = venue.fills_since(cursor)
         seen.extend(fills)
-        time.sleep(0.3)
+        return bool(seen)
+
+    assert wait_for(filled, 10, every=0.3)
+    for _ in range(2):  # later polls bring the fill no second time
+        venue.poll(3)
+        fills, cursor = venue.fills_since(cursor)
+        seen.extend(fills)
     [server_fill] = server.fills(USER)
     assert [(f.oid, f.side, f.price, f.size) for f in seen] == [(order.oid, Side.BUY, 2999.5, 0.02)]
     assert seen[0].fee == float(server_fill["fee"]) and seen[0].maker

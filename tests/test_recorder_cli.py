@@ -20,6 +20,7 @@ import numpy as np
 from jobs import wait_for
 from botmm.data.l2 import KIND_CLEAR, KIND_TRADE, hour_name, read_l2
 from botmm.data.recorder import is_gap
+from botmm.errors import DataError
 from ws_server import HLWsServer, capture_messages, synthetic_messages
 from conftest import shared_file_or_none
 
@@ -43,6 +44,15 @@ def _record(tmp_path: Path, url: str, *overrides: str) -> subprocess.Popen:
                             cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
+def _books_recorded(folder: Path) -> int:
+    """Book snapshots the recorder has flushed to ``folder`` so far (-1 while nothing readable is there)."""
+    try:
+        ev = read_l2(folder, on_bad_data="error")
+    except (DataError, OSError, ValueError):  # not there yet, or a file half written
+        return -1
+    return int(((ev.kind == KIND_CLEAR) & (ev.size == 0)).sum())
+
+
 def test_record_reconnects_marks_the_gap_and_replays(tmp_path: Path) -> None:
     capture = shared_file_or_none(CAPTURE)
     if capture is not None:
@@ -55,7 +65,8 @@ def test_record_reconnects_marks_the_gap_and_replays(tmp_path: Path) -> None:
     proc = _record(tmp_path, url, "asset=btc")
     try:
         assert server.done.wait(60), (tmp_path / "record.out").read_text()
-        time.sleep(1.5)  # one flush after the last message
+        assert wait_for(lambda: _books_recorded(tmp_path / "data" / "BTC") == len(server.delivered("l2Book")), 30,
+                        every=0.3), (tmp_path / "record.out").read_text()  # a flush after the last message
         proc.send_signal(signal.SIGINT)
         code = proc.wait(15)
     finally:
