@@ -216,7 +216,7 @@ def test_late_fill_is_delivered_once_with_its_trade_id(server: HLServer, venue) 
     venue.reconcile()
     [order] = venue.place_orders([bid(2999.0, 0.02)], 1)
     server.shift("ETH", -20)  # fills it
-    assert wait_for(lambda: venue.poll(2) and venue.fills, 4.0)  # seen once the cached position moves
+    assert wait_for(lambda: venue.poll(2) and venue.fills, 10)  # seen once the cached position moves
     now_fill = server.fills(USER)[-1]
     late = server.add_fill(USER, "ETH", True, "2999.0", "0.01", order.oid, time_ms=now_fill["time"] - 20_000)
     venue.poll(3)  # the fill poll's window does not reach 20 s back
@@ -236,7 +236,7 @@ def test_the_stop_reads_the_runs_fills_from_its_start(server: HLServer, venue) -
     venue.poll(1)
     [order] = venue.place_orders([bid(2999.0, 0.02)], 1)
     server.shift("ETH", -20)
-    assert wait_for(lambda: venue.poll(2) and venue.fills, 4.0)
+    assert wait_for(lambda: venue.poll(2) and venue.fills, 10)
     late = server.add_fill(USER, "ETH", True, "2999.0", "0.01", order.oid, time_ms=venue.fills[0].ts - 20_000)
     venue.poll(3)
     assert len(venue.fills) == 1  # beyond the fill poll's window

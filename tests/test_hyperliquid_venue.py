@@ -208,7 +208,7 @@ def test_refused_switch_returns_false_and_names_the_guardian(server: HLServer, v
 def test_exchange_fires_the_scheduled_cancel_when_the_bot_goes_quiet(server: HLServer, venue) -> None:
     venue.place_orders([bid(2999.0)], 1)
     server.accounts[USER].schedule = int(time.time() * 1000) + 300  # as if armed 5 s ago and never re-armed
-    assert wait_for(lambda: not server.resting(USER), 2.0)
+    assert wait_for(lambda: not server.resting(USER), 10)
     assert server.triggers == 1
 
 
