@@ -134,6 +134,7 @@ class Strategy:
         self.calls = {"placed": 0, "modified": 0, "cancelled": 0, "venue_errors": 0}
         self.outcome: dict[str, Any] = {}
         self.market: Market | None = None  # the last tick's market view (the status server reads it)
+        self.inputs: QuoteInputs | None = None  # the quoter's inputs at the last tick that quoted (training reads them)
         self._cursor = 0
         self._fill_hook: Any = None  # botmm_fill, when something listens (set at start)
         self._funding = self.venue.funding
@@ -272,6 +273,7 @@ class Strategy:
         inputs = self.policy.adjust(self._inputs(market, position), state)
         if self.compound:
             inputs.size_mult *= state.equity / self.capital
+        self.inputs = inputs
         quote = self.quoter.quote(inputs)
         ctx = SizeContext(mid, position, state.equity, inputs.vol, inputs.toxicity, inputs.inventory,
                           state.fill_rate, state.drawdown)

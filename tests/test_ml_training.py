@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from jobs import compose_job
 from botmm.ml.predictor import FEATURES
 from botmm.ml.training import LABELS, evaluate, generate_training_data, label_rows, read_training_data, time_split
 from botmm.model import Fill, Side
+from botmm.pipeline import Run, Strategy
+from botmm.runners.simulate import drive
 
 
 def _fills(folder: Path) -> dict[int, list[tuple[int, float, float]]]:
@@ -63,6 +66,24 @@ def test_candle_venue_rows_and_labels(tmp_path: Path) -> None:
     labelled = frame[frame.adverse.notna()]
     assert len(labelled) == labelled.oid.nunique() and len(labelled) > 50
     assert ((labelled.markout_bps < 0) == (labelled.adverse == 1.0)).all()
+
+
+def test_training_runs_the_backtests_own_loop(tmp_path: Path) -> None:
+    """Training data comes from the same step and loop as a backtest: the run it makes writes the backtest's
+    fills, equity and result."""
+    cfg = compose_job("feed=synthetic", "fill_model=candle", "feed.bars=600", name="train")
+    generate_training_data(cfg, tmp_path / "train" / "training.parquet")
+    drive(Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path / "backtest")))
+    for name in ("fills.parquet", "equity.parquet"):
+        trained, tested = (pq.read_table(tmp_path / d / name) for d in ("train", "backtest"))
+        assert trained.column_names == tested.column_names and trained.num_rows == tested.num_rows > 20
+        for column in trained.column_names:  # NaN where nothing was quoted: equal_nan
+            np.testing.assert_array_equal(trained.column(column).to_numpy(), tested.column(column).to_numpy(),
+                                          err_msg=f"{name}: {column}")
+    trained, tested = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("train", "backtest"))
+    assert trained["fills"] == tested["fills"] > 20
+    assert {k: v for k, v in trained.items() if k not in ("mode", "wall_s")} == {
+        k: v for k, v in tested.items() if k not in ("mode", "wall_s")}
 
 
 def test_replay_venue_knows_the_queue(tmp_path: Path) -> None:

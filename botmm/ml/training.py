@@ -102,27 +102,6 @@ class TrainingData:
     filled_rate: float
 
 
-class _QuoteTap:
-    """Stands in for the job's quoter and keeps the inputs of the latest tick; params stay the quoter's own, so hot
-    reload still reaches it."""
-
-    def __init__(self, quoter: Any):
-        self.quoter = quoter
-        self.inputs: Any = None
-
-    @property
-    def params(self) -> Any:
-        return self.quoter.params
-
-    @params.setter
-    def params(self, value: Any) -> None:
-        self.quoter.params = value
-
-    def quote(self, inputs: Any) -> Any:
-        self.inputs = inputs
-        return self.quoter.quote(inputs)
-
-
 def generate_training_data(cfg: DictConfig, path: Path, horizon: str = "5s", adverse_horizon: str = "5s",
                            run_dir: Path | None = None) -> TrainingData:
     """Run the job ``cfg`` (a simulated venue) over its feed, label every resting order at every tick (see the module
@@ -132,6 +111,7 @@ def generate_training_data(cfg: DictConfig, path: Path, horizon: str = "5s", adv
     import pyarrow.parquet as pq
 
     from botmm.pipeline import Run, Strategy
+    from botmm.runners.simulate import drive
 
     horizon_ms = round(parse_duration(horizon, "train.horizon") * 1000)
     adverse_ms = round(parse_duration(adverse_horizon, "train.adverse_horizon") * 1000)
@@ -140,25 +120,26 @@ def generate_training_data(cfg: DictConfig, path: Path, horizon: str = "5s", adv
         raise ConfigError(f"exchange={cfg.exchange.name}: training data needs the simulated venue (exchange=sim)")
     strategy = Strategy(cfg, Run(cfg, "train", cfg.asset.symbol, run_dir or path.parent))
     venue = strategy.venue
-    tap = _QuoteTap(strategy.quoter)
-    strategy.quoter = tap
     ts: list[int] = []
     orders: list[tuple[int, int, float, float]] = []
     features: list[np.ndarray] = []
-    with strategy.session():
-        while (now := venue.next_tick()) is not None:
-            tap.inputs = None
-            strategy.step(now)
-            inputs = tap.inputs
-            if inputs is None:
-                continue
-            resting = _ranked(venue.get_open_orders())
-            if not resting:
-                continue
-            levels = [(int(o.side), o.price, k) for o, k in resting]
-            features.append(level_features(inputs.market, inputs.mid, inputs.vol, inputs.inventory, levels))
-            ts.extend([now] * len(resting))
-            orders.extend((o.oid, int(o.side), o.price, o.size) for o, _ in resting)
+    recorded: Any = None  # the quoter inputs already recorded: a tick that did not quote leaves them in place
+
+    def record(now: int) -> None:
+        nonlocal recorded
+        inputs = strategy.inputs
+        if inputs is None or inputs is recorded:
+            return
+        recorded = inputs
+        resting = _ranked(venue.get_open_orders())
+        if not resting:
+            return
+        levels = [(int(o.side), o.price, k) for o, k in resting]
+        features.append(level_features(inputs.market, inputs.mid, inputs.vol, inputs.inventory, levels))
+        ts.extend([now] * len(resting))
+        orders.extend((o.oid, int(o.side), o.price, o.size) for o, _ in resting)
+
+    drive(strategy, after_step=record)
     metrics = strategy.metrics
     if not ts:
         raise DataError("the job quoted no order: no training data")

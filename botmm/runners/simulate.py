@@ -29,10 +29,11 @@ def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show, duration_ms=duration_ms)
 
 
-def drive(strategy: Strategy, progress: bool = False, duration_ms: int | None = None) -> dict[str, Any]:
+def drive(strategy: Strategy, progress: bool = False, duration_ms: int | None = None,
+          after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Tick ``strategy`` at every step of its simulated venue's clock until the data ends, risk stops it (ruin) or,
     with ``duration_ms``, at the ticks less than that after the first one (``duration=1h`` on 1-minute bars: 60
-    ticks)."""
+    ticks). ``after_step(now)`` taps each tick once it is done (training data reads the strategy's state there)."""
     if not isinstance(strategy.venue, SimulatedVenue):
         raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a simulated venue; backtests need one")
     step, next_tick, risk = strategy.step, strategy.venue.next_tick, strategy.risk
@@ -45,6 +46,8 @@ def drive(strategy: Strategy, progress: bool = False, duration_ms: int | None = 
             if end is not None and now >= end:
                 break
             step(now)
+            if after_step is not None:
+                after_step(now)
             if risk.stopped:
                 break
             ticks += 1
