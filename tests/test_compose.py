@@ -25,6 +25,7 @@ from botmm.registry import KINDS, component, load_plugins, registry
 
 KNOWN_PRIMARY = ("run", "backtest")
 CONFIG_MODULE = "botmm.conf"
+SHARED_DEFAULTS = "job"  # conf/job.yaml: the defaults list every primary config includes
 COMPONENT_FIELD = {  # group -> the Components field holding what it builds
     "quoter": "quoter", "sizer": "sizer", "strategy": "policy", "exchange": "venue", "feed": "feed",
     "notifier": "notifier",
@@ -70,7 +71,7 @@ def _enumerate() -> tuple[list[str], list[tuple[str, str, str, str]]]:
             defaults = loader.compute_defaults_list(primary, [], RunMode.RUN).defaults
             keys: dict[str, list[str]] = {}
             for d in defaults:
-                if d.parent != primary or not d.config_path or "/" not in d.config_path:
+                if d.parent not in (primary, SHARED_DEFAULTS) or not d.config_path or "/" not in d.config_path:
                     continue
                 group = d.config_path.rpartition("/")[0]
                 # an option with its own defaults list appears as its _self_ entry, which has no override key
@@ -95,7 +96,7 @@ def compose_cfg(primary: str, overrides: list[str]) -> DictConfig:
 
 def test_enumeration_found_the_groups() -> None:
     assert set(KNOWN_PRIMARY) <= set(PRIMARY)
-    assert "common" not in PRIMARY
+    assert "common" not in PRIMARY and SHARED_DEFAULTS not in PRIMARY
     groups = {group for _, group, _, _ in COMBOS}
     assert {"asset", "exchange", "feed", "fill_model", "quoter", "signal", "sizer", "strategy", "notifier"} <= groups
     assert {option for _, group, _, option in COMBOS if group == "feed"} >= {"synthetic", "synthetic_live",
