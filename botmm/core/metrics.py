@@ -27,11 +27,11 @@ import json
 import math
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator, overload
 
 import numpy as np
 
-from botmm.model import Fill
+from botmm.model import Fill, Side
 
 _DAY_MS = 86_400_000
 MIN_DAYS = 7
@@ -40,6 +40,102 @@ MIN_DAYS = 7
 TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imbalance", "toxicity")
 """Per-tick columns of ``equity.parquet`` besides ``ts``: ``bid``/``ask`` are the best prices quoted after risk
 (NaN when that side was not quoted); ``vol``, ``signal``, ``imbalance``, ``toxicity`` are the quoter's inputs."""
+
+
+FILL_COLUMNS = {"ts": "q", "oid": "q", "side": "b", "price": "d", "size": "d", "fee": "d", "maker": "b", "tid": "q"}
+"""The fields of :class:`~botmm.model.Fill`, as :class:`FillLog` stores them (``array`` type codes)."""
+_SIDES = {int(side): side for side in Side}
+
+
+class FillLog:
+    """Fills kept as typed columns, one ``array`` per field of :class:`~botmm.model.Fill`: about 50 bytes a fill,
+    where a named tuple of Python numbers takes about 250 (a busy year of bars makes over half a million fills). It
+    reads like the list of fills it replaces: ``len``, iteration and indexing give :class:`~botmm.model.Fill` tuples,
+    a slice is a ``FillLog`` of that stretch."""
+
+    def __init__(self, fills: Iterable[Fill] = ()):
+        self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid = (
+            array(code) for code in FILL_COLUMNS.values())
+        self.extend(fills)
+
+    def append(self, fill: Fill) -> None:
+        ts, oid, side, price, size, fee, maker, tid = fill
+        self.ts.append(ts)
+        self.oid.append(oid)
+        self.side.append(side)
+        self.price.append(price)
+        self.size.append(size)
+        self.fee.append(fee)
+        self.maker.append(maker)
+        self.tid.append(tid)  # last: a reader in another thread never sees a fill with columns missing
+
+    def extend(self, fills: Iterable[Fill]) -> None:
+        if isinstance(fills, FillLog):
+            for name in FILL_COLUMNS:
+                getattr(self, name).extend(getattr(fills, name))
+            return
+        for fill in fills:
+            self.append(fill)
+
+    def __len__(self) -> int:
+        return len(self.tid)
+
+    def __iter__(self) -> Iterator[Fill]:
+        return self._fills(0, len(self))
+
+    def _fills(self, start: int, stop: int) -> Iterator[Fill]:
+        columns = (self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid)
+        for ts, oid, side, price, size, fee, maker, tid in zip(*(c[start:stop] for c in columns)):
+            yield Fill(ts, oid, _SIDES[side], price, size, fee, bool(maker), tid)
+
+    @overload
+    def __getitem__(self, index: int) -> Fill: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FillLog: ...
+
+    def __getitem__(self, index: int | slice) -> Fill | FillLog:
+        if isinstance(index, slice):
+            part = FillLog()
+            for name in FILL_COLUMNS:
+                setattr(part, name, getattr(self, name)[index])
+            return part
+        start = range(len(self))[index]
+        return next(self._fills(start, start + 1))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FillLog):
+            return all(getattr(self, name) == getattr(other, name) for name in FILL_COLUMNS)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
+
+    def column(self, name: str) -> np.ndarray:
+        """A copy of one column as a numpy array (``maker`` as bool)."""
+        values = np.array(getattr(self, name))
+        return values.astype(bool) if name == "maker" else values
+
+
+class VenueFills(FillLog):
+    """A simulated venue's fills: every fill as columns, and those not yet read as tuples, which
+    ``fills_since`` (:meth:`since`) hands the run's one reader without rebuilding them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._new: list[Fill] = []  # the fills from index self._read on
+        self._read = 0
+
+    def append(self, fill: Fill) -> None:
+        super().append(fill)
+        self._new.append(fill)
+
+    def since(self, cursor: int) -> tuple[list[Fill], int]:
+        """The fills after ``cursor`` (a count of fills) and the cursor to pass next time."""
+        count = len(self)
+        if cursor == self._read:
+            new, self._new, self._read = self._new, [], count
+            return new, count
+        return list(self[cursor:]), count
 
 
 class MetricsRecorder:
@@ -55,7 +151,7 @@ class MetricsRecorder:
         self.position = array("d")
         self.equity = array("d")
         self.ticks = array("d")  # the other TICK_COLUMNS, a tick's values one after the other
-        self.fills: list[Fill] = []
+        self.fills = FillLog()
 
     def record(self, ts: int, mid: float, position: float, equity: float, *extra: float) -> None:
         """One tick: the values of :data:`TICK_COLUMNS`, in order."""
@@ -71,7 +167,7 @@ class MetricsRecorder:
         ts = np.asarray(self.ts or [0], dtype=np.int64)
         equity = np.asarray(self.equity or [self.capital], dtype=float)
         exposure = np.abs(np.asarray(self.position or [0.0]) * np.asarray(self.mid or [0.0]))
-        fill_ts = np.fromiter((f.ts for f in self.fills), dtype=np.int64, count=len(self.fills))
+        fill_ts = self.fills.column("ts")
         whole = figures(ts, equity, exposure, self.fills, self.capital, self.max_position_usd)
         whole.update(ticks=len(self.ts),
                      start_ms=int(ts[0]), end_ms=int(ts[-1]))
@@ -93,40 +189,81 @@ class MetricsRecorder:
     def write(self, output_dir: Path, result: dict[str, Any]) -> None:
         """Write ``result.json``, ``fills.parquet`` and ``equity.parquet`` into ``output_dir``."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow.compute as pc
 
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         ms = pa.timestamp("ms", tz="UTC")
-        fills = pa.table(
-            {
-                "ts": pa.array([f.ts for f in self.fills], ms),
-                "oid": pa.array([f.oid for f in self.fills], pa.int64()),
-                "side": pa.array([int(f.side) for f in self.fills], pa.int8()),
-                "price": pa.array([f.price for f in self.fills], pa.float64()),
-                "size": pa.array([f.size for f in self.fills], pa.float64()),
-                "fee": pa.array([f.fee for f in self.fills], pa.float64()),
-                "maker": pa.array([f.maker for f in self.fills], pa.bool_()),
-                "tid": pa.array([f.tid for f in self.fills], pa.int64()),  # the exchange's trade id (live; 0 sim)
-            }
-        )
-        pq.write_table(fills, output_dir / "fills.parquet")
-        extra = np.asarray(self.ticks, dtype=float).reshape(len(self.ts), len(TICK_COLUMNS) - 3)
-        columns = [self.mid, self.position, self.equity, *extra.T]
-        equity = pa.table(
-            {"ts": pa.array(np.asarray(self.ts), ms), **{name: pa.array(np.asarray(col, dtype=float))
-                                                         for name, col in zip(TICK_COLUMNS, columns)}}
-        )
-        pq.write_table(equity, output_dir / "equity.parquet")
+        types = {"ts": ms, "oid": pa.int64(), "side": pa.int8(), "price": pa.float64(), "size": pa.float64(),
+                 "fee": pa.float64(), "maker": pa.int8(), "tid": pa.int64()}  # tid: the exchange's trade id (live)
+
+        def fills(lo: int, hi: int) -> pa.Table:
+            columns = {name: _arrow(getattr(self.fills, name)[lo:hi], types[name]) for name in FILL_COLUMNS}
+            columns["maker"] = pc.cast(columns["maker"], pa.bool_())
+            return pa.table(columns)
+
+        width = len(TICK_COLUMNS) - 3
+        extra = np.asarray(self.ticks, dtype=float).reshape(len(self.ts), width)
+
+        def ticks(lo: int, hi: int) -> pa.Table:
+            columns = [self.mid[lo:hi], self.position[lo:hi], self.equity[lo:hi],
+                       *(np.ascontiguousarray(col) for col in extra[lo:hi].T)]
+            return pa.table({"ts": _arrow(self.ts[lo:hi], ms),
+                             **{name: _arrow(col, pa.float64()) for name, col in zip(TICK_COLUMNS, columns)}})
+
+        _write_parquet(output_dir / "fills.parquet", fills, len(self.fills))
+        _write_parquet(output_dir / "equity.parquet", ticks, len(self.ts))
+        del extra  # a view of the tick buffer: the buffer may grow again
+
+
+ROW_GROUP = 65_536
+"""Rows of a Parquet row group in a run's outputs: a file is built and written one row group at a time, so writing a
+year of ticks or fills takes a few MB beyond the records themselves."""
+
+
+def _write_parquet(path: Path, table: Callable[[int, int], Any], rows: int) -> None:
+    """Write the ``rows`` rows that ``table(lo, hi)`` gives, as a table per row group."""
+    import pyarrow.parquet as pq
+
+    first = table(0, min(rows, ROW_GROUP))
+    with pq.ParquetWriter(path, first.schema) as writer:
+        writer.write_table(first)
+        for lo in range(ROW_GROUP, rows, ROW_GROUP):
+            writer.write_table(table(lo, min(rows, lo + ROW_GROUP)))
+
+
+def _arrow(values: Any, type_: Any) -> Any:
+    """An Arrow array over the memory of ``values`` (an ``array`` or a contiguous numpy array of ``type_``'s width),
+    without a copy. Unlike ``pa.array``, it does not load pandas: about 50 MB a run does not need."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
+
+
+def column_numpy(column: Any) -> np.ndarray:
+    """A numpy copy of an Arrow column of numbers, timestamps (as int64) or booleans, without nulls. Unlike the
+    column's ``to_numpy()``, it does not load pandas (about 50 MB a backtest does not otherwise need)."""
+    import pyarrow as pa
+
+    parts = []
+    for chunk in column.chunks:
+        if chunk.null_count:
+            raise ValueError(f"column_numpy: {chunk.null_count} null(s) in a {chunk.type} column")
+        start, stop = chunk.offset, chunk.offset + len(chunk)
+        if pa.types.is_boolean(chunk.type):
+            bits = np.unpackbits(np.frombuffer(chunk.buffers()[1], np.uint8), bitorder="little")
+            parts.append(bits[start:stop].astype(bool))
+        else:
+            dtype = np.dtype(f"{'f' if pa.types.is_floating(chunk.type) else 'i'}{chunk.type.bit_width // 8}")
+            parts.append(np.frombuffer(chunk.buffers()[1], dtype)[start:stop])
+    return np.concatenate(parts) if parts else np.array([])
 
 
 def prepare_write() -> None:
-    """Load what a run's output writing needs now: pyarrow, and pandas, which pyarrow loads on its first array when
-    installed. A live stop, which writes, should spend its seconds cancelling, not importing (about 1 s)."""
-    import pyarrow as pa
+    """Load what a run's output writing needs now: pyarrow, its compute functions and its Parquet writer. A live
+    stop, which writes, should spend its seconds cancelling, not importing."""
+    import pyarrow.compute  # noqa: F401
     import pyarrow.parquet  # noqa: F401
-
-    pa.array([0], pa.int64())
 
 
 def split_index(ts: np.ndarray, split: float | str) -> int:
@@ -139,10 +276,12 @@ def split_index(ts: np.ndarray, split: float | str) -> int:
     return min(max(k, 1), len(ts) - 1)
 
 
-def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: list[Fill], start_equity: float,
-            max_position_usd: float, base: float | None = None) -> dict[str, Any]:
+def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: FillLog | list[Fill],
+            start_equity: float, max_position_usd: float, base: float | None = None) -> dict[str, Any]:
     """The figures of one stretch of a run (see the module docstring) that starts at ``start_equity``; daily
     returns are on ``base``, the job's capital (default ``start_equity``)."""
+    if not isinstance(fills, FillLog):
+        fills = FillLog(fills)
     daily = daily_pnl(ts, equity, start_equity)
     sharpe, sortino = annualised(daily / (start_equity if base is None else base))
     basis = "daily" if sharpe is not None else f"n/a: {len(daily)} day(s) < {MIN_DAYS}"
@@ -150,9 +289,10 @@ def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: lis
     drawdown = peak - equity
     worst = int(np.argmax(drawdown))
     pnl = float(equity[-1] - start_equity)
-    volume = sum(f.price * f.size for f in fills)
-    fees = sum(f.fee for f in fills)
-    rebates = -sum(f.fee for f in fills if f.fee < 0)
+    # Python's sum, in fill order, streamed: the figures do not depend on numpy's summation order, nor memory on them
+    volume = sum(price * size for price, size in zip(fills.price, fills.size))
+    fees = sum(fills.fee)
+    rebates = -sum(fee for fee in fills.fee if fee < 0)
     return {
         "pnl": round(pnl, 6),
         "return_pct": round(100.0 * pnl / start_equity, 6) if start_equity > 0 else None,
