@@ -70,7 +70,8 @@ def _recorder(n_ticks: int, n_fills: int) -> MetricsRecorder:
     rng = np.random.default_rng(3)
     rec = MetricsRecorder(1000.0, 500.0)
     for i in range(n_ticks):
-        rec.record(i * 60_000, 100.0 + i, 0.1 * i, 1000.0 + rng.normal(), 99.0, 101.0, 0.01, float("nan"), 0.0, 0.5)
+        rec.record(i * 60_000, 100.0 + i, 0.1 * i, 1000.0 + rng.normal(), 99.0, 101.0, 0.01 * i, float("nan"), 0.0,
+                   0.5)
     for i in range(n_fills):
         rec.fills.append(Fill(i * 250_000, i, Side.BUY if i % 3 else Side.SELL, float(rng.uniform(90, 110)),
                               float(rng.uniform(0, 1)), float(rng.normal()), bool(i % 5), i))
@@ -78,8 +79,11 @@ def _recorder(n_ticks: int, n_fills: int) -> MetricsRecorder:
 
 
 def test_outputs_written_in_row_groups_read_back_as_recorded(tmp_path, monkeypatch):
+    """Row groups of 7 rows; the per-tick columns after ``equity`` spooled to a file 4 ticks at a time."""
     monkeypatch.setattr(metrics, "ROW_GROUP", 7)
+    monkeypatch.setattr(metrics, "_SPOOL_VALUES", 4 * (len(metrics.TICK_COLUMNS) - 3))
     rec = _recorder(50, 33)
+    assert rec._spooled == 48 and len(rec.ticks) == 2 * (len(metrics.TICK_COLUMNS) - 3)
     rec.write(tmp_path, {})
     fills = pq.ParquetFile(tmp_path / "fills.parquet")
     assert fills.num_row_groups == 5 and fills.read().num_rows == 33
@@ -91,6 +95,7 @@ def test_outputs_written_in_row_groups_read_back_as_recorded(tmp_path, monkeypat
     equity = pq.read_table(tmp_path / "equity.parquet")
     assert equity.num_rows == 50 and equity.column("equity").to_pylist() == list(rec.equity)
     assert equity.column("toxicity").to_pylist() == [0.5] * 50 and equity.column("bid").to_pylist() == [99.0] * 50
+    assert equity.column("vol").to_pylist() == [0.01 * i for i in range(50)]
 
 
 def test_daily_stats_do_not_depend_on_the_row_groups(tmp_path, monkeypatch):

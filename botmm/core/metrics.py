@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from array import array
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, overload
+from typing import IO, Any, Callable, Iterable, Iterator, overload
 
 import numpy as np
 
@@ -139,9 +140,11 @@ class VenueFills(FillLog):
 
 
 class MetricsRecorder:
-    """Every tick's values and every fill of a job. Ticks are kept in typed arrays (8 bytes a value, where a list
-    of Python floats takes 32), which index, slice and convert to numpy as lists do: a year of 1-minute bars is
-    about 40 MB."""
+    """Every tick's values and every fill of a job. ``ts``, ``mid``, ``position`` and ``equity``, which the figures
+    and other components read, are kept in typed arrays (8 bytes a value, where a list of Python floats takes 32),
+    which index, slice and convert to numpy as lists do: a year of 1-minute bars is about 17 MB. The other
+    :data:`TICK_COLUMNS`, read only to write ``equity.parquet``, go to a temporary file every :data:`ROW_GROUP`
+    ticks."""
 
     def __init__(self, capital: float, max_position_usd: float):
         self.capital = capital
@@ -150,7 +153,9 @@ class MetricsRecorder:
         self.mid = array("d")
         self.position = array("d")
         self.equity = array("d")
-        self.ticks = array("d")  # the other TICK_COLUMNS, a tick's values one after the other
+        self.ticks = array("d")  # the other TICK_COLUMNS of the ticks not spooled, a tick's values one after the other
+        self._spool: IO[bytes] | None = None
+        self._spooled = 0  # ticks in the spool
         self.fills = FillLog()
 
     def record(self, ts: int, mid: float, position: float, equity: float, *extra: float) -> None:
@@ -160,6 +165,27 @@ class MetricsRecorder:
         self.position.append(position)
         self.equity.append(equity)
         self.ticks.extend(extra)
+        if len(self.ticks) >= _SPOOL_VALUES:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile()
+        self.ticks.tofile(self._spool)
+        self._spooled += len(self.ticks) // _WIDTH
+        self.ticks = array("d")
+
+    def _extra(self, lo: int, hi: int) -> np.ndarray:
+        """The columns after ``equity`` of ticks ``lo`` to ``hi``, one row a tick."""
+        parts = []
+        if lo < self._spooled and self._spool is not None:
+            self._spool.flush()
+            self._spool.seek(lo * _WIDTH * 8)
+            parts.append(np.frombuffer(self._spool.read((min(hi, self._spooled) - lo) * _WIDTH * 8), float))
+        if hi > self._spooled:
+            start = max(lo, self._spooled) - self._spooled
+            parts.append(np.frombuffer(self.ticks[start * _WIDTH:(hi - self._spooled) * _WIDTH], float))
+        return np.concatenate(parts).reshape(hi - lo, _WIDTH) if parts else np.empty((0, _WIDTH))
 
     def result(self, split: float | str | None = None, walk_forward: Any = None) -> dict[str, Any]:
         """Figures of the whole run, plus ``in_sample``/``out_of_sample`` when ``split`` is given and ``folds``
@@ -189,36 +215,35 @@ class MetricsRecorder:
     def write(self, output_dir: Path, result: dict[str, Any]) -> None:
         """Write ``result.json``, ``fills.parquet`` and ``equity.parquet`` into ``output_dir``."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         ms = pa.timestamp("ms", tz="UTC")
         types = {"ts": ms, "oid": pa.int64(), "side": pa.int8(), "price": pa.float64(), "size": pa.float64(),
-                 "fee": pa.float64(), "maker": pa.int8(), "tid": pa.int64()}  # tid: the exchange's trade id (live)
+                 "fee": pa.float64(), "tid": pa.int64()}  # tid: the exchange's trade id (live)
 
         def fills(lo: int, hi: int) -> pa.Table:
-            columns = {name: _arrow(getattr(self.fills, name)[lo:hi], types[name]) for name in FILL_COLUMNS}
-            columns["maker"] = pc.cast(columns["maker"], pa.bool_())
-            return pa.table(columns)
-
-        width = len(TICK_COLUMNS) - 3
-        extra = np.asarray(self.ticks, dtype=float).reshape(len(self.ts), width)
+            columns = {name: _arrow(getattr(self.fills, name)[lo:hi], types[name]) for name in types}
+            maker = np.packbits(np.frombuffer(self.fills.maker[lo:hi], np.int8) != 0, bitorder="little")
+            columns["maker"] = pa.Array.from_buffers(pa.bool_(), hi - lo, [None, pa.py_buffer(maker)])
+            return pa.table({name: columns[name] for name in FILL_COLUMNS})
 
         def ticks(lo: int, hi: int) -> pa.Table:
             columns = [self.mid[lo:hi], self.position[lo:hi], self.equity[lo:hi],
-                       *(np.ascontiguousarray(col) for col in extra[lo:hi].T)]
+                       *(np.ascontiguousarray(col) for col in self._extra(lo, hi).T)]
             return pa.table({"ts": _arrow(self.ts[lo:hi], ms),
                              **{name: _arrow(col, pa.float64()) for name, col in zip(TICK_COLUMNS, columns)}})
 
         _write_parquet(output_dir / "fills.parquet", fills, len(self.fills))
         _write_parquet(output_dir / "equity.parquet", ticks, len(self.ts))
-        del extra  # a view of the tick buffer: the buffer may grow again
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages: the OS may have them back
 
 
-ROW_GROUP = 65_536
+ROW_GROUP = 16_384
 """Rows of a Parquet row group in a run's outputs: a file is built and written one row group at a time, so writing a
-year of ticks or fills takes a few MB beyond the records themselves."""
+year of ticks or fills takes a few MB beyond the records themselves. Also the ticks spooled at a time."""
+_WIDTH = len(TICK_COLUMNS) - 3  # the spooled columns
+_SPOOL_VALUES = ROW_GROUP * _WIDTH
 
 
 def _write_parquet(path: Path, table: Callable[[int, int], Any], rows: int) -> None:
@@ -260,9 +285,8 @@ def column_numpy(column: Any) -> np.ndarray:
 
 
 def prepare_write() -> None:
-    """Load what a run's output writing needs now: pyarrow, its compute functions and its Parquet writer. A live
-    stop, which writes, should spend its seconds cancelling, not importing."""
-    import pyarrow.compute  # noqa: F401
+    """Load what a run's output writing needs now: pyarrow and its Parquet writer. A live stop, which writes, should
+    spend its seconds cancelling, not importing."""
     import pyarrow.parquet  # noqa: F401
 
 
