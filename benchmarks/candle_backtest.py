@@ -14,9 +14,9 @@ and 2 workers alternating, so a slow spell hits both) and the speedup is taken b
 also shows when its first and last job ended (``[sweep]`` lines) — the serial head (start-up, pre-validation, worker
 start) and tail (summary) around the jobs — and the CPU time of the sweep's processes.
 
-``--months N`` runs N synthetic months (43,800 one-minute bars each: a year is 525,600; target < 300 MB peak) instead, on a capital of
+``--months N`` runs N synthetic months (43,800 one-minute bars each: a year is 525,600) instead, on a capital of
 1,000,000 so that the default strategy's steady loss does not end the run at the drawdown limit before the data
-does. Every run prints the process's peak resident memory (outputs written included).
+does. Every run prints the process's peak resident memory (outputs written included); a year's target is 300 MB.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ def test_venue_fills_hand_each_reader_the_fills_after_its_cursor(fills, cuts):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=10), min_size=1, max_size=4), st.integers(0, 5),
-       st.sampled_from(["float64", "int64", "int8", "bool", "ts"]))
+@given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=10), min_size=1, max_size=4),
+       st.integers(0, 5), st.sampled_from(["float64", "int64", "int8", "bool", "ts"]))
 def test_column_numpy_equals_the_column_values(chunks, offset, kind):
     types = {"float64": pa.float64(), "int64": pa.int64(), "int8": pa.int8(), "bool": pa.bool_(),
              "ts": pa.timestamp("ms", tz="UTC")}
