@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -27,9 +28,23 @@ fills_st = st.lists(st.builds(
     maker=st.booleans(), tid=st.integers(0, 2**62)), max_size=40)
 
 
-@given(fills_st, st.integers(-50, 50), st.integers(-50, 50))
-def test_a_fill_log_reads_like_the_list_of_fills_it_replaces(fills, start, stop):
-    log = FillLog(fills)
+@contextmanager
+def flush_every(n: int):
+    """FillLog moves its pending fills into its columns every ``n`` fills."""
+    saved, metrics.FLUSH = metrics.FLUSH, n
+    try:
+        yield
+    finally:
+        metrics.FLUSH = saved
+
+
+@given(fills_st, st.integers(-50, 50), st.integers(-50, 50), st.integers(1, 5))
+def test_a_fill_log_reads_like_the_list_of_fills_it_replaces(fills, start, stop, flush):
+    with flush_every(flush):
+        log = FillLog()
+        for fill in fills:
+            log.append(fill)
+    assert len(log.tid) == len(fills) // flush * flush, "full batches moved into the columns"
     assert len(log) == len(fills) and list(log) == fills
     assert list(log[start:stop]) == fills[start:stop] and log[start:stop] == FillLog(fills[start:stop])
     if fills:
@@ -41,11 +56,12 @@ def test_a_fill_log_reads_like_the_list_of_fills_it_replaces(fills, start, stop)
 def test_venue_fills_hand_each_reader_the_fills_after_its_cursor(fills, cuts):
     """The run's reader gets fills as the venue makes them; any other cursor reads them back from the columns."""
     venue, cursor, seen = VenueFills(), 0, []
-    for fill, cut in zip(fills, [*cuts, *[1] * len(fills)]):
-        venue.append(fill)
-        if cut % 3 == 0:
-            new, cursor = venue.since(cursor)
-            seen.extend(new)
+    with flush_every(4):
+        for fill, cut in zip(fills, [*cuts, *[1] * len(fills)]):
+            venue.append(fill)
+            if cut % 3 == 0:
+                new, cursor = venue.since(cursor)
+                seen.extend(new)
     new, cursor = venue.since(cursor)
     assert seen + new == fills and cursor == len(fills)
     for back in cuts:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import threading
 from array import array
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, overload
@@ -46,48 +47,69 @@ TICK_COLUMNS = ("mid", "position", "equity", "bid", "ask", "vol", "signal", "imb
 FILL_COLUMNS = {"ts": "q", "oid": "q", "side": "b", "price": "d", "size": "d", "fee": "d", "maker": "b", "tid": "q"}
 """The fields of :class:`~botmm.model.Fill`, as :class:`FillLog` stores them (``array`` type codes)."""
 _SIDES = {int(side): side for side in Side}
+FLUSH = 1024
+"""Fills a :class:`FillLog` keeps as tuples before moving them into its columns."""
 
 
 class FillLog:
     """Fills kept as typed columns, one ``array`` per field of :class:`~botmm.model.Fill`: about 50 bytes a fill,
     where a named tuple of Python numbers takes about 250 (a busy year of bars makes over half a million fills). It
     reads like the list of fills it replaces: ``len``, iteration and indexing give :class:`~botmm.model.Fill` tuples,
-    a slice is a ``FillLog`` of that stretch."""
+    a slice is a ``FillLog`` of that stretch.
+
+    New fills wait as tuples in a short list and move into the columns :data:`FLUSH` at a time (:meth:`flush`): an
+    append costs a list append, not eight array appends. One thread appends; readers in other threads (the status
+    page) see a consistent prefix, as a list's readers do."""
 
     def __init__(self, fills: Iterable[Fill] = ()):
         self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid = (
             array(code) for code in FILL_COLUMNS.values())
+        self._pending: list[Fill] = []  # the newest fills, not yet in the columns
+        self._count = 0
+        self._lock = threading.Lock()  # a flush against a reader's view of columns and pending fills
         self.extend(fills)
 
     def append(self, fill: Fill) -> None:
-        ts, oid, side, price, size, fee, maker, tid = fill
-        self.ts.append(ts)
-        self.oid.append(oid)
-        self.side.append(side)
-        self.price.append(price)
-        self.size.append(size)
-        self.fee.append(fee)
-        self.maker.append(maker)
-        self.tid.append(tid)  # last: a reader in another thread never sees a fill with columns missing
+        self._pending.append(fill)
+        self._count += 1
+        if len(self._pending) >= FLUSH:
+            self.flush()
 
     def extend(self, fills: Iterable[Fill]) -> None:
-        if isinstance(fills, FillLog):
-            for name in FILL_COLUMNS:
-                getattr(self, name).extend(getattr(fills, name))
-            return
-        for fill in fills:
-            self.append(fill)
+        self._pending.extend(list(fills) if isinstance(fills, FillLog) else fills)
+        self._count = len(self.tid) + len(self._pending)
+        if len(self._pending) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the pending fills into the columns (by the appending thread)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            for column, values in zip(self._columns(), zip(*pending)):
+                column.extend(values)
+
+    def _columns(self) -> tuple[array, ...]:
+        return self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid
+
+    def _view(self, index: slice) -> tuple[list[array], list[Fill]]:
+        """The columns' and the pending fills' parts of ``index`` (a slice of step 1 of the first ``len`` fills)."""
+        with self._lock:
+            stored, pending = len(self.tid), self._pending[:]
+        start, stop, step = index.indices(min(self._count, stored + len(pending)))
+        if step != 1:
+            raise ValueError("FillLog slices have a step of 1")
+        stop = max(start, stop)
+        return ([column[start:min(stop, stored)] for column in self._columns()],
+                pending[max(start - stored, 0):max(stop - stored, 0)])
 
     def __len__(self) -> int:
-        return len(self.tid)
+        return self._count
 
     def __iter__(self) -> Iterator[Fill]:
-        return self._fills(0, len(self))
-
-    def _fills(self, start: int, stop: int) -> Iterator[Fill]:
-        columns = (self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid)
-        for ts, oid, side, price, size, fee, maker, tid in zip(*(c[start:stop] for c in columns)):
+        columns, pending = self._view(slice(None))
+        for ts, oid, side, price, size, fee, maker, tid in zip(*columns):
             yield Fill(ts, oid, _SIDES[side], price, size, fee, bool(maker), tid)
+        yield from pending
 
     @overload
     def __getitem__(self, index: int) -> Fill: ...
@@ -97,22 +119,24 @@ class FillLog:
 
     def __getitem__(self, index: int | slice) -> Fill | FillLog:
         if isinstance(index, slice):
+            columns, pending = self._view(index)
             part = FillLog()
-            for name in FILL_COLUMNS:
-                setattr(part, name, getattr(self, name)[index])
+            part.ts, part.oid, part.side, part.price, part.size, part.fee, part.maker, part.tid = columns
+            part.extend(pending)
             return part
         start = range(len(self))[index]
-        return next(self._fills(start, start + 1))
+        return next(iter(self[start:start + 1]))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FillLog):
-            return all(getattr(self, name) == getattr(other, name) for name in FILL_COLUMNS)
+            return list(self) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
 
     def column(self, name: str) -> np.ndarray:
         """A copy of one column as a numpy array (``maker`` as bool)."""
+        self.flush()
         values = np.array(getattr(self, name))
         return values.astype(bool) if name == "maker" else values
 
@@ -218,6 +242,7 @@ class MetricsRecorder:
 
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        self.fills.flush()
         ms = pa.timestamp("ms", tz="UTC")
         types = {"ts": ms, "oid": pa.int64(), "side": pa.int8(), "price": pa.float64(), "size": pa.float64(),
                  "fee": pa.float64(), "tid": pa.int64()}  # tid: the exchange's trade id (live)
@@ -306,6 +331,7 @@ def figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: Fil
     returns are on ``base``, the job's capital (default ``start_equity``)."""
     if not isinstance(fills, FillLog):
         fills = FillLog(fills)
+    fills.flush()
     daily = daily_pnl(ts, equity, start_equity)
     sharpe, sortino = annualised(daily / (start_equity if base is None else base))
     basis = "daily" if sharpe is not None else f"n/a: {len(daily)} day(s) < {MIN_DAYS}"
