@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import botmm.core.metrics as metrics
 from botmm.core.daily import MetricsTracker
-from botmm.core.metrics import FillLog, MetricsRecorder, VenueFills, column_numpy
+from botmm.core.metrics import FillLog, MetricsRecorder, column_numpy
 from botmm.model import Fill, Side
 
 DAY = 86_400_000
@@ -53,9 +53,9 @@ def test_a_fill_log_reads_like_the_list_of_fills_it_replaces(fills, start, stop,
 
 
 @given(fills_st, st.lists(st.integers(0, 40), max_size=8))
-def test_venue_fills_hand_each_reader_the_fills_after_its_cursor(fills, cuts):
+def test_a_fill_log_hands_a_venue_reader_the_fills_after_its_cursor(fills, cuts):
     """The run's reader gets fills as the venue makes them; any other cursor reads them back from the columns."""
-    venue, cursor, seen = VenueFills(), 0, []
+    venue, cursor, seen = FillLog(), 0, []
     with flush_every(4):
         for fill, cut in zip(fills, [*cuts, *[1] * len(fills)]):
             venue.append(fill)

@@ -134,33 +134,19 @@ class FillLog:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
 
+    def since(self, cursor: int) -> tuple[list[Fill], int]:
+        """The fills after ``cursor`` (a count of fills) and the cursor to pass next time: a simulated venue's
+        ``fills_since``. Its reader, which is the appending thread, reads the newest fills, still tuples."""
+        stored = len(self.tid)
+        if cursor >= stored:
+            return self._pending[cursor - stored:], self._count
+        return list(self[cursor:]), self._count
+
     def column(self, name: str) -> np.ndarray:
         """A copy of one column as a numpy array (``maker`` as bool)."""
         self.flush()
         values = np.array(getattr(self, name))
         return values.astype(bool) if name == "maker" else values
-
-
-class VenueFills(FillLog):
-    """A simulated venue's fills: every fill as columns, and those not yet read as tuples, which
-    ``fills_since`` (:meth:`since`) hands the run's one reader without rebuilding them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._new: list[Fill] = []  # the fills from index self._read on
-        self._read = 0
-
-    def append(self, fill: Fill) -> None:
-        super().append(fill)
-        self._new.append(fill)
-
-    def since(self, cursor: int) -> tuple[list[Fill], int]:
-        """The fills after ``cursor`` (a count of fills) and the cursor to pass next time."""
-        count = len(self)
-        if cursor == self._read:
-            new, self._new, self._read = self._new, [], count
-            return new, count
-        return list(self[cursor:]), count
 
 
 class MetricsRecorder:

@@ -41,7 +41,7 @@ import numpy as np
 
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
-from botmm.core.metrics import VenueFills
+from botmm.core.metrics import FillLog
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import Feed, SimulatedVenue
 from botmm.sim.costs import Costs, Funding
@@ -80,7 +80,7 @@ class CandleVenue(SimulatedVenue):
         self.wall_clock, self.speed = wall_clock, speed
         self.funding = Funding(costs)
         self.orders: dict[int, Order] = {}
-        self.fills = VenueFills()
+        self.fills = FillLog()
         self.rejected = self.taker_fills = 0
         self.book = InventoryTracker()  # the venue's own record of the account's position
         self._oid = 0

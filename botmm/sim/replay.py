@@ -51,7 +51,7 @@ import numpy as np
 
 from botmm.config import AssetConfig, parse_duration, require
 from botmm.core.inventory import InventoryTracker
-from botmm.core.metrics import VenueFills
+from botmm.core.metrics import FillLog
 from botmm.data.l2 import L2Events, L2Meta, ValidationReport
 from botmm.errors import ConfigError, DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
@@ -172,7 +172,7 @@ class ReplayVenue(SimulatedVenue):
         self._oid = 0
         self._open: dict[int, Order] = {}
         self._market: Market | None = None
-        self.fills = VenueFills()
+        self.fills = FillLog()
         self.inventory = InventoryTracker()
         self.rejected = 0
         self.sent = 0
