@@ -47,6 +47,7 @@ def test_a_fill_log_reads_like_the_list_of_fills_it_replaces(fills, start, stop,
     assert len(log.tid) == len(fills) // flush * flush, "full batches moved into the columns"
     assert len(log) == len(fills) and list(log) == fills
     assert list(log[start:stop]) == fills[start:stop] and log[start:stop] == FillLog(fills[start:stop])
+    assert list(log[start:stop:-1]) == fills[start:stop:-1] and list(log[-5:][::-1]) == fills[-5:][::-1]
     if fills:
         assert log[start % len(fills)] == fills[start % len(fills)] and log[-1] == fills[-1]
         assert type(log[0].side) is Side and type(log[0].maker) is bool

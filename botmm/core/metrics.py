@@ -95,9 +95,7 @@ class FillLog:
         """The columns' and the pending fills' parts of ``index`` (a slice of step 1 of the first ``len`` fills)."""
         with self._lock:
             stored, pending = len(self.tid), self._pending[:]
-        start, stop, step = index.indices(min(self._count, stored + len(pending)))
-        if step != 1:
-            raise ValueError("FillLog slices have a step of 1")
+        start, stop, _ = index.indices(min(self._count, stored + len(pending)))
         stop = max(start, stop)
         return ([column[start:min(stop, stored)] for column in self._columns()],
                 pending[max(start - stored, 0):max(stop - stored, 0)])
@@ -118,6 +116,8 @@ class FillLog:
     def __getitem__(self, index: slice) -> FillLog: ...
 
     def __getitem__(self, index: int | slice) -> Fill | FillLog:
+        if isinstance(index, slice) and index.step not in (None, 1):
+            return FillLog(list(self)[index])
         if isinstance(index, slice):
             columns, pending = self._view(index)
             part = FillLog()
