@@ -5,6 +5,7 @@ with the joblib launcher at 2 workers against 1.
     python benchmarks/candle_backtest.py --no-sweep # bars per second only
     python benchmarks/candle_backtest.py --repeat 3 # each sweep 3 times, 1 and 2 workers alternating
     python benchmarks/candle_backtest.py --months 12 --no-sweep  # a synthetic year: bars/s and peak memory
+    python benchmarks/candle_backtest.py --no-sweep --profile    # where the time goes, by component (cProfile)
 
 The bars are the month of FTX BTC-PERP 1-minute candles in the shared data folder (``$BOTMM_SHARED_DATA`` or
 ``shared/data`` beside the repository) when present, else a synthetic month. Timing covers the tick loop only
@@ -16,14 +17,20 @@ start) and tail (summary) around the jobs — and the CPU time of the sweep's pr
 
 ``--months N`` runs N synthetic months (43,800 one-minute bars each: a year is 525,600) instead, on a capital of
 1,000,000 so that the default strategy's steady loss does not end the run at the drawdown limit before the data
-does. Every run prints the process's peak resident memory (outputs written included).
+does. Every run prints the process's peak resident memory (outputs written included); a year's target is 300 MB.
+
+``--profile`` runs the tick loop under cProfile and prints each component's own time (the functions of each source
+file, the interpreter's built-ins apart) as a share of the loop: cProfile slows the loop, so its bars/s is not the
+figure to quote.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -54,7 +61,7 @@ def month_overrides() -> tuple[list[str], str]:
     return ["feed.bars=44640"], "synthetic month"
 
 
-def bars_per_second(overrides: list[str]) -> tuple[int, float, float]:
+def bars_per_second(overrides: list[str], profile: bool = False) -> tuple[int, float, float]:
     load_plugins()
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose("backtest", overrides=overrides)
@@ -62,14 +69,33 @@ def bars_per_second(overrides: list[str]) -> tuple[int, float, float]:
     strategy.start()
     venue, step = strategy.venue, strategy.step
     venue.next_tick()  # the feed is read at the first tick: keep file parsing out of the loop's timing
+    profiler = cProfile.Profile() if profile else None
     wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
     ticks = 0
     while (now := venue.next_tick()) is not None:
         step(now)
         ticks += 1
+    if profiler:
+        profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     strategy.stop()
+    if profiler:
+        print_components(pstats.Stats(profiler))
     return ticks, wall, cpu
+
+
+def print_components(stats: pstats.Stats) -> None:
+    """Own time per source file of the project (path from the repository), the rest by file name."""
+    root = str(Path(__file__).resolve().parents[1]) + os.sep
+    own: dict[str, float] = {}
+    for (path, _, _), (_, _, seconds, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        name = "built-ins" if path == "~" else path[len(root):] if path.startswith(root) else Path(path).name
+        own[name] = own.get(name, 0.0) + seconds
+    total = sum(own.values())
+    for name, seconds in sorted(own.items(), key=lambda item: -item[1])[:14]:
+        print(f"  {name:<40} {100 * seconds / total:5.1f} %")
 
 
 @dataclass
@@ -116,6 +142,7 @@ def main() -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip the 12-job sweep timing")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each sweep; the fastest counts [2]")
     parser.add_argument("--months", type=float, help="synthetic months of 1-minute bars instead of one month")
+    parser.add_argument("--profile", action="store_true", help="print each component's share of the loop's time")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     if args.months:
@@ -123,7 +150,7 @@ def main() -> None:
         overrides, source = [f"feed.bars={bars}", "capital=1000000"], f"synthetic {args.months:g} months"
     else:
         overrides, source = month_overrides()
-    ticks, wall, cpu = bars_per_second(overrides)
+    ticks, wall, cpu = bars_per_second(overrides, args.profile)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"candle backtest, {source}: {ticks:,} bars in {wall:.3f} s wall / {cpu:.3f} s CPU "
           f"= {ticks / wall:,.0f} bars/s ({1e6 * cpu / ticks:.1f} us CPU per bar); peak memory {peak_mb:,.0f} MB")

@@ -72,7 +72,7 @@ def main() -> None:
     print(f"  {events:,} events, {ticks:,} ticks, {fills:,} fills in {seconds:.1f} CPU s: "
           f"{events / seconds / 1e6:.2f} M events/s, {ticks / seconds:,.0f} ticks/s")
     print(f"  peak memory {peak_mb():.0f} MB ({peak_mb() - baseline:.0f} MB above the process after imports and "
-          f"compilation); target < 1024 MB")
+          f"compilation); target < 300 MB")
 
 
 if __name__ == "__main__":

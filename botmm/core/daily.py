@@ -29,11 +29,11 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from botmm.core.metrics import annualised
+from botmm.core.metrics import annualised, column_numpy
 from botmm.model import Fill
 from botmm.registry import hookimpl
 
@@ -219,17 +219,35 @@ class MetricsTracker:
     @classmethod
     def from_outputs(cls, output_dir: Path, capital: float) -> MetricsTracker:
         """A tracker fed from a job's ``equity.parquet`` and ``fills.parquet``."""
-        import pyarrow.parquet as pq
-
         tracker = cls(capital)
-        equity = pq.read_table(output_dir / "equity.parquet", columns=["ts", "equity"])
-        tracker.record_equity(equity.column("ts").cast("int64").to_numpy(), equity.column("equity").to_numpy())
+        for part in _row_groups(output_dir / "equity.parquet", ["ts", "equity"]):
+            tracker.record_equity(part["ts"], part["equity"])
         fills_file = output_dir / "fills.parquet"
         if fills_file.is_file():
-            table = pq.read_table(fills_file, columns=["ts", "side", "price", "size", "fee", "maker"])
-            columns = {name: table.column(name).to_numpy() for name in table.column_names}
-            tracker.record_fills({**columns, "ts": table.column("ts").cast("int64").to_numpy()})
+            # whole days at a time: a day's volume and fees are summed over all its fills at once, whichever row
+            # groups they are in
+            names = ["ts", "side", "price", "size", "fee", "maker"]
+            carry: dict[str, np.ndarray] = {}
+            for part in _row_groups(fills_file, names):
+                if carry:
+                    part = {name: np.concatenate([carry[name], part[name]]) for name in names}
+                days = part["ts"] // DAY_MS
+                last_day = int(np.searchsorted(days, days[-1])) if len(days) else 0
+                tracker.record_fills({name: column[:last_day] for name, column in part.items()})
+                carry = {name: column[last_day:] for name, column in part.items()}
+            if carry:
+                tracker.record_fills(carry)
         return tracker
+
+
+def _row_groups(path: Path, names: list[str]) -> Iterator[dict[str, np.ndarray]]:
+    """The ``names`` columns of a Parquet file, one row group at a time: a year of ticks is read in a few MB."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    for group in range(parquet.num_row_groups):
+        table = parquet.read_row_group(group, columns=names)
+        yield {name: column_numpy(table.column(name)) for name in names}
 
 
 @hookimpl

@@ -41,6 +41,7 @@ import numpy as np
 
 from botmm.config import AssetConfig, require
 from botmm.core.inventory import InventoryTracker
+from botmm.core.metrics import FillLog
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import Feed, SimulatedVenue
 from botmm.sim.costs import Costs, Funding
@@ -79,8 +80,8 @@ class CandleVenue(SimulatedVenue):
         self.wall_clock, self.speed = wall_clock, speed
         self.funding = Funding(costs)
         self.orders: dict[int, Order] = {}
-        self.fills: list[Fill] = []
-        self.rejected = 0
+        self.fills = FillLog()
+        self.rejected = self.taker_fills = 0
         self.book = InventoryTracker()  # the venue's own record of the account's position
         self._oid = 0
         self._batches: Iterator[Candles] | None = None
@@ -195,6 +196,7 @@ class CandleVenue(SimulatedVenue):
         fee = (self.costs.maker_fee if maker else self.costs.taker_fee) * price * size
         fill = Fill(ts, order.oid, order.side, price, size, fee, maker)
         self.fills.append(fill)
+        self.taker_fills += not maker
         remaining = order.size - size
         order.size = round(remaining, 12) if remaining else 0.0
         order.filled = round(order.filled + size, 12)
@@ -243,12 +245,10 @@ class CandleVenue(SimulatedVenue):
         fill = self.fill
         return {"fill_model": "candle", "rule": fill.rule, "path": fill.path, "volume_cap": fill.volume_cap,
                 "post_only": fill.post_only, "post_only_rejected": self.rejected,
-                "taker_fills": sum(1 for f in self.fills if not f.maker)}
+                "taker_fills": self.taker_fills}
 
     def get_position(self) -> Position:
         return Position(self.book.position, self.book.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
-        count = len(self.fills)
-        return (self.fills[cursor:] if cursor < count else []), count
-
+        return self.fills.since(cursor)

@@ -51,6 +51,7 @@ import numpy as np
 
 from botmm.config import AssetConfig, parse_duration, require
 from botmm.core.inventory import InventoryTracker
+from botmm.core.metrics import FillLog
 from botmm.data.l2 import L2Events, L2Meta, ValidationReport
 from botmm.errors import ConfigError, DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
@@ -171,7 +172,7 @@ class ReplayVenue(SimulatedVenue):
         self._oid = 0
         self._open: dict[int, Order] = {}
         self._market: Market | None = None
-        self.fills: list[Fill] = []
+        self.fills = FillLog()
         self.inventory = InventoryTracker()
         self.rejected = 0
         self.sent = 0
@@ -470,7 +471,7 @@ class ReplayVenue(SimulatedVenue):
         return Position(self.inventory.position, self.inventory.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
-        return self.fills[cursor:], len(self.fills)
+        return self.fills.since(cursor)
 
     # -- reporting ---------------------------------------------------------------------------------------------
     def fill_stats(self) -> dict[str, Any]:
