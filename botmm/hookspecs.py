@@ -67,6 +67,20 @@ def botmm_register_exchanges(register: Register) -> None:
 
 
 @hookspec
+def botmm_register_fill_models(register: Register) -> None:
+    """Register fill models: how ``exchange=sim`` fills orders, picked by ``fill_model=<name>`` (built in: ``candle``,
+    fills against bars; ``orderbook``, the L2 order-book replay with queue models chosen by name,
+    ``fill_model.queue=risk_averse|prob``).
+
+    Called once per process by ``load_plugins()``; ``register(name, factory, schema=Params)`` with ``Params`` a
+    subclass of :class:`botmm.config.ComponentParams`. ``factory(params, ctx, exchange)`` receives the checked
+    ``fill_model`` params, the ``BuildContext`` (``ctx.feed`` is the job's market data, ``ctx.asset`` the asset) and
+    the sim exchange's params (``exchange.costs()``: fees and funding), and returns the venue: a
+    :class:`botmm.protocols.SimulatedVenue`. As for every factory, no I/O. Returns nothing.
+    """
+
+
+@hookspec
 def botmm_register_notifiers(register: Register) -> None:
     """Register notifiers. A notifier is an object with ``@hookimpl`` methods for the lifecycle hooks below
     (``botmm_run_start``, ``botmm_fill``, ``botmm_event``, ``botmm_error``, ``botmm_run_end``); botmm registers the one

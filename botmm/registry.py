@@ -35,6 +35,7 @@ KINDS = {  # kind -> the plural in its registration hook, botmm_register_<plural
     "signal": "signals",
     "sizer": "sizers",
     "exchange": "exchanges",
+    "fill_model": "fill_models",
     "notifier": "notifiers",
     "strategy": "strategies",
     "feed": "feeds",

@@ -11,11 +11,14 @@ from typing import Any
 from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl
 from botmm.plugins.exchanges.sim import SimParams, make_sim
 from botmm.plugins.feeds.synthetic import SyntheticFeedParams, make_synthetic
+from botmm.plugins.fill_models.candle import make_candle
+from botmm.sim.candle import CandleFillParams
 
 HEARD: dict[str, list[Any]] = {"start": [], "end": [], "fill": [], "event": [], "error": [], "notifier": [],
-                               "venues": []}
+                               "venues": [], "fill_models": []}
 SIGNAL = 0.25
 SIZE = 0.5
+FEE = 0.001  # the hooktest fill model's maker fee, a fraction of notional (the exchange's own: 0.00015)
 
 
 @dataclass
@@ -96,6 +99,17 @@ def botmm_register_sizers(register):
 @hookimpl
 def botmm_register_exchanges(register):
     register("hooktest", make_venue, SimParams)
+
+
+def make_fill_model(fill: CandleFillParams, ctx: BuildContext, exchange: SimParams) -> Any:
+    """Fills against bars, charging :data:`FEE` on every maker fill whatever the exchange charges."""
+    HEARD["fill_models"].append((fill.name, exchange.name))
+    return make_candle(fill, ctx, SimParams(name=exchange.name, maker_fee=FEE))
+
+
+@hookimpl
+def botmm_register_fill_models(register):
+    register("hooktest", make_fill_model, CandleFillParams)
 
 
 @hookimpl

@@ -21,6 +21,7 @@ from botmm import hookspecs, registry
 TESTS = Path(__file__).resolve().parent
 BARS = 3000
 EVERY = ["feed=hooktest", f"feed.bars={BARS}", "quoter=hooktest", "sizer=hooktest", "exchange=hooktest",
+         "fill_model=hooktest",
          "notifier=hooktest", "strategy=hooktest", "+signal@signals.signal=hooktest", "asset=eth",
          "risk.max_position_usd=1000000", "risk.max_daily_loss_pct=100"]  # no limit in the way of the checks
 
@@ -81,6 +82,13 @@ def test_hook_botmm_register_sizers(job: dict[str, Any]) -> None:
 
 def test_hook_botmm_register_exchanges(job: dict[str, Any]) -> None:
     assert len(job["heard"]["venues"]) == 1 and job["result"]["fills"] == len(job["fills"]) > 0
+
+
+def test_hook_botmm_register_fill_models(job: dict[str, Any]) -> None:
+    assert job["heard"]["fill_models"] == [("hooktest", "hooktest")]  # asked by the exchange, once
+    assert job["fills"] and all(f["maker"] for f in job["fills"])
+    assert all(f["fee"] == pytest.approx(f["price"] * f["size"] * hook_plugin.FEE, rel=1e-12) for f in job["fills"])
+    assert job["result"]["fees"] == pytest.approx(sum(f["fee"] for f in job["fills"]), rel=1e-9)
 
 
 def test_hook_botmm_register_notifiers(job: dict[str, Any]) -> None:
