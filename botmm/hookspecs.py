@@ -110,6 +110,19 @@ def botmm_register_feeds(register: Register) -> None:
 
 
 @hookspec
+def botmm_register_commands(register: Register) -> None:
+    """Add subcommands to ``botmm``: ``register(command)`` with a :class:`click.Command`, run as ``botmm <name>``
+    (``botmm train`` is the ``ml`` plugin's). A command that runs a job from a Hydra config as ``botmm backtest`` does
+    (overrides, ``-m`` sweeps, every value checked in one line before anything starts) is made by
+    ``botmm.cli.job_command(name, help, run, show)``: the config is ``<name>.yaml`` on botmm's config search path,
+    ``run(cfg, output_dir) -> dict`` runs the job and ``show(result)`` prints it.
+
+    Called once per process by ``load_plugins()``, which ``botmm`` runs only when a command is not one of its own or
+    the list is wanted (``botmm --help``). A name already taken is refused in one line. Returns nothing.
+    """
+
+
+@hookspec
 def botmm_conf_packages() -> list[str]:
     """Return Hydra config search-path entries (for example ``["pkg://botmm_foo.conf"]``) holding YAML presets the
     plugin ships, such as ``quoter/foo_wide.yaml``. Called when plugins load (to learn which YAML presets exist) and by

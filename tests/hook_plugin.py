@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
+import pyarrow.parquet as pq
+
 from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl
 from botmm.plugins.exchanges.sim import SimParams, make_sim
 from botmm.plugins.feeds.synthetic import SyntheticFeedParams, make_synthetic
@@ -125,6 +128,18 @@ def botmm_register_strategies(register):
 @hookimpl
 def botmm_register_feeds(register):
     register("hooktest", make_synthetic, SyntheticFeedParams)
+
+
+@click.command("hooktest-fills")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def count_fills(run_dir: str) -> None:
+    """Print how many fills a run wrote."""
+    click.echo(f"{pq.read_metadata(Path(run_dir) / 'fills.parquet').num_rows} fills")
+
+
+@hookimpl
+def botmm_register_commands(register):
+    register(count_fills)
 
 
 @hookimpl
