@@ -12,9 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from click.testing import CliRunner
 from jobs import cli
 
 from botmm.core.metrics import split_index
+from botmm.data.importing import import_candles
 from botmm.runners.supervise import cap, per_unit_of_capital, weights
 
 
@@ -150,3 +152,27 @@ def test_one_price_series_for_several_assets_is_refused_in_one_line(tmp_path: Pa
                                               "asset its own data (feed=candles reads each asset's symbol from the "
                                               "dataset)"], proc.stderr
     assert not (tmp_path / "sup" / "supervise.json").exists()
+
+
+def test_each_asset_reads_its_own_candles_from_the_dataset(tmp_path: Path, candles_csv) -> None:
+    eth = candles_csv(bars=400)
+    lines = eth.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    btc = tmp_path / "btc.csv"  # another path: ETH's bars in reverse order, 20 times the price, on the same times
+    btc.write_text("\n".join([lines[0], *(",".join([ts, *(f"{20 * float(v):.2f}" for v in bar[1:5]), bar[5]])
+                                          for (ts, *_), bar in zip(rows, reversed(rows)))]) + "\n")
+    for path, symbol in ((eth, "ETH"), (btc, "BTC")):
+        imported = CliRunner().invoke(import_candles, [str(path), "--venue", "mine", "--symbol", symbol, "--root",
+                                                       str(tmp_path / "data")])
+        assert imported.exit_code == 0, imported.output
+    proc = cli(tmp_path, "supervise", "assets=[btc,eth]", "feed=candles", "feed.root=data", "feed.venue=mine",
+               "hydra.run.dir=sup")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name, path in (("eth", eth), ("btc", btc)):
+        closes = [float(line.split(",")[4]) for line in path.read_text().splitlines()[1:]]
+        mids = pq.read_table(tmp_path / "sup" / name / "equity.parquet").column("mid").to_numpy()
+        np.testing.assert_allclose(mids, closes, rtol=1e-12)  # candle files have no book: mid is the close
+    report = json.loads((tmp_path / "sup" / "supervise.json").read_text())
+    assert [a["symbol"] for a in report["assets"].values()] == ["BTC", "ETH"]
+    assert set(report["portfolios"]) == {"risk_parity", "equal"}
+    assert all(p["out_of_sample"]["pnl"] != 0 for p in report["portfolios"].values())
