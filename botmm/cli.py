@@ -424,7 +424,7 @@ def _hydra_main(name: str) -> Callable[[], Any]:
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks and the components each provides. A table on a
     terminal; piped, one plain line per component (plugin, distribution, version, kind:name), never cut short."""
-    from botmm.registry import KINDS, load_plugins, plugin_infos, registry
+    from botmm.registry import KINDS, commands, load_plugins, plugin_infos, registry
 
     try:
         pm = load_plugins()
@@ -435,7 +435,7 @@ def plugins_command(as_json: bool) -> None:
         plugin = pm.get_plugin(name)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         components = [f"{kind}:{c.name}" for kind in KINDS for c in registry(kind).components.values()
-                      if c.plugin == name]
+                      if c.plugin == name] + [f"command:{c}" for c, (_, by) in commands().items() if by == name]
         rows.append({"plugin": name, "distribution": info.distribution, "version": info.version,
                      "hooks": hooks, "components": components})
     if as_json:

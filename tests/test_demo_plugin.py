@@ -85,7 +85,8 @@ def test_plugins_lists_demo_and_builtins(cli: Cli, tmp_path: Path) -> None:
     rows = {row["plugin"]: row for row in json.loads(proc.stdout)}
     assert rows["demo"]["distribution"] == "botmm-demo-plugin"
     assert rows["demo"]["version"] == "0.1.0"
-    assert rows["demo"]["components"] == ["quoter:demo"]
+    assert rows["demo"]["components"] == ["quoter:demo", "command:demo-hello"]
+    assert rows["ml"]["components"] == ["command:train"] and rows["candle"]["components"] == ["fill_model:candle"]
     assert set(rows["demo"]["hooks"]) == {"botmm_register_quoters", "botmm_register_commands", "botmm_conf_packages"}
     assert "quoter:avellaneda" in rows["avellaneda"]["components"]
     assert rows["avellaneda"]["distribution"] == "botmm"
