@@ -34,8 +34,6 @@ HYDRA_COMMANDS = {
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
     "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour).",
-    "train": "Generate fill-prediction training data with the pipeline, train the fill predictor, report held-out "
-             "AUC and calibration (default: synthetic L2 replay).",
     "reoptimize": "Nightly re-optimisation: fetch data, sweep, and write the live params file only when the "
                   "out-of-sample score improves by the threshold (cron-safe).",
     "supervise": "Backtest several assets, allocate capital (risk parity, Sharpe, equal) and compare the portfolio "
@@ -54,7 +52,32 @@ def fail(message: str, code: int = CONFIG_ERROR) -> None:
     raise SystemExit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BotmmGroup(click.Group):
+    """botmm's own commands, then the ones plugins add (``botmm_register_commands``), loaded only for a name that is
+    not botmm's own or for the whole list."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or _plugin_commands().get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugin_commands()})
+
+
+def _plugin_commands() -> dict[str, click.Command]:
+    """The plugins' commands by name; a name of botmm's own is refused in one line."""
+    from botmm.registry import commands
+
+    try:
+        found = commands()
+    except BotmmError as exc:
+        fail(str(exc))
+    for name, (_, plugin) in found.items():
+        if name in cli.commands:
+            fail(f"plugin {plugin!r}: command {name!r} is one of botmm's own")
+    return {name: command for name, (command, _) in found.items()}
+
+
+@click.group(cls=BotmmGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-m", "--multirun", is_flag=True, help="Run a Hydra multirun (sweep) of the subcommand.")
 @click.pass_context
 def cli(ctx: click.Context, multirun: bool) -> None:
@@ -80,19 +103,31 @@ def _complete(config_name: str) -> Callable[..., list[Any]]:
     return complete
 
 
-def _hydra_command(name: str, doc: str) -> None:
+_JOBS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {}  # plugins' job commands: run, show
+
+
+def job_command(name: str, doc: str, run: Callable[..., Any], show: Callable[[Any], None]) -> click.Command:
+    """A command for a plugin (``botmm_register_commands``) that runs a job from the Hydra config ``<name>.yaml`` as
+    ``botmm backtest`` does: ``run(cfg, output_dir) -> result``, then ``show(result)`` unless it is a sweep's job."""
+    _JOBS[name] = (run, show)
+    return _hydra_command(name, doc)
+
+
+def _hydra_command(name: str, doc: str) -> click.Command:
     settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
-    @cli.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups).",
-                 context_settings=settings)
+    @click.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups).",
+                   context_settings=settings)
     @click.argument("overrides", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete(name))
     @click.pass_context
     def command(ctx: click.Context, overrides: tuple[str, ...]) -> None:
         launch(name, list(overrides), ctx.obj["multirun"])
 
+    return command
+
 
 for _name, _doc in HYDRA_COMMANDS.items():
-    _hydra_command(_name, _doc)
+    cli.add_command(_hydra_command(_name, _doc))
 
 
 def launch(name: str, args: list[str], multirun: bool) -> None:
@@ -349,16 +384,18 @@ def _hydra_main(name: str) -> Callable[[], Any]:
     def task(cfg: DictConfig) -> dict[str, Any] | float:
         from botmm.config import SummaryWeights, to_params
         from botmm.logs import setup_logging
-        from botmm.ml import training
         from botmm.runners import live, record, reoptimize, simulate, supervise
         from botmm.runners.summary import objective, print_result
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
-        runner = {"run": live.run, "record": record.record, "train": training.train,
-                  "reoptimize": reoptimize.reoptimize, "supervise": supervise.supervise}.get(name, simulate.backtest)
-        printer = {"record": record.print_summary, "train": training.print_report,
-                   "reoptimize": reoptimize.print_decision, "supervise": supervise.print_report}.get(name, print_result)
+        if name not in HYDRA_COMMANDS and name not in _JOBS:
+            _plugin_commands()  # a plugin's job in a process that has not loaded them (a launcher's worker)
+        runner, printer = _JOBS.get(name) or (
+            {"run": live.run, "record": record.record, "reoptimize": reoptimize.reoptimize,
+             "supervise": supervise.supervise}.get(name, simulate.backtest),
+            {"record": record.print_summary, "reoptimize": reoptimize.print_decision,
+             "supervise": supervise.print_report}.get(name, print_result))
         try:
             setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
             result = runner(cfg, output_dir)
@@ -387,7 +424,7 @@ def _hydra_main(name: str) -> Callable[[], Any]:
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks and the components each provides. A table on a
     terminal; piped, one plain line per component (plugin, distribution, version, kind:name), never cut short."""
-    from botmm.registry import KINDS, load_plugins, plugin_infos, registry
+    from botmm.registry import KINDS, commands, load_plugins, plugin_infos, registry
 
     try:
         pm = load_plugins()
@@ -398,7 +435,7 @@ def plugins_command(as_json: bool) -> None:
         plugin = pm.get_plugin(name)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         components = [f"{kind}:{c.name}" for kind in KINDS for c in registry(kind).components.values()
-                      if c.plugin == name]
+                      if c.plugin == name] + [f"command:{c}" for c, (_, by) in commands().items() if by == name]
         rows.append({"plugin": name, "distribution": info.distribution, "version": info.version,
                      "hooks": hooks, "components": components})
     if as_json:

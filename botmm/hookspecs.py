@@ -67,6 +67,20 @@ def botmm_register_exchanges(register: Register) -> None:
 
 
 @hookspec
+def botmm_register_fill_models(register: Register) -> None:
+    """Register fill models: how ``exchange=sim`` fills orders, picked by ``fill_model=<name>`` (built in: ``candle``,
+    fills against bars; ``orderbook``, the L2 order-book replay with queue models chosen by name,
+    ``fill_model.queue=risk_averse|prob``).
+
+    Called once per process by ``load_plugins()``; ``register(name, factory, schema=Params)`` with ``Params`` a
+    subclass of :class:`botmm.config.ComponentParams`. ``factory(params, ctx, exchange)`` receives the checked
+    ``fill_model`` params, the ``BuildContext`` (``ctx.feed`` is the job's market data, ``ctx.asset`` the asset) and
+    the sim exchange's params (``exchange.costs()``: fees and funding), and returns the venue: a
+    :class:`botmm.protocols.SimulatedVenue`. As for every factory, no I/O. Returns nothing.
+    """
+
+
+@hookspec
 def botmm_register_notifiers(register: Register) -> None:
     """Register notifiers. A notifier is an object with ``@hookimpl`` methods for the lifecycle hooks below
     (``botmm_run_start``, ``botmm_fill``, ``botmm_event``, ``botmm_error``, ``botmm_run_end``); botmm registers the one
@@ -92,6 +106,19 @@ def botmm_register_feeds(register: Register) -> None:
     sources of market data in time-ordered batches. Called once per process by ``load_plugins()``.
 
     Returns nothing.
+    """
+
+
+@hookspec
+def botmm_register_commands(register: Register) -> None:
+    """Add subcommands to ``botmm``: ``register(command)`` with a :class:`click.Command`, run as ``botmm <name>``
+    (``botmm train`` is the ``ml`` plugin's). A command that runs a job from a Hydra config as ``botmm backtest`` does
+    (overrides, ``-m`` sweeps, every value checked in one line before anything starts) is made by
+    ``botmm.cli.job_command(name, help, run, show)``: the config is ``<name>.yaml`` on botmm's config search path,
+    ``run(cfg, output_dir) -> dict`` runs the job and ``show(result)`` prints it.
+
+    Called once per process by ``load_plugins()``, which ``botmm`` runs only when a command is not one of its own or
+    the list is wanted (``botmm --help``). A name already taken is refused in one line. Returns nothing.
     """
 
 

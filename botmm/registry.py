@@ -6,7 +6,8 @@ runs once per process: it registers every plugin, asks each for its components a
 schema in Hydra's ConfigStore as ``<kind>/<name>``, so ``quoter=foo`` composes even when a plugin ships no YAML.
 When a YAML preset of the same name exists (``conf/strategy/adaptive.yaml``), the preset is the config option and
 the schema is not stored, so Hydra does not merge the two (its deprecated "automatic schema matching"); the preset's
-node is then checked against the schema when the component is built, still before anything runs.
+node is then checked against the schema when the component is built, still before anything runs. The subcommands
+plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same time.
 
 ``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
 not shipped by botmm itself.
@@ -20,6 +21,7 @@ from pathlib import Path
 from importlib import metadata, resources
 from typing import Any, Callable
 
+import click
 import pluggy
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +37,7 @@ KINDS = {  # kind -> the plural in its registration hook, botmm_register_<plural
     "signal": "signals",
     "sizer": "sizers",
     "exchange": "exchanges",
+    "fill_model": "fill_models",
     "notifier": "notifiers",
     "strategy": "strategies",
     "feed": "feeds",
@@ -99,6 +102,7 @@ class _State:
     pm: pluggy.PluginManager | None = None
     infos: dict[str, PluginInfo] = {}
     registries: dict[str, Registry] = {}
+    commands: dict[str, tuple[click.Command, str]] = {}
 
 
 def _builtin(ep: metadata.EntryPoint) -> bool:
@@ -128,7 +132,10 @@ def load_plugins() -> pluggy.PluginManager:
     for kind, registry in registries.items():
         for impl in getattr(pm.hook, f"botmm_register_{KINDS[kind]}").get_hookimpls():
             impl.function(register=_registrar(registry, impl.plugin_name))
-    _State.pm, _State.infos, _State.registries = pm, infos, registries
+    commands: dict[str, tuple[click.Command, str]] = {}
+    for impl in pm.hook.botmm_register_commands.get_hookimpls():
+        impl.function(register=_command_registrar(commands, impl.plugin_name))
+    _State.pm, _State.infos, _State.registries, _State.commands = pm, infos, registries, commands
     return pm
 
 
@@ -156,6 +163,26 @@ def _registrar(registry: Registry, plugin: str) -> Callable[..., None]:
         registry.register(name, factory, schema, plugin=plugin)
 
     return register
+
+
+def _command_registrar(commands: dict[str, tuple[click.Command, str]],
+                       plugin: str) -> Callable[[click.Command], None]:
+    def register(command: click.Command) -> None:
+        if not isinstance(command, click.Command) or not command.name:
+            raise PluginError(f"plugin {plugin!r}: register a named click.Command, not {command!r}")
+        if command.name in commands:
+            other = commands[command.name][1]
+            raise PluginError(f"command {command.name!r} from plugin {plugin!r} is already provided by plugin "
+                              f"{other!r}")
+        commands[command.name] = (command, plugin)
+
+    return register
+
+
+def commands() -> dict[str, tuple[click.Command, str]]:
+    """The subcommands plugins add (``botmm_register_commands``): name -> (command, plugin)."""
+    load_plugins()
+    return dict(_State.commands)
 
 
 def registry(kind: str) -> Registry:

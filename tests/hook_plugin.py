@@ -8,14 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
+import pyarrow.parquet as pq
+
 from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl
 from botmm.plugins.exchanges.sim import SimParams, make_sim
 from botmm.plugins.feeds.synthetic import SyntheticFeedParams, make_synthetic
+from botmm.plugins.fill_models.candle import make_candle
+from botmm.sim.candle import CandleFillParams
 
 HEARD: dict[str, list[Any]] = {"start": [], "end": [], "fill": [], "event": [], "error": [], "notifier": [],
-                               "venues": []}
+                               "venues": [], "fill_models": []}
 SIGNAL = 0.25
 SIZE = 0.5
+FEE = 0.001  # the hooktest fill model's maker fee, a fraction of notional (the exchange's own: 0.00015)
 
 
 @dataclass
@@ -98,6 +104,17 @@ def botmm_register_exchanges(register):
     register("hooktest", make_venue, SimParams)
 
 
+def make_fill_model(fill: CandleFillParams, ctx: BuildContext, exchange: SimParams) -> Any:
+    """Fills against bars, charging :data:`FEE` on every maker fill whatever the exchange charges."""
+    HEARD["fill_models"].append((fill.name, exchange.name))
+    return make_candle(fill, ctx, SimParams(name=exchange.name, maker_fee=FEE))
+
+
+@hookimpl
+def botmm_register_fill_models(register):
+    register("hooktest", make_fill_model, CandleFillParams)
+
+
 @hookimpl
 def botmm_register_notifiers(register):
     register("hooktest", lambda params, ctx: RecordingNotifier())
@@ -111,6 +128,18 @@ def botmm_register_strategies(register):
 @hookimpl
 def botmm_register_feeds(register):
     register("hooktest", make_synthetic, SyntheticFeedParams)
+
+
+@click.command("hooktest-fills")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def count_fills(run_dir: str) -> None:
+    """Print how many fills a run wrote."""
+    click.echo(f"{pq.read_metadata(Path(run_dir) / 'fills.parquet').num_rows} fills")
+
+
+@hookimpl
+def botmm_register_commands(register):
+    register(count_fills)
 
 
 @hookimpl

@@ -28,7 +28,7 @@ CONFIG_MODULE = "botmm.conf"
 SHARED_DEFAULTS = "job"  # conf/job.yaml: the defaults list every primary config includes
 COMPONENT_FIELD = {  # group -> the Components field holding what it builds
     "quoter": "quoter", "sizer": "sizer", "strategy": "policy", "exchange": "venue", "feed": "feed",
-    "notifier": "notifier",
+    "notifier": "notifier", "fill_model": "venue",
 }
 # Known asset values (conf/asset/*.yaml): symbol, quoter.spread_bps, risk.max_position_usd
 ASSETS = {"btc": ("BTC", 3.0, 2000.0), "eth": ("ETH", 4.0, 1000.0), "sol": ("SOL", 6.0, 500.0)}
@@ -193,7 +193,7 @@ def test_every_option_composes_and_builds(primary: str, group: str, key: str, op
         if option in registry(group).components:
             assert node.name == option
         built = parts.signals[package.split(".")[-1]] if group == "signal" else getattr(parts, COMPONENT_FIELD[group])
-        if group != "exchange":  # sim and paper venues are botmm.sim's CandleVenue
+        if group not in ("exchange", "fill_model"):  # sim and paper venues are botmm.sim's (CandleVenue, ReplayVenue)
             assert type(built).__module__ == made_by.__module__
     if group == "asset":
         assert parts.asset.symbol == ASSETS.get(option, (option.upper(),))[0]

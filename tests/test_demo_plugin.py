@@ -85,10 +85,25 @@ def test_plugins_lists_demo_and_builtins(cli: Cli, tmp_path: Path) -> None:
     rows = {row["plugin"]: row for row in json.loads(proc.stdout)}
     assert rows["demo"]["distribution"] == "botmm-demo-plugin"
     assert rows["demo"]["version"] == "0.1.0"
-    assert rows["demo"]["components"] == ["quoter:demo"]
-    assert set(rows["demo"]["hooks"]) == {"botmm_register_quoters", "botmm_conf_packages"}
+    assert rows["demo"]["components"] == ["quoter:demo", "command:demo-hello"]
+    assert rows["ml"]["components"] == ["command:train"] and rows["candle"]["components"] == ["fill_model:candle"]
+    assert set(rows["demo"]["hooks"]) == {"botmm_register_quoters", "botmm_register_commands", "botmm_conf_packages"}
     assert "quoter:avellaneda" in rows["avellaneda"]["components"]
     assert rows["avellaneda"]["distribution"] == "botmm"
+
+
+def test_demo_plugin_adds_a_subcommand(cli: Cli, tmp_path: Path) -> None:
+    listed = cli(tmp_path, "--help")
+    assert listed.returncode == 0 and "demo-hello" in listed.stdout and "train" in listed.stdout, listed.stderr
+    hello = cli(tmp_path, "demo-hello", "--mid", "3000", "--spread-bps", "10", "--skew-bps", "2")
+    assert hello.returncode == 0, hello.stderr
+    # center 3000 * (1 + 2e-4) = 3000.6, half 10 / 2 bps of 3000 = 1.5
+    assert hello.stdout == "hello from botmm-demo-plugin: quoter=demo quotes bid 2999.1 ask 3002.1 around 3000\n"
+    bad = cli(tmp_path, "demo-hello", "--skew-bps", "6")
+    assert bad.returncode == 2 and "skew_bps=6.0: must be within (-spread_bps/2, spread_bps/2)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    gone = cli(tmp_path, "demo-hello", BOTMM_DISABLE_PLUGINS="demo")
+    assert gone.returncode == 2 and "No such command 'demo-hello'" in gone.stderr
 
 
 def test_backtest_with_demo_quoter(demo: Backtest) -> None:

@@ -16,11 +16,16 @@ import pyarrow.parquet as pq
 import pytest
 from jobs import backtest_strategy, compose_job
 
+from click.testing import CliRunner
+
 from botmm import hookspecs, registry
+from botmm.cli import cli
+from botmm.errors import PluginError
 
 TESTS = Path(__file__).resolve().parent
 BARS = 3000
 EVERY = ["feed=hooktest", f"feed.bars={BARS}", "quoter=hooktest", "sizer=hooktest", "exchange=hooktest",
+         "fill_model=hooktest",
          "notifier=hooktest", "strategy=hooktest", "+signal@signals.signal=hooktest", "asset=eth",
          "risk.max_position_usd=1000000", "risk.max_daily_loss_pct=100"]  # no limit in the way of the checks
 
@@ -35,13 +40,13 @@ def plugins() -> Iterator[None]:
         found = real(**selection)
         return [*found, ours] if selection.get("group") == registry.ENTRY_POINT_GROUP else found
 
-    saved = (registry._State.pm, registry._State.infos, registry._State.registries)
+    saved = (registry._State.pm, registry._State.infos, registry._State.registries, registry._State.commands)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(registry.metadata, "entry_points", entry_points)
         patch.setattr(registry._State, "pm", None)
         registry.load_plugins()
         yield
-    registry._State.pm, registry._State.infos, registry._State.registries = saved
+    registry._State.pm, registry._State.infos, registry._State.registries, registry._State.commands = saved
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def job(plugins: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     out = tmp_path_factory.mktemp("hooks")
     backtest_strategy(out, *EVERY)
     heard = {name: list(items) for name, items in hook_plugin.HEARD.items()}
-    return {"heard": heard, "result": json.loads((out / "result.json").read_text()),
+    return {"heard": heard, "out": out, "result": json.loads((out / "result.json").read_text()),
             "fills": pq.read_table(out / "fills.parquet").to_pylist(),
             "ticks": pq.read_table(out / "equity.parquet").to_pylist()}
 
@@ -83,6 +88,13 @@ def test_hook_botmm_register_exchanges(job: dict[str, Any]) -> None:
     assert len(job["heard"]["venues"]) == 1 and job["result"]["fills"] == len(job["fills"]) > 0
 
 
+def test_hook_botmm_register_fill_models(job: dict[str, Any]) -> None:
+    assert job["heard"]["fill_models"] == [("hooktest", "hooktest")]  # asked by the exchange, once
+    assert job["fills"] and all(f["maker"] for f in job["fills"])
+    assert all(f["fee"] == pytest.approx(f["price"] * f["size"] * hook_plugin.FEE, rel=1e-12) for f in job["fills"])
+    assert job["result"]["fees"] == pytest.approx(sum(f["fee"] for f in job["fills"]), rel=1e-9)
+
+
 def test_hook_botmm_register_notifiers(job: dict[str, Any]) -> None:
     assert job["heard"]["notifier"] == [("start", "backtest"), ("end", job["result"]["fills"])]
 
@@ -93,6 +105,25 @@ def test_hook_botmm_register_strategies(job: dict[str, Any]) -> None:
 
 def test_hook_botmm_register_feeds(job: dict[str, Any]) -> None:
     assert job["result"]["ticks"] == BARS == len(job["ticks"])
+
+
+def test_hook_botmm_register_commands(job: dict[str, Any]) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--help"])
+    assert listed.exit_code == 0 and "hooktest-fills" in listed.output and "train" in listed.output
+    counted = runner.invoke(cli, ["hooktest-fills", str(job["out"])])
+    assert counted.exit_code == 0 and counted.output == f"{job['result']['fills']} fills\n" != "0 fills\n"
+    command = cli.get_command(None, "hooktest-fills")
+    taken: dict[str, Any] = {}
+    registry._command_registrar(taken, "one")(command)
+    with pytest.raises(PluginError, match="^command 'hooktest-fills' from plugin 'two' is already provided by "
+                                          "plugin 'one'$"):
+        registry._command_registrar(taken, "two")(command)
+    with pytest.MonkeyPatch.context() as patch:  # a plugin's command named like one of botmm's: one line
+        patch.setattr(registry._State, "commands", {"backtest": (command, "hooktest")})
+        refused = runner.invoke(cli, ["--help"])
+    assert refused.exit_code == 2
+    assert refused.output.splitlines() == ["botmm: plugin 'hooktest': command 'backtest' is one of botmm's own"]
 
 
 def test_hook_botmm_conf_packages(plugins: None, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from botmm.config import AssetConfig, require
+from botmm.config import AssetConfig, ComponentParams, require
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
@@ -52,7 +52,9 @@ PATHS = ("open-high-low-close", "open-low-high-close", "adverse")
 
 
 @dataclass
-class CandleFillParams:
+class CandleFillParams(ComponentParams):
+    """``fill_model=candle``: the rules above."""
+
     name: str = "candle"
     rule: str = "through"  # through | touch
     path: str = "adverse"  # open-high-low-close | open-low-high-close | adverse

@@ -44,12 +44,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from botmm.config import AssetConfig, parse_duration, require
+from botmm.config import AssetConfig, parse_duration
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
 from botmm.data.l2 import L2Events, L2Meta, ValidationReport
@@ -59,6 +58,7 @@ from botmm.protocols import SimulatedVenue
 from botmm.sim import replay_kernels as k
 from botmm.sim.costs import Costs, Funding
 from botmm.sim.latency import LatencyModel, duration_ns
+from botmm.sim.orderbook_fill import OrderBookFillParams
 
 log = logging.getLogger(__name__)
 _advance_kernel = k.advance_compiled
@@ -66,46 +66,9 @@ _tick_price = k.tick_price.py_func
 _RSP_HEAD, _RSP_READ, _REQ_HEAD, _REQ_TAIL = k.I_RSP_HEAD, k.I_RSP_READ, k.I_REQ_HEAD, k.I_REQ_TAIL
 _TRADES, _REQ_NEW, _REQ_CANCEL = k.I_TRADES, k.REQ_NEW, k.REQ_CANCEL
 
-QUEUE_MODELS = {"risk_averse": k.Q_RISK_AVERSE, "prob": k.Q_PROB}
-WEIGHTINGS = {"power": k.W_POWER, "log": k.W_LOG}
-
-
-@dataclass
-class OrderBookFillParams:
-    """``fill_model=orderbook``: the replay venue's matching, queue and latency settings."""
-
-    name: str = "orderbook"
-    queue: str = "risk_averse"  # risk_averse | prob
-    prob_weighting: str = "power"  # power | log (prob queue only)
-    prob_n: float = 2.0  # exponent n of the prob weighting
-    partial_fills: bool = False
-    post_only: bool = True  # false: crossing orders take liquidity (taker fee)
-    entry_latency: str = "10ms"  # order/cancel -> exchange
-    response_latency: str = "10ms"  # exchange -> strategy
-    latency_table: Optional[str] = None  # CSV/Parquet (ts, entry, response in ns); replaces the constants
-    book_levels: int = 20  # levels a side in Market.book (0: no book)
-    book_ticks: int = 1 << 20  # width of the price window kept in memory, in ticks
-
-    def __post_init__(self) -> None:
-        require(self.queue in QUEUE_MODELS, self, "queue", "must be risk_averse or prob")
-        require(self.prob_weighting in WEIGHTINGS, self, "prob_weighting", "must be power or log")
-        require(self.prob_n > 0, self, "prob_n", "must be > 0")
-        for key in ("entry_latency", "response_latency"):
-            require(_is_duration(getattr(self, key)), self, key, "expected a duration >= 0 such as 10ms or 250us")
-        require(self.book_levels >= 0, self, "book_levels", "must be >= 0")
-        require(self.book_ticks >= 64, self, "book_ticks", "must be >= 64")
-
-    def describe(self) -> str:
-        queue = self.queue if self.queue == "risk_averse" else f"prob({self.prob_weighting}, n={self.prob_n:g})"
-        return f"queue={queue} partial_fills={self.partial_fills} post_only={self.post_only}"
-
-
-def _is_duration(text: str) -> bool:
-    try:
-        duration_ns(text, "")
-    except ConfigError:
-        return False
-    return True
+# the registry boundary: fill_model.queue and fill_model.prob_weighting (names) -> the compiled kernel's codes
+QUEUE_CODES = {"risk_averse": k.Q_RISK_AVERSE, "prob": k.Q_PROB}
+WEIGHTING_CODES = {"power": k.W_POWER, "log": k.W_LOG}
 
 
 def price_grid(data_tick: float, asset_tick: float) -> float:
@@ -141,7 +104,7 @@ class ReplayVenue(SimulatedVenue):
         self.grid = price_grid(feed.meta.tick_size, asset.tick_size)
         self.lot = feed.meta.lot_size
         self.book, self.ist, self.fst = k.new_state(
-            fill.book_ticks, QUEUE_MODELS[fill.queue], WEIGHTINGS[fill.prob_weighting], fill.prob_n, self.lot,
+            fill.book_ticks, QUEUE_CODES[fill.queue], WEIGHTING_CODES[fill.prob_weighting], fill.prob_n, self.lot,
             fill.partial_fills, fill.post_only, feed.on_bad_data == "error")
         self.top = np.zeros((4, max(1, fill.book_levels)), dtype=np.float64)
         self._levels = self.top.shape[1]
@@ -496,11 +459,9 @@ class ReplayVenue(SimulatedVenue):
         }
 
 
-def replay_venue(params: Any, ctx: Any) -> ReplayVenue:
-    """A :class:`ReplayVenue` over the job's L2 feed (``exchange=sim``, ``fill_model=orderbook``)."""
-    from botmm.config import to_params
-
-    fill = to_params(OrderBookFillParams, ctx.cfg.fill_model, "fill_model")
+def replay_venue(fill: OrderBookFillParams, ctx: Any, exchange: Any) -> ReplayVenue:
+    """``fill_model=orderbook``'s factory: a :class:`ReplayVenue` over the job's L2 feed, charging ``exchange``'s
+    costs (``exchange=sim``)."""
     if not isinstance(ctx.feed, L2Feed):
         raise ConfigError(f"feed={ctx.cfg.feed.name}: fill_model=orderbook needs an L2 feed (feed=synthetic_l2 or "
                           f"feed=l2_file)")
@@ -510,4 +471,4 @@ def replay_venue(params: Any, ctx: Any) -> ReplayVenue:
         latency = LatencyModel.constant(duration_ns(fill.entry_latency, "fill_model.entry_latency"),
                                         duration_ns(fill.response_latency, "fill_model.response_latency"))
     interval_ns = round(parse_duration(ctx.cfg.interval, "interval") * 1e9)
-    return ReplayVenue(ctx.feed, fill, ctx.asset, params.costs(), interval_ns, latency)
+    return ReplayVenue(ctx.feed, fill, ctx.asset, exchange.costs(), interval_ns, latency)

@@ -1,12 +1,15 @@
-"""``exchange=sim``: the backtest venue, ticked by the data's own clock: bars (:mod:`botmm.sim.candle`) or, with
-``fill_model=orderbook``, an L2 order-book replay (:mod:`botmm.sim.replay`)."""
+"""``exchange=sim``: the backtest venue, ticked by the data's own clock. How it fills orders is the job's fill model,
+a plugin kind (``botmm_register_fill_models``): bars (``fill_model=candle``, :mod:`botmm.sim.candle`), an L2
+order-book replay (``fill_model=orderbook``, :mod:`botmm.sim.replay`) or a third party's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from botmm.config import ComponentParams, require
+from botmm import registry
+from botmm.config import ComponentParams, require, to_params
+from botmm.errors import ConfigError
 from botmm.registry import BuildContext, hookimpl
 from botmm.sim.costs import Costs
 
@@ -31,32 +34,21 @@ class SimParams(ComponentParams):
 
 
 def candle_venue(params: SimParams, ctx: BuildContext, venue: Optional[type] = None, **clock):
-    """A :class:`~botmm.sim.candle.CandleVenue` (or its subclass ``venue``) over the job's feed with the job's
-    ``fill_model``."""
-    from botmm.config import to_params
-    from botmm.errors import ConfigError
-    from botmm.sim.candle import CandleFillParams, CandleVenue
-
-    from ..feeds.l2 import L2FileFeed, SyntheticL2Feed
+    """The candle fill model's venue (or its subclass ``venue``) for an exchange that only fills against bars (the
+    paper exchange)."""
+    from botmm.plugins.fill_models.candle import make_candle
+    from botmm.sim.candle import CandleFillParams
 
     if ctx.cfg.fill_model.name != "candle":
         raise ConfigError(f"fill_model={ctx.cfg.fill_model.name}: exchange={params.name} fills against bars "
                           "(fill_model=candle); the order-book replay runs on exchange=sim (botmm replay)")
-    if isinstance(ctx.feed, (L2FileFeed, SyntheticL2Feed)):
-        raise ConfigError(f"feed={ctx.cfg.feed.name}: an L2 feed needs the order-book replay (botmm replay); "
-                          f"exchange={params.name} fills against bars, from a bar feed (feed=synthetic, candles_file, "
-                          "candles, hyperliquid)")
-    fill = to_params(CandleFillParams, ctx.cfg.fill_model, "fill_model")
-    return (venue or CandleVenue)(ctx.feed, fill, ctx.asset, params.costs(), **clock)
+    return make_candle(to_params(CandleFillParams, ctx.cfg.fill_model, "fill_model"), ctx, params, venue, **clock)
 
 
 def make_sim(params: SimParams, ctx: BuildContext):
-    """The candle venue, or the order-book replay venue (:mod:`botmm.sim.replay`) with ``fill_model=orderbook``."""
-    if ctx.cfg.fill_model.name == "orderbook":
-        from botmm.sim.replay import replay_venue
-
-        return replay_venue(params, ctx)
-    return candle_venue(params, ctx)
+    """The venue of the job's fill model, asked of the fill-model registry."""
+    fill = registry.params("fill_model", ctx.cfg.fill_model, "fill_model")
+    return registry.component("fill_model", fill.name).factory(fill, ctx, params)
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""``quoter=demo``: an example third-party botmm plugin (the walk-through in botmm's ``docs/plugins.md``).
+"""``quoter=demo`` and ``botmm demo-hello``: an example third-party botmm plugin (the walk-through in botmm's
+``docs/plugins.md``).
 
 A symmetric quoter around mid, shifted by a fixed skew::
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+import click
 
 from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl, require
 from botmm.rounding import round_ask, round_bid, round_lot
@@ -64,6 +67,28 @@ def make_demo(params: DemoParams, ctx: BuildContext) -> DemoQuoter:
 def botmm_register_quoters(register: Callable[..., None]) -> None:
     """Register ``quoter=demo``; its schema lands in Hydra's ConfigStore as ``quoter/demo``."""
     register("demo", make_demo, DemoParams)
+
+
+@click.command("demo-hello")
+@click.option("--mid", type=float, default=3000.0, show_default=True, help="The mid price to quote around.")
+@click.option("--spread-bps", type=float, default=10.0, show_default=True, help="The full spread, in bps of mid.")
+@click.option("--skew-bps", type=float, default=0.0, show_default=True, help="The shift of both quotes, in bps.")
+@click.option("--tick", type=float, default=0.1, show_default=True, help="The price step quotes are rounded to.")
+def demo_hello(mid: float, spread_bps: float, skew_bps: float, tick: float) -> None:
+    """Say hello and print the demo quoter's bid and ask around MID: a subcommand a plugin adds to botmm."""
+    try:
+        params = DemoParams(name="demo", spread_bps=spread_bps, skew_bps=skew_bps)
+    except ValueError as exc:  # the params' own check, as in a job: one line
+        raise click.UsageError(str(exc)) from None
+    quote = DemoQuoter(params, tick, 1e-4).quote(QuoteInputs(mid=mid))
+    click.echo(f"hello from botmm-demo-plugin: quoter=demo quotes bid {quote.bids[0].price:g} ask "
+               f"{quote.asks[0].price:g} around {mid:g}")
+
+
+@hookimpl
+def botmm_register_commands(register: Callable[[click.Command], None]) -> None:
+    """Add ``botmm demo-hello``."""
+    register(demo_hello)
 
 
 @hookimpl

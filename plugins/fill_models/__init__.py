@@ -1,0 +1,1 @@
+"""Built-in fill models: how ``exchange=sim`` fills orders (``botmm_register_fill_models``)."""
