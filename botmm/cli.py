@@ -83,7 +83,7 @@ def _complete(config_name: str) -> Callable[..., list[Any]]:
 def _hydra_command(name: str, doc: str) -> None:
     settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
-    @cli.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups).",
+    @cli.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups and options).",
                  context_settings=settings)
     @click.argument("overrides", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete(name))
     @click.pass_context
@@ -115,7 +115,10 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         if searchpath:
             args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
-        if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
+        if not modes - {"-m"} and {"--help", "-h"} & set(args):
+            _print_help(name, overrides)
+            return
+        if not modes - {"-m"} and "--hydra-help" not in args:
             _check_output_dir(overrides, multirun)
             combos, grid = _combinations(overrides)
             _prevalidate(name, combos)
@@ -148,6 +151,20 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
             summarise_sweep(SweepDir.last)
     if code:
         raise SystemExit(code)
+
+
+def _print_help(name: str, overrides: list[str]) -> None:
+    """``botmm <name> --help`` (:mod:`botmm.help`), for the config the overrides compose."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from botmm.help import help_page
+
+    with initialize_config_module("botmm.conf", version_base="1.3"):
+        cfg = _compose(name, overrides)
+        hydra = GlobalHydra.instance().hydra
+        groups = hydra.format_config_groups(lambda group: group != "hydra" and not group.startswith("hydra/"))
+    click.echo(help_page(name, HYDRA_COMMANDS[name], cfg, groups))
 
 
 def _check_output_dir(overrides: list[str], multirun: bool) -> None:

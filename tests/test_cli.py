@@ -9,6 +9,7 @@ paper runs ended by their duration, SIGINT or SIGTERM.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -232,10 +233,17 @@ def test_info_passes_through_to_hydra(tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("result.json"))
 
 
+def help_options(stdout: str) -> dict[str, tuple[str, str]]:
+    """``key -> (default, description)`` from the options section of ``botmm <command> --help``."""
+    section = stdout.split("== Options", 1)[1]
+    rows = re.findall(r"^  (\S+?)=(.*?)(?: {2,}(.*))?$", section, re.MULTILINE)
+    return {key: (default.strip(), doc.strip()) for key, default, doc in rows}
+
+
 def test_run_help_lists_config_groups_and_options(tmp_path: Path) -> None:
     proc = botmm(tmp_path, "run", "--help")
     assert proc.returncode == 0, output(proc)
-    section = proc.stdout.split("== Config groups", 1)[1].split("== Config ==", 1)[0]
+    section = proc.stdout.split("== Config groups", 1)[1].split("== Options", 1)[0]
     groups = dict(re.findall(r"^(\w+): (.+)$", section, re.MULTILINE))
     assert {"btc", "eth", "sol"} <= set(groups["asset"].split(", "))
     assert "avellaneda" in groups["quoter"].split(", ")
@@ -243,8 +251,41 @@ def test_run_help_lists_config_groups_and_options(tmp_path: Path) -> None:
     assert {"candles_file", "synthetic", "synthetic_live"} <= set(groups["feed"].split(", "))
     assert "volatility" in groups["signal"].split(", ")
     assert "hydra" not in groups
-    assert "name: paper" in proc.stdout  # the run config's default venue
+    assert help_options(proc.stdout)["exchange.name"][0] == "paper"  # the run config's default venue
     assert not any(tmp_path.rglob("result.json"))
+
+
+def test_help_shows_each_options_resolved_default_and_its_field_doc(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "run", "asset=btc", "--help")
+    assert proc.returncode == 0, output(proc)
+    shown = help_options(proc.stdout)
+    # the quoter's knobs default to the asset's own values through ${oc.select:...}: shown resolved (btc's spread)
+    assert shown["quoter.spread_bps"] == ("3.0", "minimum full spread, in bps of mid")
+    assert shown["quoter.order_size_usd"] == ("200.0", "notional per level")
+    assert shown["risk.max_position_usd"] == (
+        "2000.0", "|position| * mid beyond which the growing side stops quoting")  # conf/asset/btc.yaml's
+    assert shown["duration"][0] == "null" and shown["duration"][1].startswith("stop after this long")
+    port = os.environ.get("BOTMM_STATUS_PORT", "8787")  # ${oc.env:BOTMM_STATUS_PORT,8787}, resolved
+    assert shown["server.port"] == (port, "0: any free port (the log line says which)")
+    assert shown["logging.levels.websockets"] == ("WARNING", "per-logger levels, e.g. {websockets: WARNING}")
+    assert shown["strategy.auto_tune.window"][0] == "1h" and shown["strategy.auto_tune.window"][1]
+    assert "${" not in proc.stdout
+    assert "botmm -m" not in proc.stdout  # a multirun of run is refused: not suggested
+    assert not any(tmp_path.rglob("result.json"))
+
+
+def test_help_follows_the_overrides_and_suggests_a_sweep_where_one_runs(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "quoter=glft", "quoter.spread_bps=7", "--help")
+    assert proc.returncode == 0, output(proc)
+    shown = help_options(proc.stdout)
+    assert shown["quoter.name"][0] == "glft" and shown["quoter.spread_bps"][0] == "7.0"
+    assert shown["feed.bar_seconds"][0] == "60"
+    assert "botmm -m backtest" in proc.stdout
+    record = botmm(tmp_path, "record", "--help")
+    assert record.returncode == 0, output(record)
+    assert help_options(record.stdout)["open_timeout_s"][1].startswith("deadline of each connection attempt")
+    bad = botmm(tmp_path, "backtest", "quoter=nope", "--help")
+    assert bad.returncode == 2 and bad.stderr.startswith("botmm: quoter=nope: no such option"), output(bad)
 
 
 # --- one-line config errors: nothing runs ------------------------------------------------------------------------
