@@ -351,6 +351,23 @@ def test_paper_run_stops_after_duration(tmp_path: Path) -> None:
 
 
 
+def test_a_multi_asset_run_prints_one_table_with_a_column_per_asset_and_the_total(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "run", "asset=[eth,btc]", "interval=0.5s", "duration=3s", timeout=60)
+    assert proc.returncode == 0, output(proc)
+    result = result_of(only_dir(tmp_path / "outputs" / "run"))
+    header = next(line for line in proc.stdout.splitlines() if "figure" in line)
+    assert re.findall(r"\w+", header) == ["figure", "ETH", "BTC", "total"], header
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"^\W*(\w+)\s*│(.*)$", proc.stdout, re.MULTILINE)}
+    cells = {key: [c for c in row if c != "│"] for key, row in rows.items()}
+    eth, btc = result["assets"]["ETH"], result["assets"]["BTC"]
+    assert cells["fills"][:3] == [str(eth["fills"]), str(btc["fills"]), str(result["fills"])]
+    assert eth["fills"] + btc["fills"] == result["fills"]
+    assert cells["pnl"][2] == f"{result['pnl']:,.4f}"  # four decimals, not the sum's float noise
+    assert cells["final_position"][2] == "-"  # ETH and BTC positions do not add up
+    assert cells["status"][:3] == ["ok", "ok", "ok"]
+    assert "{" not in proc.stdout and "'ETH'" not in proc.stdout  # no raw dict
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_paper_run_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
