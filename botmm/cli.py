@@ -33,7 +33,8 @@ HYDRA_COMMANDS = {
     "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
-    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour).",
+    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour); "
+              "--timeout SECONDS bounds each connection attempt.",
     "train": "Generate fill-prediction training data with the pipeline, train the fill predictor, report held-out "
              "AUC and calibration (default: synthetic L2 replay).",
     "reoptimize": "Nightly re-optimisation: fetch data, sweep, and write the live params file only when the "
@@ -87,8 +88,25 @@ def _hydra_command(name: str, doc: str) -> None:
                  context_settings=settings)
     @click.argument("overrides", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete(name))
     @click.pass_context
-    def command(ctx: click.Context, overrides: tuple[str, ...]) -> None:
-        launch(name, list(overrides), ctx.obj["multirun"])
+    def command(ctx: click.Context, overrides: tuple[str, ...], timeout: str | None = None) -> None:
+        extra = [] if timeout is None else [f"open_timeout_s={_timeout_s(timeout)}"]
+        launch(name, [*overrides, *extra], ctx.obj["multirun"])
+
+    if name == "record":  # the one network command among them: a deadline on the command line, as `data fetch`
+        click.option("--timeout", metavar="SECONDS", default=None,
+                     help="Deadline of each connection attempt: name resolution, connect and handshake "
+                          "(open_timeout_s, default 5).")(command)
+
+
+def _timeout_s(text: str) -> float:
+    """``--timeout``'s seconds: a positive finite number, or one line naming the option."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        fail(f"--timeout={text}: expected a positive number of seconds")
+    return seconds
 
 
 for _name, _doc in HYDRA_COMMANDS.items():

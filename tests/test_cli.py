@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -366,6 +367,45 @@ def test_a_multi_asset_run_prints_one_table_with_a_column_per_asset_and_the_tota
     assert cells["final_position"][2] == "-"  # ETH and BTC positions do not add up
     assert cells["status"][:3] == ["ok", "ok", "ok"]
     assert "{" not in proc.stdout and "'ETH'" not in proc.stdout  # no raw dict
+
+
+# --- botmm record --timeout: a deadline and one line -------------------------------------------------------------
+
+
+def _record_fails(tmp_path: Path, *args: str) -> tuple[str, float]:
+    """``botmm record <args>``, which must fail in one line and record nothing; the line and the wall-clock time."""
+    start = time.monotonic()
+    proc = botmm(tmp_path, "record", f"root={tmp_path}/data", *args, timeout=60)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0, output(proc)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("botmm: "), output(proc)
+    assert not (tmp_path / "data").exists() and not any(tmp_path.rglob("result.json"))
+    return lines[0], elapsed
+
+
+def test_record_timeout_ends_a_silent_server_and_a_closed_port_in_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the kernel's backlog), never answers
+        line, elapsed = _record_fails(tmp_path, f"ws_url=ws://127.0.0.1:{silent.getsockname()[1]}/ws", "--timeout",
+                                      "1")
+    assert "TimeoutError" in line and "nothing recorded" in line, line
+    assert elapsed < 20, elapsed  # start-up and the one-second deadline, on a loaded machine
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        closed = sock.getsockname()[1]
+    line, _ = _record_fails(tmp_path, f"ws_url=ws://127.0.0.1:{closed}/ws", "--timeout", "2")
+    assert line.startswith(f"botmm: ws_url=ws://127.0.0.1:{closed}/ws: ConnectionRefusedError"), line
+
+
+def test_record_on_a_name_that_does_not_resolve_ends_in_one_line(tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 6761); the suite has no network, so only the line and the exit are asserted
+    line, _ = _record_fails(tmp_path, "asset=[eth,btc]", "ws_url=ws://nonexistent.invalid/ws", "--timeout=2")
+    assert line.startswith("botmm: ws_url=ws://nonexistent.invalid/ws: ") and "nothing recorded" in line, line
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "inf", "nan"])
+def test_record_timeout_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    line, _ = _record_fails(tmp_path, f"--timeout={value}")
+    assert line == f"botmm: --timeout={value}: expected a positive number of seconds"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -134,13 +134,15 @@ CASES = [
     case("data fetch --venue bybit --symbol BTCUSDT --interval 7m --start 2024-01-01", "7m"),
     case("record ws_url=http://127.0.0.1:1", "ws_url"),
     case("record duration=abc", "duration=abc"),
+    case("record --timeout=abc", "--timeout=abc"),
     # the network: a deadline and one line
     case("data fetch --venue hyperliquid --symbol BTC --start 2024-01-01 --retries 0 --base-url {refused}",
          "hyperliquid meta", network=True),
     case("data fetch --venue bybit --symbol BTCUSDT --start 2024-01-01 --retries 0 --timeout 1 --base-url {silent}",
          "bybit BTCUSDT", network=True),
     case("record ws_url={refused_ws}", "ws_url=", network=True),
-    case("record ws_url={silent_ws} open_timeout_s=1", "ws_url=", network=True),
+    case("record ws_url={silent_ws} --timeout 1", "ws_url=", network=True),
+    case("record asset=[eth,btc] ws_url=ws://nonexistent.invalid/ws --timeout 2", "nonexistent.invalid", network=True),
 ]
 
 
