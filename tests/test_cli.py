@@ -271,6 +271,7 @@ def test_help_shows_each_options_resolved_default_and_its_field_doc(tmp_path: Pa
     assert shown["logging.levels.websockets"] == ("WARNING", "per-logger levels, e.g. {websockets: WARNING}")
     assert shown["strategy.auto_tune.window"][0] == "1h" and shown["strategy.auto_tune.window"][1]
     assert "${" not in proc.stdout
+    assert [key for key, (_, doc) in shown.items() if not doc] == []  # every option is described
     assert "botmm -m" not in proc.stdout  # a multirun of run is refused: not suggested
     assert not any(tmp_path.rglob("result.json"))
 
@@ -285,6 +286,8 @@ def test_help_follows_the_overrides_and_suggests_a_sweep_where_one_runs(tmp_path
     record = botmm(tmp_path, "record", "--help")
     assert record.returncode == 0, output(record)
     assert help_options(record.stdout)["open_timeout_s"][1].startswith("deadline of each connection attempt")
+    assert [key for key, (_, doc) in help_options(record.stdout).items() if not doc] == []
+    assert [key for key, (_, doc) in shown.items() if not doc] == []
     bad = botmm(tmp_path, "backtest", "quoter=nope", "--help")
     assert bad.returncode == 2 and bad.stderr.startswith("botmm: quoter=nope: no such option"), output(bad)
 

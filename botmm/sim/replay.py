@@ -73,11 +73,11 @@ WEIGHTINGS = {"power": k.W_POWER, "log": k.W_LOG}
 class OrderBookFillParams:
     """``fill_model=orderbook``: the replay venue's matching, queue and latency settings."""
 
-    name: str = "orderbook"
+    name: str = "orderbook"  # fill_model=<name> picks the fill model
     queue: str = "risk_averse"  # risk_averse | prob
     prob_weighting: str = "power"  # power | log (prob queue only)
     prob_n: float = 2.0  # exponent n of the prob weighting
-    partial_fills: bool = False
+    partial_fills: bool = False  # true: a fill takes what the trades leave after the queue; false: all
     post_only: bool = True  # false: crossing orders take liquidity (taker fee)
     entry_latency: str = "10ms"  # order/cancel -> exchange
     response_latency: str = "10ms"  # exchange -> strategy
