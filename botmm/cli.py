@@ -33,7 +33,8 @@ HYDRA_COMMANDS = {
     "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
-    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour).",
+    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour); "
+              "--timeout SECONDS bounds each connection attempt.",
     "reoptimize": "Nightly re-optimisation: fetch data, sweep, and write the live params file only when the "
                   "out-of-sample score improves by the threshold (cron-safe).",
     "supervise": "Backtest several assets, allocate capital (risk parity, Sharpe, equal) and compare the portfolio "
@@ -116,14 +117,30 @@ def job_command(name: str, doc: str, run: Callable[..., Any], show: Callable[[An
 def _hydra_command(name: str, doc: str) -> click.Command:
     settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
-    @click.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups).",
+    @click.command(name, help=f"{doc} Overrides: key=value ... (--help lists config groups and options).",
                    context_settings=settings)
     @click.argument("overrides", nargs=-1, type=click.UNPROCESSED, shell_complete=_complete(name))
     @click.pass_context
-    def command(ctx: click.Context, overrides: tuple[str, ...]) -> None:
-        launch(name, list(overrides), ctx.obj["multirun"])
+    def command(ctx: click.Context, overrides: tuple[str, ...], timeout: str | None = None) -> None:
+        extra = [] if timeout is None else [f"open_timeout_s={_timeout_s(timeout)}"]
+        launch(name, [*overrides, *extra], ctx.obj["multirun"])
 
+    if name == "record":  # the one network command among them: a deadline on the command line, as `data fetch`
+        click.option("--timeout", metavar="SECONDS", default=None,
+                     help="Deadline of each connection attempt: name resolution, connect and handshake "
+                          "(open_timeout_s, default 5).")(command)
     return command
+
+
+def _timeout_s(text: str) -> float:
+    """``--timeout``'s seconds: a positive finite number, or one line naming the option."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        fail(f"--timeout={text}: expected a positive number of seconds")
+    return seconds
 
 
 for _name, _doc in HYDRA_COMMANDS.items():
@@ -150,7 +167,10 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         if searchpath:
             args = [searchpath, *args]  # before any --cfg/--info flag and its value
             overrides.append(searchpath)
-        if not modes - {"-m"} and not {"--help", "-h", "--hydra-help"} & set(args):
+        if not modes - {"-m"} and {"--help", "-h"} & set(args):
+            _print_help(name, overrides)
+            return
+        if not modes - {"-m"} and "--hydra-help" not in args:
             _check_output_dir(overrides, multirun)
             combos, grid = _combinations(overrides)
             _prevalidate(name, combos)
@@ -185,20 +205,39 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         raise SystemExit(code)
 
 
+def _print_help(name: str, overrides: list[str]) -> None:
+    """``botmm <name> --help`` (:mod:`botmm.help`), for the config the overrides compose."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from botmm.help import help_page
+
+    with initialize_config_module("botmm.conf", version_base="1.3"):
+        cfg = _compose(name, overrides)
+        hydra = GlobalHydra.instance().hydra
+        groups = hydra.format_config_groups(lambda group: group != "hydra" and not group.startswith("hydra/"))
+    click.echo(help_page(name, HYDRA_COMMANDS[name], cfg, groups))
+
+
 def _check_output_dir(overrides: list[str], multirun: bool) -> None:
     """The folder Hydra will create the job's output dir in must be a writable folder: Hydra itself would stop with
     a traceback. Checked on the nearest part of the path that exists (the rest holds ``${now:...}``)."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     value = next((o.partition("=")[2] for o in reversed(overrides) if o.partition("=")[0] == key),
                  "multirun" if multirun else "outputs")
-    existing = Path(value.split("${")[0] or ".").absolute()
+    _check_folder(key, value, Path(value.split("${")[0] or "."),
+                  f" (run botmm from a writable folder or set {key})")
+
+
+def _check_folder(key: str, value: str, folder: Path, hint: str = "") -> None:
+    """``folder`` can be created and written into: the nearest part of it that exists is a writable folder."""
+    existing = folder.expanduser().absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise BotmmError(f"{key}={value}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise BotmmError(f"{key}={value}: cannot write into {existing} (run botmm from a writable folder or set "
-                         f"{key})")
+        raise BotmmError(f"{key}={value}: cannot write into {existing}{hint}")
 
 
 def _plugin_searchpath() -> str | None:
@@ -337,6 +376,9 @@ def _check(name: str, cfg: DictConfig) -> None:
     from botmm.pipeline import build_components
 
     refuse_keys_in_config(cfg)
+    log_path = (cfg.get("logging") or {}).get("path")
+    if log_path:  # a log file kept across runs: the job would fail on it only once started
+        _check_folder("logging.path", log_path, Path(log_path).parent)
     if name == "record":
         from botmm.runners.record import check
 
@@ -384,20 +426,13 @@ def _hydra_main(name: str) -> Callable[[], Any]:
     def task(cfg: DictConfig) -> dict[str, Any] | float:
         from botmm.config import SummaryWeights, to_params
         from botmm.logs import setup_logging
-        from botmm.runners import live, record, reoptimize, simulate, supervise
-        from botmm.runners.summary import objective, print_result
+        from botmm.runners.summary import objective
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
-        if name not in HYDRA_COMMANDS and name not in _JOBS:
-            _plugin_commands()  # a plugin's job in a process that has not loaded them (a launcher's worker)
-        runner, printer = _JOBS.get(name) or (
-            {"run": live.run, "record": record.record, "reoptimize": reoptimize.reoptimize,
-             "supervise": supervise.supervise}.get(name, simulate.backtest),
-            {"record": record.print_summary, "reoptimize": reoptimize.print_decision,
-             "supervise": supervise.print_report}.get(name, print_result))
         try:
             setup_logging(cfg.get("logging"), output_dir, cfg.asset.symbol)
+            runner, printer = _runner(name)
             result = runner(cfg, output_dir)
         except (BotmmError, OSError) as exc:
             if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -417,6 +452,36 @@ def _hydra_main(name: str) -> Callable[[], Any]:
         return result
 
     return hydra.main(version_base="1.3", config_path="pkg://botmm.conf", config_name=name)(task)
+
+
+def _runner(name: str) -> tuple[Callable[[DictConfig, Path], Any], Callable[[Any], None]]:
+    """The job function of command ``name`` and the function printing its result; only that runner's module is
+    imported (the live runner's alone costs a backtest about 0.3 s)."""
+    if name not in HYDRA_COMMANDS and name not in _JOBS:
+        _plugin_commands()  # a plugin's job in a process that has not loaded them (a launcher's worker)
+    if name in _JOBS:
+        return _JOBS[name]
+    if name == "run":
+        from botmm.runners import live
+        from botmm.runners.summary import print_result
+
+        return live.run, print_result
+    if name == "record":
+        from botmm.runners import record
+
+        return record.record, record.print_summary
+    if name == "reoptimize":
+        from botmm.runners import reoptimize
+
+        return reoptimize.reoptimize, reoptimize.print_decision
+    if name == "supervise":
+        from botmm.runners import supervise
+
+        return supervise.supervise, supervise.print_report
+    from botmm.runners import simulate
+    from botmm.runners.summary import print_result
+
+    return simulate.backtest, print_result
 
 
 @cli.command("plugins")

@@ -7,9 +7,15 @@ full key (``quoter.spread_bps=-1.0: must be > 0``).
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import io
 import math
 import os
 import re
+import textwrap
+import tokenize
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -39,7 +45,7 @@ def require(ok: bool, params: Any, key: str, problem: str) -> None:
 class ComponentParams:
     """Base of every component's params. ``name`` picks the component from the plugin registry."""
 
-    name: str = MISSING
+    name: str = MISSING  # the component, from the plugin registry (<group>=<name> picks it)
 
 
 @dataclass
@@ -70,10 +76,10 @@ STATE_DIR_ENV = "BOTMM_STATE_DIR"
 class RiskLimits:
     max_position_usd: float = 1000.0  # |position| * mid beyond which the growing side stops quoting
     max_daily_loss_pct: float = 5.0  # loss in a UTC day, % of capital, that trips the circuit breaker
-    max_open_orders: int = 10
+    max_open_orders: int = 10  # resting orders at most, both sides together
     cooldown_seconds: float = 60.0  # pause after an API-error circuit break before quoting again
     max_api_errors: int = 5  # venue errors within error_window_seconds that trip the circuit breaker
-    error_window_seconds: float = 60.0
+    error_window_seconds: float = 60.0  # ... the window those errors are counted over
     # market data older than this in a wall-clock run cancels every order and stops quoting until fresh data
     # returns; None: 3 ticks of the run's interval, at most 5s (backtests are never stale)
     max_data_age: Optional[str] = None
@@ -113,12 +119,12 @@ class AssetConfig:
     """An instrument. ``quote`` holds the asset's own values of the shared quoting knobs (spread_bps,
     order_size_usd, ...), which every quoter takes as its defaults."""
 
-    symbol: str = MISSING
-    tick_size: float = MISSING
-    lot_size: float = MISSING
+    symbol: str = MISSING  # the venue's name of the instrument (ETH, BTC, ...)
+    tick_size: float = MISSING  # price step, quote units
+    lot_size: float = MISSING  # size step, base units
     min_notional: float = 10.0  # smallest order value the venue accepts, quote units
     ref_price: float = 1000.0  # a typical price: where synthetic data starts
-    quote: Dict[str, Any] = field(default_factory=dict)
+    quote: Dict[str, Any] = field(default_factory=dict)  # this asset's values of the shared quoting knobs
 
 
     def __post_init__(self) -> None:
@@ -171,7 +177,7 @@ def _require_wf(ok: bool, params: Any, key: str, problem: str) -> None:
 @dataclass
 class BacktestConfig:
     split: Optional[str] = None  # walk-forward split: a fraction of the ticks (0.7) or a UTC date (2022-01-20)
-    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)  # k folds of train and test windows
 
     def __post_init__(self) -> None:
         require(self.split is None or parse_split(self.split) is not None, self, "split",
@@ -196,11 +202,11 @@ class SummaryWeights:
     or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set). A job with fewer than
     ``min_fills`` fills is flagged ``no trades`` and never ranked above one that traded."""
 
-    sharpe: float = 1.0
-    return_pct: float = 0.1
-    max_drawdown_pct: float = 0.5
-    objective: str = "score"
-    min_fills: int = 1
+    sharpe: float = 1.0  # weight of the Sharpe ratio in the score
+    return_pct: float = 0.1  # weight of the return, % of capital
+    max_drawdown_pct: float = 0.5  # penalty per % of maximum drawdown
+    objective: str = "score"  # what an optimising sweeper maximises: score or a figure of result.json
+    min_fills: int = 1  # a job with fewer fills is flagged "no trades", ranked below every job that traded
 
     def __post_init__(self) -> None:
         require(self.min_fills >= 0, self, "min_fills", "must be >= 0")
@@ -213,10 +219,10 @@ class JobConfig:
     asset: AssetConfig = MISSING
     risk: RiskLimits = field(default_factory=RiskLimits)
     order_manager: OrderManagerConfig = field(default_factory=OrderManagerConfig)
-    capital: float = 10_000.0
+    capital: float = 10_000.0  # the account's capital, quote units (split evenly between the assets of asset=[...])
     interval: str = "1s"  # strategy tick period of a wall-clock run; a backtest ticks once per bar
     duration: Optional[str] = None  # stop after this long: wall-clock time live, data time in a backtest (None: all)
-    seed: int = 7
+    seed: int = 7  # random seed of synthetic data and simulations
     compound: bool = False  # order sizes grow and shrink with equity (size * equity / capital)
     progress: Optional[bool] = None  # a progress bar for long backtests; None: when the terminal is interactive
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
@@ -267,6 +273,39 @@ def is_duration(text: str) -> bool:
     except ConfigError:
         return False
     return True
+
+
+@functools.cache
+def field_docs(schema: type) -> dict[str, str]:
+    """The description of each field of dataclass ``schema`` and its bases: the comment ending the field's line, else
+    the comment lines right above it; comment lines above a field that has its own comment continue the field
+    before. Config dataclasses document their fields this way, and ``botmm <command> --help`` shows these
+    descriptions (:mod:`botmm.help`)."""
+    docs: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):
+        if not is_dataclass(cls):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(cls))
+        except (OSError, TypeError):  # defined where no source is kept (an interactive session)
+            continue
+        lines = source.splitlines()
+        comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                    for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+        before = None
+        for stmt in ast.parse(source).body[0].body:
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            above, line = [], stmt.lineno - 1
+            while line in comments and lines[line - 1].lstrip().startswith("#"):
+                above.insert(0, comments[line])
+                line -= 1
+            own = comments.get(stmt.end_lineno) or comments.get(stmt.lineno)
+            if own and above and before:
+                docs[before] = " ".join([docs[before], *above])
+            docs[stmt.target.id] = own or " ".join(above)
+            before = stmt.target.id if own else None
+    return docs
 
 
 def check_finite(value: Any, path: str) -> None:

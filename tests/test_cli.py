@@ -9,8 +9,10 @@ paper runs ended by their duration, SIGINT or SIGTERM.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -232,10 +234,17 @@ def test_info_passes_through_to_hydra(tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("result.json"))
 
 
+def help_options(stdout: str) -> dict[str, tuple[str, str]]:
+    """``key -> (default, description)`` from the options section of ``botmm <command> --help``."""
+    section = stdout.split("== Options", 1)[1]
+    rows = re.findall(r"^  (\S+?)=(.*?)(?: {2,}(.*))?$", section, re.MULTILINE)
+    return {key: (default.strip(), doc.strip()) for key, default, doc in rows}
+
+
 def test_run_help_lists_config_groups_and_options(tmp_path: Path) -> None:
     proc = botmm(tmp_path, "run", "--help")
     assert proc.returncode == 0, output(proc)
-    section = proc.stdout.split("== Config groups", 1)[1].split("== Config ==", 1)[0]
+    section = proc.stdout.split("== Config groups", 1)[1].split("== Options", 1)[0]
     groups = dict(re.findall(r"^(\w+): (.+)$", section, re.MULTILINE))
     assert {"btc", "eth", "sol"} <= set(groups["asset"].split(", "))
     assert "avellaneda" in groups["quoter"].split(", ")
@@ -243,8 +252,44 @@ def test_run_help_lists_config_groups_and_options(tmp_path: Path) -> None:
     assert {"candles_file", "synthetic", "synthetic_live"} <= set(groups["feed"].split(", "))
     assert "volatility" in groups["signal"].split(", ")
     assert "hydra" not in groups
-    assert "name: paper" in proc.stdout  # the run config's default venue
+    assert help_options(proc.stdout)["exchange.name"][0] == "paper"  # the run config's default venue
     assert not any(tmp_path.rglob("result.json"))
+
+
+def test_help_shows_each_options_resolved_default_and_its_field_doc(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "run", "asset=btc", "--help")
+    assert proc.returncode == 0, output(proc)
+    shown = help_options(proc.stdout)
+    # the quoter's knobs default to the asset's own values through ${oc.select:...}: shown resolved (btc's spread)
+    assert shown["quoter.spread_bps"] == ("3.0", "minimum full spread, in bps of mid")
+    assert shown["quoter.order_size_usd"] == ("200.0", "notional per level")
+    assert shown["risk.max_position_usd"] == (
+        "2000.0", "|position| * mid beyond which the growing side stops quoting")  # conf/asset/btc.yaml's
+    assert shown["duration"][0] == "null" and shown["duration"][1].startswith("stop after this long")
+    port = os.environ.get("BOTMM_STATUS_PORT", "8787")  # ${oc.env:BOTMM_STATUS_PORT,8787}, resolved
+    assert shown["server.port"] == (port, "0: any free port (the log line says which)")
+    assert shown["logging.levels.websockets"] == ("WARNING", "per-logger levels, e.g. {websockets: WARNING}")
+    assert shown["strategy.auto_tune.window"][0] == "1h" and shown["strategy.auto_tune.window"][1]
+    assert "${" not in proc.stdout
+    assert [key for key, (_, doc) in shown.items() if not doc] == []  # every option is described
+    assert "botmm -m" not in proc.stdout  # a multirun of run is refused: not suggested
+    assert not any(tmp_path.rglob("result.json"))
+
+
+def test_help_follows_the_overrides_and_suggests_a_sweep_where_one_runs(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "backtest", "quoter=glft", "quoter.spread_bps=7", "--help")
+    assert proc.returncode == 0, output(proc)
+    shown = help_options(proc.stdout)
+    assert shown["quoter.name"][0] == "glft" and shown["quoter.spread_bps"][0] == "7.0"
+    assert shown["feed.bar_seconds"][0] == "60"
+    assert "botmm -m backtest" in proc.stdout
+    record = botmm(tmp_path, "record", "--help")
+    assert record.returncode == 0, output(record)
+    assert help_options(record.stdout)["open_timeout_s"][1].startswith("deadline of each connection attempt")
+    assert [key for key, (_, doc) in help_options(record.stdout).items() if not doc] == []
+    assert [key for key, (_, doc) in shown.items() if not doc] == []
+    bad = botmm(tmp_path, "backtest", "quoter=nope", "--help")
+    assert bad.returncode == 2 and bad.stderr.startswith("botmm: quoter=nope: no such option"), output(bad)
 
 
 # --- one-line config errors: nothing runs ------------------------------------------------------------------------
@@ -308,6 +353,62 @@ def test_paper_run_stops_after_duration(tmp_path: Path) -> None:
     assert printed(proc.stdout, "sharpe") == "n/a" and "n/a under 7 days" in proc.stdout
 
 
+
+
+def test_a_multi_asset_run_prints_one_table_with_a_column_per_asset_and_the_total(tmp_path: Path) -> None:
+    proc = botmm(tmp_path, "run", "asset=[eth,btc]", "interval=0.5s", "duration=3s", timeout=60)
+    assert proc.returncode == 0, output(proc)
+    result = result_of(only_dir(tmp_path / "outputs" / "run"))
+    header = next(line for line in proc.stdout.splitlines() if "figure" in line)
+    assert re.findall(r"\w+", header) == ["figure", "ETH", "BTC", "total"], header
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"^\W*(\w+)\s*│(.*)$", proc.stdout, re.MULTILINE)}
+    cells = {key: [c for c in row if c != "│"] for key, row in rows.items()}
+    eth, btc = result["assets"]["ETH"], result["assets"]["BTC"]
+    assert cells["fills"][:3] == [str(eth["fills"]), str(btc["fills"]), str(result["fills"])]
+    assert eth["fills"] + btc["fills"] == result["fills"]
+    assert cells["pnl"][2] == f"{result['pnl']:,.4f}"  # four decimals, not the sum's float noise
+    assert cells["final_position"][2] == "-"  # ETH and BTC positions do not add up
+    assert cells["status"][:3] == ["ok", "ok", "ok"]
+    assert "{" not in proc.stdout and "'ETH'" not in proc.stdout  # no raw dict
+
+
+# --- botmm record --timeout: a deadline and one line -------------------------------------------------------------
+
+
+def _record_fails(tmp_path: Path, *args: str) -> tuple[str, float]:
+    """``botmm record <args>``, which must fail in one line and record nothing; the line and the wall-clock time."""
+    start = time.monotonic()
+    proc = botmm(tmp_path, "record", f"root={tmp_path}/data", *args, timeout=60)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0, output(proc)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("botmm: "), output(proc)
+    assert not (tmp_path / "data").exists() and not any(tmp_path.rglob("result.json"))
+    return lines[0], elapsed
+
+
+def test_record_timeout_ends_a_silent_server_and_a_closed_port_in_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the kernel's backlog), never answers
+        line, elapsed = _record_fails(tmp_path, f"ws_url=ws://127.0.0.1:{silent.getsockname()[1]}/ws", "--timeout",
+                                      "1")
+    assert "TimeoutError" in line and "nothing recorded" in line, line
+    assert elapsed < 20, elapsed  # start-up and the one-second deadline, on a loaded machine
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        closed = sock.getsockname()[1]
+    line, _ = _record_fails(tmp_path, f"ws_url=ws://127.0.0.1:{closed}/ws", "--timeout", "2")
+    assert line.startswith(f"botmm: ws_url=ws://127.0.0.1:{closed}/ws: ConnectionRefusedError"), line
+
+
+def test_record_on_a_name_that_does_not_resolve_ends_in_one_line(tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 6761); the suite has no network, so only the line and the exit are asserted
+    line, _ = _record_fails(tmp_path, "asset=[eth,btc]", "ws_url=ws://nonexistent.invalid/ws", "--timeout=2")
+    assert line.startswith("botmm: ws_url=ws://nonexistent.invalid/ws: ") and "nothing recorded" in line, line
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "inf", "nan"])
+def test_record_timeout_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    line, _ = _record_fails(tmp_path, f"--timeout={value}")
+    assert line == f"botmm: --timeout={value}: expected a positive number of seconds"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -60,7 +60,7 @@ Notify = Callable[..., None]
 class RecorderParams:
     """The recorder's settings (the root keys of ``conf/record.yaml``)."""
 
-    ws_url: str = HL_MAINNET_WS
+    ws_url: str = HL_MAINNET_WS  # the exchange's public websocket (mainnet; testnet: api.hyperliquid-testnet.xyz)
     root: str = "data/orderbook"  # the dataset root: <root>/<SYMBOL>/<YYYY-MM-DD_HH>.parquet
     flush_seconds: float = 5.0  # the hour file on disk is at most this old: what a crash can lose
     duration: Optional[str] = None  # stop after this long (15s, 2h, ...); null: until SIGINT or SIGTERM

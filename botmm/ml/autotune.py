@@ -51,16 +51,16 @@ def require(ok: bool, params: Any, key: str, problem: str) -> None:
 class AutoTuneParams:
     """The ``auto_tune`` node of a strategy (``strategy.auto_tune.enabled=true``)."""
 
-    enabled: bool = False
+    enabled: bool = False  # tune spread, skew and size within the bounds below
     window: str = "1h"  # metrics are taken over each window of the job's clock; at most one step per knob each
     step: float = 0.1  # one step multiplies or divides a knob by 1 + step
-    min_spread_mult: float = 0.5
-    max_spread_mult: float = 2.0
-    min_skew_mult: float = 0.5
-    max_skew_mult: float = 3.0
-    min_size_mult: float = 0.25
-    max_size_mult: float = 1.5
-    target_fills_per_hour: float = 20.0
+    min_spread_mult: float = 0.5  # lowest multiplier of the quoter's spread
+    max_spread_mult: float = 2.0  # highest multiplier of the quoter's spread
+    min_skew_mult: float = 0.5  # lowest multiplier of its inventory skew
+    max_skew_mult: float = 3.0  # highest multiplier of its inventory skew
+    min_size_mult: float = 0.25  # lowest multiplier of its order size
+    max_size_mult: float = 1.5  # highest multiplier of its order size
+    target_fills_per_hour: float = 20.0  # the fill rate the spread is steered towards
     fill_band: float = 0.5  # no spread change while the fill rate is within target * (1 +- fill_band)
     min_sharpe: float = 0.0  # a losing window below this Sharpe widens the spread and cuts the size
     good_sharpe: float = 2.0  # a winning window above this Sharpe grows the size

@@ -56,7 +56,7 @@ def _key(override: str) -> str:
 class FetchParams:
     days: Optional[float] = None  # fetch and backtest the last this many days (feed=candles); None: the feed as is
     base_url: Optional[str] = None  # the venue's API server; None: mainnet
-    retries: int = 6
+    retries: int = 6  # more attempts after a transient failure, with exponential backoff
 
     def __post_init__(self) -> None:
         require(self.days is None or self.days > 0, self, "days", "must be > 0 or null")

@@ -113,16 +113,45 @@ def objective(result: dict[str, Any], weights: SummaryWeights, maximize: bool = 
 
 
 def print_result(result: dict[str, Any]) -> None:
-    """A short summary of one job on the console."""
+    """A short summary of one job on the console; a job of several assets (``asset=[eth,btc]``) gets one column per
+    asset and one for the whole account."""
     from rich.console import Console
     from rich.table import Table
 
+    if "assets" in result:
+        return _print_assets(result)
     table = Table(title=f"botmm {result['mode']} {result['symbol']}", show_header=False)
     for key, label in LABELS.items():
         table.add_row(key, _cell(result.get(key)), label)
     for key, value in result.get("venue", {}).items():
         table.add_row(f"venue.{key}", _cell(value), "")
     Console().print(table)
+
+
+def _print_assets(result: dict[str, Any]) -> None:
+    """The figures of each asset of a multi-asset job beside the whole account's (``-`` where a total has no
+    meaning: positions in different base units)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    assets = result["assets"]
+    table = Table(title=f"botmm {result['mode']} {result['symbol']}",
+                  caption="total: the assets' sums; return_pct on the whole capital; sharpe and max_drawdown_pct "
+                          "the worst asset's")
+    table.add_column("figure")
+    for symbol in assets:
+        table.add_column(symbol, justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("")
+    statuses = dict.fromkeys(str(a.get("status")) for a in assets.values())
+    for key, label in LABELS.items():
+        total = result.get(key, ", ".join(statuses) if key == "status" else None)
+        table.add_row(key, *(_cell(a.get(key)) for a in assets.values()),
+                      "-" if isinstance(total, dict) else _cell(total), label)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 200  # a log or a pipe has no width: keep the table readable
+    console.print(table)
 
 
 def _cell(value: Any) -> str:

@@ -55,7 +55,7 @@ PATHS = ("open-high-low-close", "open-low-high-close", "adverse")
 class CandleFillParams(ComponentParams):
     """``fill_model=candle``: the rules above."""
 
-    name: str = "candle"
+    name: str = "candle"  # fill_model=<name> picks the fill model
     rule: str = "through"  # through | touch
     path: str = "adverse"  # open-high-low-close | open-low-high-close | adverse
     volume_cap: Optional[float] = None  # max fraction of a bar's volume our fills in that bar may take

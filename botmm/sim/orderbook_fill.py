@@ -19,7 +19,7 @@ WEIGHTINGS = ("power", "log")  # the prob queue's share of a decrease from ahead
 class OrderBookFillParams(ComponentParams):
     """``fill_model=orderbook``: the replay venue's matching, queue and latency settings."""
 
-    name: str = "orderbook"
+    name: str = "orderbook"  # fill_model=<name> picks the fill model
     queue: str = "risk_averse"  # risk_averse | prob
     prob_weighting: str = "power"  # power | log (prob queue only)
     prob_n: float = 2.0  # exponent n of the prob weighting

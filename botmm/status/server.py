@@ -42,7 +42,7 @@ SHUTDOWN_POLL_S = 0.05  # how long closing may wait for the serving loop: the bo
 
 @dataclass
 class ServerParams:
-    enabled: bool = True
+    enabled: bool = True  # serve the status page, /metrics and /healthz
     host: str = "127.0.0.1"  # another address (0.0.0.0 for Docker) needs a token
     port: int = 8787  # 0: any free port (the log line says which)
     token_env: Optional[str] = "BOTMM_STATUS_TOKEN"  # environment variable holding the access token

@@ -32,7 +32,7 @@ log = logging.getLogger("botmm.feed.hyperliquid")
 class HyperliquidFeedParams(ComponentParams):
     base_url: str = "https://api.hyperliquid.xyz"  # public data: mainnet prices, read only
     coin: Optional[str] = None  # None: the asset's symbol (ETH, ETHUSDT, ETH-PERP all map to ETH)
-    bar_seconds: float = 1.0
+    bar_seconds: float = 1.0  # seconds per bar built from the polled prices
     poll_s: float = 0.5
     timeout_s: float = 3.0
     stall_s: float = 30.0  # no book for this long ends the feed

@@ -39,7 +39,7 @@ class L2FileParams(ComponentParams):
 
 @dataclass
 class SyntheticL2FeedParams(ComponentParams):
-    duration: str = "1h"
+    duration: str = "1h"  # how long the synthetic order flow lasts, in data time
     seed: Optional[int] = None  # None: the job's seed
     start_price: Optional[float] = None  # None: the asset's ref_price
     order_notional: float = 1000.0  # mean limit order value, quote units

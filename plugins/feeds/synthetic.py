@@ -19,10 +19,10 @@ from botmm.registry import BuildContext, hookimpl
 @dataclass
 class SyntheticFeedParams(ComponentParams):
     bars: Optional[int] = 43_200  # how many bars (30 days of 1-minute bars); None: endless
-    bar_seconds: int = 60
+    bar_seconds: int = 60  # seconds per bar
     start_price: Optional[float] = None  # None: the asset's ref_price
-    mean_spread_bps: float = 1.0
-    seed: Optional[int] = None
+    mean_spread_bps: float = 1.0  # mean bid-ask spread of the top of book, bps of mid
+    seed: Optional[int] = None  # None: the job's seed
     correlation: Optional[float] = None  # between assets' bar returns, each asset its own path; None: one path
 
     def __post_init__(self) -> None:

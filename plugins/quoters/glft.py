@@ -46,8 +46,8 @@ from .ladder import LadderParams, ladder
 class GLFTParams(LadderParams):
     inventory_skew_factor: float = 1.0  # 1 = the model's own skew
     gamma: float = 0.1  # risk aversion, per bp
-    depth_step_bps: float = 1.0
-    depth_levels: int = 20
+    depth_step_bps: float = 1.0  # step of the grid of depths where hit frequencies are estimated
+    depth_levels: int = 20  # points of that grid
     halflife: float = 500.0  # ticks of exponential weighting of hit frequencies
     refit_every: int = 20  # ticks between fits
     initial_a: float = 1.0  # hits per tick at depth 0

@@ -28,9 +28,9 @@ from botmm.registry import BuildContext, hookimpl
 
 @dataclass
 class BasicParams(ComponentParams):
-    params_file: Optional[str] = None
-    reload_seconds: float = 5.0
-    auto_tune: AutoTuneParams = field(default_factory=AutoTuneParams)
+    params_file: Optional[str] = None  # YAML or JSON overrides of the quoter's params (botmm reoptimize writes it)
+    reload_seconds: float = 5.0  # the params file is checked this often, on the job's clock
+    auto_tune: AutoTuneParams = field(default_factory=AutoTuneParams)  # bounded tuning of spread, skew and size
 
     def __post_init__(self) -> None:
         require(self.reload_seconds > 0, self, "reload_seconds", "must be > 0")
