@@ -104,13 +104,14 @@ def _complete(config_name: str) -> Callable[..., list[Any]]:
     return complete
 
 
-_JOBS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {}  # plugins' job commands: run, show
+# plugins' job commands: name -> (doc, run, show)
+_JOBS: dict[str, tuple[str, Callable[..., Any], Callable[[Any], None]]] = {}
 
 
 def job_command(name: str, doc: str, run: Callable[..., Any], show: Callable[[Any], None]) -> click.Command:
     """A command for a plugin (``botmm_register_commands``) that runs a job from the Hydra config ``<name>.yaml`` as
     ``botmm backtest`` does: ``run(cfg, output_dir) -> result``, then ``show(result)`` unless it is a sweep's job."""
-    _JOBS[name] = (run, show)
+    _JOBS[name] = (doc, run, show)
     return _hydra_command(name, doc)
 
 
@@ -216,7 +217,7 @@ def _print_help(name: str, overrides: list[str]) -> None:
         cfg = _compose(name, overrides)
         hydra = GlobalHydra.instance().hydra
         groups = hydra.format_config_groups(lambda group: group != "hydra" and not group.startswith("hydra/"))
-    click.echo(help_page(name, HYDRA_COMMANDS[name], cfg, groups))
+    click.echo(help_page(name, HYDRA_COMMANDS[name] if name in HYDRA_COMMANDS else _JOBS[name][0], cfg, groups))
 
 
 def _check_output_dir(overrides: list[str], multirun: bool) -> None:
@@ -460,7 +461,7 @@ def _runner(name: str) -> tuple[Callable[[DictConfig, Path], Any], Callable[[Any
     if name not in HYDRA_COMMANDS and name not in _JOBS:
         _plugin_commands()  # a plugin's job in a process that has not loaded them (a launcher's worker)
     if name in _JOBS:
-        return _JOBS[name]
+        return _JOBS[name][1:]
     if name == "run":
         from botmm.runners import live
         from botmm.runners.summary import print_result
