@@ -138,7 +138,7 @@ class OrderManagerConfig:
     refill_partial: bool = False  # top a partly filled order back up to its size (re-queues it)
     budget_widen_at: float = 0.5  # a live venue's rate-budget pressure (0..1) from which budget_band_bps applies
     budget_band_bps: float = 10.0  # under pressure, an order within this many bps of its new price is kept
-    budget_reduce_only_at: float = 0.8  # from here only cancels and reduce-only orders go (reads keep 0.8..0.9)
+    budget_reduce_only_at: float = 0.95  # pressure from which only cancels and reduce-only orders go out
 
     def __post_init__(self) -> None:
         require(self.modify_threshold_bps >= 0, self, "modify_threshold_bps", "must be >= 0")

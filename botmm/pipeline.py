@@ -157,8 +157,7 @@ class Strategy:
         self._first_ms: int | None = None
         self._last_position = 0.0
         self._budget: Any = None  # a live venue's rate budget (``pressure()``, ``report()``), set at start
-        self.pressure = 0.0  # its pressure at this tick (0..1): the order manager degrades on it
-        self._budget_mode = NORMAL
+        self._budget_mode = NORMAL  # the order manager's mode for its pressure at this tick
         self.policy.bind(self)
 
     @contextmanager
@@ -185,17 +184,16 @@ class Strategy:
         self._budget = getattr(self.venue, "budget", None)
         self.hook.botmm_run_start(run=self.run)
 
-    def _pressure(self) -> float:
-        """The venue's rate-budget pressure, read at the start of each tick; a change of the order manager's mode is
-        logged and sent as a ``rate_budget`` event."""
+    def _quoting_mode(self) -> str:
+        """The order manager's mode for the venue's rate-budget pressure, read at the start of each tick; a change
+        is logged and sent as a ``rate_budget`` event."""
         pressure = self._budget.pressure()
-        mode = self.order_manager.mode(pressure)
+        mode = self.order_manager.mode(pressure, self._budget_mode)
         if mode != self._budget_mode:
             log.log(logging.INFO if mode == NORMAL else logging.WARNING, "[%s] rate budget pressure %.2f: %s",
                     self.asset.symbol, pressure, _MODE_LINES[mode])
             self.event("rate_budget", mode=mode, previous=self._budget_mode, pressure=round(pressure, 3))
-            self._budget_mode = mode
-        return pressure
+        return mode
 
     def adopt(self, found: Reconciliation) -> None:
         """Take the exchange's position as the truth (a live venue's :meth:`~botmm.protocols.LiveVenue.reconcile`).
@@ -226,7 +224,7 @@ class Strategy:
         risk check still runs."""
         self.tick_ms, market = now_ms, None
         if self._budget is not None:
-            self.pressure = self._pressure()
+            self._budget_mode = self._quoting_mode()
         try:
             market = self.venue.poll(now_ms)
             if market is not None and (self._max_age_ms is None or now_ms - market.ts <= self._max_age_ms):
@@ -301,7 +299,7 @@ class Strategy:
         quote = self.sizer.size(quote, ctx)
         self._guard(now_ms, mid, position, state.equity, market.ts)
         allowed = self.risk.apply(quote, position)
-        actions = self.order_manager.reconcile(allowed, venue.get_open_orders(), self.pressure)
+        actions = self.order_manager.reconcile(allowed, venue.get_open_orders(), self._budget_mode)
         if actions.cancel:
             venue.cancel_orders(actions.cancel)
             self.calls["cancelled"] += len(actions.cancel)

@@ -22,7 +22,8 @@ scheduleCancel actions. It
   counted in :attr:`HLServer.rate_limited`), and the address limit on actions (``address_buffer`` requests plus
   1 per USDC traded, a batch counting per order; beyond it one action per 10 s, cancels up to
   ``min(cap + 100000, 2 * cap)``; refused with the exchange's "Too many cumulative requests" error, counted in
-  :attr:`HLServer.address_limited`), reported by ``userRateLimit``;
+  :attr:`HLServer.address_limited`), reported by ``userRateLimit``; each request's record carries the weight it
+  was charged;
 * records the most orders of one account, coin and side that ever rested at once (:meth:`HLServer.peak_resting`),
   so a test can assert that no duplicate order was ever placed;
 * injects faults on demand (:meth:`HLServer.inject`): ``5xx``, ``timeout`` and ``truncated`` (an HTTP 200 whose
@@ -443,6 +444,7 @@ class HLServer:
                 self.rate_limited += int(over)
                 return 429, "null"
             self._weights.append((now, weight))
+            record["weight"] = weight
             self._advance()
             if fault is not None and fault.kind == "5xx" and path == "/info":
                 record["status"] = 502
@@ -458,6 +460,7 @@ class HLServer:
                 per = ITEM_WEIGHTS.get(kind)
                 if per and isinstance(answer, list) and len(answer) >= per:
                     self._weights.append((now, len(answer) // per))
+                    record["weight"] += len(answer) // per
             elif path == "/exchange":
                 status, answer = self._exchange(body)  # executed even when the answer is then lost
             else:

@@ -166,10 +166,12 @@ def manager(**settings_: float) -> OrderManager:
     return OrderManager(OrderManagerConfig(**settings_), TICK, 0.001)
 
 
-def test_modes_by_pressure_and_their_config_is_checked() -> None:
+def test_modes_by_pressure_with_hysteresis_and_their_config_is_checked() -> None:
     om = manager(budget_widen_at=0.5, budget_reduce_only_at=0.9)
     assert [om.mode(p) for p in (0.0, 0.49, 0.5, 0.89, 0.9, 1.0)] == [NORMAL, NORMAL, WIDENED, WIDENED,
                                                                         REDUCE_ONLY, REDUCE_ONLY]
+    assert [om.mode(p, REDUCE_ONLY) for p in (0.88, 0.86, 0.48, 0.46)] == [REDUCE_ONLY, WIDENED, WIDENED, NORMAL]
+    assert [om.mode(p, WIDENED) for p in (0.89, 0.48, 0.46)] == [WIDENED, WIDENED, NORMAL]
     with pytest.raises(InvalidValue, match=r"^budget_reduce_only_at=0.7: must be in \[budget_widen_at=0.8, 1\]$"):
         OrderManagerConfig(budget_widen_at=0.8, budget_reduce_only_at=0.7)
 
@@ -178,9 +180,9 @@ def test_widened_band_keeps_orders_near_the_quote() -> None:
     om = manager(budget_band_bps=10.0)
     orders = [Order(1, Side.BUY, 100.00, 1.0, 0), Order(2, Side.SELL, 101.00, 1.0, 0)]
     quote = Quote([QuoteLevel(Side.BUY, 100.05, 1.0)], [QuoteLevel(Side.SELL, 101.20, 1.0)])  # 5 bps, 19.8 bps
-    normal = om.reconcile(quote, orders, 0.0)
+    normal = om.reconcile(quote, orders, NORMAL)
     assert [oid for oid, _ in normal.modify] == [1, 2] and normal.kept == 0
-    widened = om.reconcile(quote, orders, 0.6)
+    widened = om.reconcile(quote, orders, WIDENED)
     assert [oid for oid, _ in widened.modify] == [2] and widened.kept == 1  # the bid's 5 bps move is skipped
     assert om.calls_saved == 1
 
@@ -199,12 +201,12 @@ def test_high_pressure_sends_only_cancels_and_reduce_only_orders(bids: list, ask
     quote = Quote([QuoteLevel(Side.BUY, p, s, r) for p, s, r in bids], [QuoteLevel(Side.SELL, p, s, r)
                                                                         for p, s, r in asks])
     orders = [Order(i, Side.BUY if buy else Side.SELL, p, s, 0) for i, (buy, p, s) in enumerate(resting)]
-    actions = om.reconcile(quote, orders, pressure)
+    actions = om.reconcile(quote, orders, om.mode(pressure))
     touched = [oid for oid, _ in actions.modify] + actions.cancel
     assert len(touched) == len(set(touched)) and len(touched) + actions.kept == len(orders)  # each order once
     if pressure >= 0.9:  # what the widened band would send, less every order and modify of a non-reducing level
         widened = manager(budget_band_bps=10.0, budget_widen_at=0.5, budget_reduce_only_at=0.9).reconcile(
-            quote, orders, 0.5)
+            quote, orders, WIDENED)
         assert actions.place == [level for level in widened.place if level.reduce_only]
         assert actions.modify == [(oid, level) for oid, level in widened.modify if level.reduce_only]
         assert sorted(actions.cancel) == sorted(widened.cancel + [oid for oid, level in widened.modify

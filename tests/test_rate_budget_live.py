@@ -58,17 +58,17 @@ def orders_sent_after(server: HLServer, ms: int) -> list[dict]:
 
 @pytest.mark.parametrize("server_and_events", [{}], indirect=True)
 def test_a_tiny_ip_budget_degrades_before_any_refusal(server_and_events: tuple, tmp_path: Path) -> None:
-    """Reads alone (5 ticks a second) outgrow a budget of 200 a minute: quoting degrades before the first local
-    refusal, the exchange never answers 429, and the stop still verifies that nothing rests."""
+    """Reads (5 ticks a second) outgrow a budget of 200 a minute: quoting degrades before the limiter first holds a
+    request back, no order goes out once actions are nearly out of room, the exchange never answers 429, and the
+    stop still verifies that nothing rests."""
     server, events = server_and_events
     result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "duration=6s",
                              "exchange.weight_budget=200", *FAST, name="run"), tmp_path)
     assert server.rate_limited == 0 and result["budget"]["rate_limited"] == 0  # no 429 was ever sent
     assert events.modes()[:2] == ["widened", "reduce_only"]
-    reduce_only = events.first("rate_budget", mode="reduce_only")
     refusals = [ms for ms, name, data in events.seen if name == "venue_error" and "spent" in data["error"]]
-    assert all(ms > reduce_only for ms in refusals)  # no request was refused before quoting degraded
-    assert orders_sent_after(server, reduce_only) == []  # flat: no reduce-only order to send
+    assert refusals and all(ms > events.first("rate_budget", mode="widened") for ms in refusals)
+    assert orders_sent_after(server, events.first("rate_budget", mode="reduce_only")) == []  # flat: none reduces
     assert result["budget"]["ip_limit"] == 200 and result["budget"]["ip_peak_pct"] >= 90.0
     assert json.loads((tmp_path / "result.json").read_text())["budget"] == result["budget"]
     assert [o for o in server.resting(USER) if o.cloid] == [] and result["status"] == "ok"

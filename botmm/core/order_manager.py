@@ -6,8 +6,9 @@ a partly filled order counts as unchanged when its original size matches (unless
 back up and so re-queues it). Otherwise the order is modified. Open orders without a desired level are cancelled;
 desired levels without an order are placed. Modifies go out in batches of at most the venue's ``max_batch``.
 
-Under rate-budget pressure (a live venue's ``budget.pressure()``, 0..1) the manager spends fewer requests before any
-limit is reached: from ``budget_widen_at`` (:data:`WIDENED`) an order within ``budget_band_bps`` of its new price
+Under rate-budget pressure (a live venue's ``budget.pressure()``, 0..1; the pipeline turns it into a mode with
+:meth:`OrderManager.mode`) the manager spends fewer requests before any limit is reached: from ``budget_widen_at``
+(:data:`WIDENED`) an order within ``budget_band_bps`` of its new price
 and of unchanged size is kept; from ``budget_reduce_only_at`` (:data:`REDUCE_ONLY`) only cancels and reduce-only
 orders go out: an order the widened band would not keep is cancelled unless its level is reduce-only (then
 modified), and only reduce-only levels are placed.
@@ -24,6 +25,7 @@ from botmm.model import Order, Quote, QuoteLevel, Side
 # Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
 _BUY, _SELL = Side.BUY, Side.SELL
 NORMAL, WIDENED, REDUCE_ONLY = "normal", "widened", "reduce_only"  # how the manager quotes, by budget pressure
+HYSTERESIS = 0.03  # a mode is left only this far below its threshold (0.92 > the 0.9 reads may fill): no flapping
 
 
 @dataclass(slots=True)
@@ -44,14 +46,15 @@ class OrderManager:
         self.widen_at, self.reduce_only_at = cfg.budget_widen_at, cfg.budget_reduce_only_at
         self.band_frac = max(self.threshold_frac, cfg.budget_band_bps / 1e4)
 
-    def mode(self, pressure: float) -> str:
-        """How to quote at rate-budget ``pressure``: NORMAL, WIDENED or REDUCE_ONLY."""
-        if pressure >= self.reduce_only_at:
+    def mode(self, pressure: float, current: str = NORMAL) -> str:
+        """How to quote at rate-budget ``pressure`` when quoting in mode ``current``: NORMAL, WIDENED or
+        REDUCE_ONLY. A mode is left only once pressure is :data:`HYSTERESIS` below its threshold."""
+        if pressure >= self.reduce_only_at - (HYSTERESIS if current == REDUCE_ONLY else 0.0):
             return REDUCE_ONLY
-        return WIDENED if pressure >= self.widen_at else NORMAL
+        return WIDENED if pressure >= self.widen_at - (HYSTERESIS if current != NORMAL else 0.0) else NORMAL
 
-    def reconcile(self, desired: Quote, open_orders: Sequence[Order], pressure: float = 0.0) -> Actions:
-        """The actions that turn ``open_orders`` into ``desired`` at rate-budget ``pressure`` (see the module doc)."""
+    def reconcile(self, desired: Quote, open_orders: Sequence[Order], mode: str = NORMAL) -> Actions:
+        """The actions that turn ``open_orders`` into ``desired`` in quoting ``mode`` (see the module doc)."""
         actions = Actions()
         bids: list[Order] = []
         asks: list[Order] = []
@@ -64,14 +67,11 @@ class OrderManager:
             bids.sort(key=_price, reverse=True)
         if len(asks) > 1:
             asks.sort(key=_price)
-        if pressure < self.widen_at:
-            self._pair(desired.bids, bids, actions, self.threshold_frac)
-            self._pair(desired.asks, asks, actions, self.threshold_frac)
-        else:
-            self._pair(desired.bids, bids, actions, self.band_frac)
-            self._pair(desired.asks, asks, actions, self.band_frac)
-            if pressure >= self.reduce_only_at:
-                _reduce_only(actions)
+        threshold_frac = self.threshold_frac if mode == NORMAL else self.band_frac
+        self._pair(desired.bids, bids, actions, threshold_frac)
+        self._pair(desired.asks, asks, actions, threshold_frac)
+        if mode == REDUCE_ONLY:
+            _reduce_only(actions)
         self.calls_saved += actions.kept
         return actions
 

@@ -214,7 +214,8 @@ class AddressBudget:
 
     def admit(self, requests: int, cancel: bool) -> None:
         """Count an action of ``requests`` orders (or cancels). Beyond the cap an order action goes out only once
-        per 10 s, as the exchange allows (RateLimited otherwise, nothing sent); cancels always go out."""
+        per 10 s, as the exchange allows (RateLimited otherwise, nothing sent); cancels (``cancel``: every urgent
+        action) always go out."""
         with self._lock:
             now = self.clock()
             if not cancel and self.used + requests > self.cap:

@@ -181,7 +181,8 @@ class HyperliquidClient:
     def act(self, action: dict, batch: int = 1, urgent: bool = False) -> Any:
         """Sign ``action`` with a fresh nonce and POST it to /exchange; the ``response`` of an ``ok`` answer.
 
-        ``urgent`` (cancels) goes out even when the budget is spent or a 429 cooldown runs.
+        ``urgent`` (cancels, disarming the dead man's switch) goes out even when either budget is spent or a 429
+        cooldown runs (it waits that out, up to the HTTP timeout).
         """
         weight = action_weight(batch)
         if urgent:
@@ -189,7 +190,7 @@ class HyperliquidClient:
             self.budget.spend(weight)
         else:
             self.budget.acquire(weight, 1.0, 0.0)
-        self.rate.address.admit(batch, cancel=action["type"] == "cancel")
+        self.rate.address.admit(batch, cancel=urgent)
         nonce = self.nonces.next()
         signature = sign_l1_action(self.wallet, action, None, nonce, None, self.settings.is_mainnet)
         payload = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
