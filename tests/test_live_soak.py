@@ -64,7 +64,7 @@ def test_three_assets_report_one_shared_budget_as_the_server_counts_it(tmp_path:
     assert budget in budgets and {b["ip_limit"] for b in budgets} == {1000}
     charged = sum(r.get("weight", 0) for r in server.requests)  # the run is shorter than the 60-s window
     assert peak_window(server) == charged
-    assert budget["ip_peak_pct"] == pytest.approx(100 * charged / 1000, abs=100 * 62 / 1000)  # bar a late stop read
+    assert budget["ip_peak_pct"] == pytest.approx(100 * charged / 1000, abs=2.0)  # within one read
     assert budget["address_requests"] == server._account(USER).requests_used
     assert_fills_match(server, out, combined)
     assert "budget.ip_peak_pct" in proc.stdout and "budget.rate_limited" in proc.stdout

@@ -5,13 +5,16 @@ before the exchange refuses anything. The server counts every 429 and address re
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer
-from jobs import compose_job
+from jobs import compose_job, wait_for
 
 from botmm.registry import hookimpl, load_plugins
 from botmm.runners.live import run
@@ -56,14 +59,41 @@ def orders_sent_after(server: HLServer, ms: int) -> list[dict]:
     return [r for r in server.requests if r["type"] in ORDER_ACTIONS and r["time"] > ms]
 
 
+def run_until_reduce_only(server: HLServer, events: Events, out: Path, ticks_after: Callable[[int], int],
+                          *overrides: str) -> dict[str, Any]:
+    """Run the bot until it quotes reduce-only and ``ticks_after(ms of that event)`` counts 5 ticks since, then
+    stop it with SIGINT (``duration`` only bounds a run that never gets there). A failed wait fails the test."""
+    failure: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            assert wait_for(lambda: "reduce_only" in events.modes(), 40)
+            since = events.first("rate_budget", mode="reduce_only")
+            assert wait_for(lambda: ticks_after(since) >= 5, 20)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True).start()
+    result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "duration=90s", *FAST,
+                             *overrides, name="run"), out)
+    if failure:
+        raise failure[0]
+    return result
+
+
 @pytest.mark.parametrize("server_and_events", [{}], indirect=True)
 def test_a_tiny_ip_budget_degrades_before_any_refusal(server_and_events: tuple, tmp_path: Path) -> None:
     """Reads (5 ticks a second) outgrow a budget of 200 a minute: quoting degrades before the limiter first holds a
     request back, no order goes out once actions are nearly out of room, the exchange never answers 429, and the
     stop still verifies that nothing rests."""
     server, events = server_and_events
-    result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "duration=6s",
-                             "exchange.weight_budget=200", *FAST, name="run"), tmp_path)
+
+    def refused_ticks(ms: int) -> int:  # reads held back by the limiter, one venue error a tick
+        return len([t for t, name, _ in events.seen if name == "venue_error" and t > ms])
+
+    result = run_until_reduce_only(server, events, tmp_path, refused_ticks, "exchange.weight_budget=200")
     assert server.rate_limited == 0 and result["budget"]["rate_limited"] == 0  # no 429 was ever sent
     assert events.modes()[:2] == ["widened", "reduce_only"]
     refusals = [ms for ms, name, data in events.seen if name == "venue_error" and "spent" in data["error"]]
@@ -79,8 +109,11 @@ def test_a_tiny_address_allowance_degrades_before_any_refusal(server_and_events:
     """An address allowed 30 actions (a new address has 10,000) spends them on a moving book, a narrow band
     keeping the modifies going: it degrades and stops sending orders before the exchange refuses one."""
     server, events = server_and_events
-    result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "duration=5s",
-                             "order_manager.budget_band_bps=1", *FAST, name="run"), tmp_path)
+
+    def books_read(ms: int) -> int:
+        return len([r for r in server.requests if r["type"] == "l2Book" and r["time"] > ms])
+
+    result = run_until_reduce_only(server, events, tmp_path, books_read, "order_manager.budget_band_bps=1")
     assert server.address_limited == 0 and result["budget"]["rate_limited"] == 0
     assert events.modes()[:2] == ["widened", "reduce_only"]
     assert orders_sent_after(server, events.first("rate_budget", mode="reduce_only")) == []
