@@ -142,10 +142,17 @@ class OrderManagerConfig:
     modify_threshold_bps: float = 0.0  # a price move below this many bps (and no size change) sends nothing
     modify_threshold_ticks: int = 0  # ... or below this many ticks; either threshold keeps the order
     refill_partial: bool = False  # top a partly filled order back up to its size (re-queues it)
+    budget_widen_at: float = 0.5  # a live venue's rate-budget pressure (0..1) from which budget_band_bps applies
+    budget_band_bps: float = 10.0  # under pressure, an order within this many bps of its new price is kept
+    budget_reduce_only_at: float = 0.95  # pressure from which only cancels and reduce-only orders go out
 
     def __post_init__(self) -> None:
         require(self.modify_threshold_bps >= 0, self, "modify_threshold_bps", "must be >= 0")
         require(self.modify_threshold_ticks >= 0, self, "modify_threshold_ticks", "must be >= 0")
+        require(0 < self.budget_widen_at <= 1, self, "budget_widen_at", "must be in (0, 1]")
+        require(self.budget_band_bps >= 0, self, "budget_band_bps", "must be >= 0")
+        require(self.budget_widen_at <= self.budget_reduce_only_at <= 1, self, "budget_reduce_only_at",
+                f"must be in [budget_widen_at={self.budget_widen_at}, 1]")
 
 
 @dataclass

@@ -12,6 +12,7 @@ tick, only on rare lifecycle events (start, end, errors) and on fills when a plu
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,14 +25,18 @@ from botmm.config import (AssetConfig, BacktestConfig, OrderManagerConfig, RiskL
                           to_params)
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import MetricsRecorder
-from botmm.core.order_manager import OrderManager, batched
+from botmm.core.order_manager import NORMAL, REDUCE_ONLY, WIDENED, OrderManager, batched
 from botmm.core.risk import LimitsFile, RiskManager, day_number, day_name
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, RiskState
 from botmm.registry import BuildContext, build, hookimpl, load_plugins
 from botmm.protocols import QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext, TickState
 
+log = logging.getLogger("botmm.pipeline")
+
 _NAN = float("nan")
+_MODE_LINES = {NORMAL: "quoting normally again", WIDENED: "refresh tolerance widened (orders near the quote kept)",
+               REDUCE_ONLY: "only cancels and reduce-only orders go out"}
 _CIRCUIT_BREAK = RiskState.CIRCUIT_BREAK
 _HOUR_MS = 3_600_000
 _WARM_MS = 40 * _HOUR_MS  # exp(-40) < 2**-53: past this the fill rate's warm-up correction is exactly 1
@@ -152,6 +157,8 @@ class Strategy:
         self._decay_dt, self._decay = 0, 1.0  # the last tick spacing and its decay factor
         self._first_ms: int | None = None
         self._last_position = 0.0
+        self._budget: Any = None  # a live venue's rate budget (``pressure()``, ``report()``), set at start
+        self._budget_mode = NORMAL  # the order manager's mode for its pressure at this tick
         self.policy.bind(self)
 
     @contextmanager
@@ -175,7 +182,19 @@ class Strategy:
         if any(p.hears_fills(self.run) if isinstance(p, RunScoped) else True for p in listeners):
             self._fill_hook = self.hook.botmm_fill  # else a backtest's thousands of fills cost no hook calls
         self.venue.connect()
+        self._budget = getattr(self.venue, "budget", None)
         self.hook.botmm_run_start(run=self.run)
+
+    def _quoting_mode(self) -> str:
+        """The order manager's mode for the venue's rate-budget pressure, read at the start of each tick; a change
+        is logged and sent as a ``rate_budget`` event."""
+        pressure = self._budget.pressure()
+        mode = self.order_manager.mode(pressure, self._budget_mode)
+        if mode != self._budget_mode:
+            log.log(logging.INFO if mode == NORMAL else logging.WARNING, "[%s] rate budget pressure %.2f: %s",
+                    self.asset.symbol, pressure, _MODE_LINES[mode])
+            self.event("rate_budget", mode=mode, previous=self._budget_mode, pressure=round(pressure, 3))
+        return mode
 
     def adopt(self, found: Reconciliation) -> None:
         """Take the exchange's position as the truth (a live venue's :meth:`~botmm.protocols.LiveVenue.reconcile`).
@@ -205,6 +224,8 @@ class Strategy:
         """One tick: see the module docstring. A venue error skips the rest of the tick and is counted by risk; the
         risk check still runs."""
         self.tick_ms, market = now_ms, None
+        if self._budget is not None:
+            self._budget_mode = self._quoting_mode()
         try:
             market = self.venue.poll(now_ms)
             if market is not None and (self._max_age_ms is None or now_ms - market.ts <= self._max_age_ms):
@@ -280,7 +301,7 @@ class Strategy:
         quote = self.sizer.size(quote, ctx)
         self._guard(now_ms, mid, position, state.equity, market.ts)
         allowed = self.risk.apply(quote, position)
-        actions = self.order_manager.reconcile(allowed, venue.get_open_orders())
+        actions = self.order_manager.reconcile(allowed, venue.get_open_orders(), self._budget_mode)
         if actions.cancel:
             venue.cancel_orders(actions.cancel)
             self.calls["cancelled"] += len(actions.cancel)
@@ -389,6 +410,8 @@ class Strategy:
         )
         if self.simulated:
             result["venue"] = self.venue.fill_stats()
+        if self._budget is not None:
+            result["budget"] = self._budget.report()
         if self.risk.stopped:
             result["stopped"] = self.risk.stopped
         return result

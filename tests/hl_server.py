@@ -16,8 +16,14 @@ scheduleCancel actions. It
 * replays a seeded book (one snapshot every ``step_s``: the mid moves by whole ticks or stays), rejects crossing ALO
   orders like the exchange ("Post only order would have immediately matched"), fills resting orders at their price
   when the book trades through them, and keeps positions and fills per account;
-* fires a scheduled cancel (dead man's switch) when its time passes, and enforces 1200 weight a minute (429 with a
-  ``null`` body beyond);
+* fires a scheduled cancel (dead man's switch) when its time passes;
+* enforces Hyperliquid's documented limits with its own table: ``weight_limit`` (1200) IP weight a minute, per
+  request type, plus the per-item weight of fill, funding and candle answers (429 with a ``null`` body beyond,
+  counted in :attr:`HLServer.rate_limited`), and the address limit on actions (``address_buffer`` requests plus
+  1 per USDC traded, a batch counting per order; beyond it one action per 10 s, cancels up to
+  ``min(cap + 100000, 2 * cap)``; refused with the exchange's "Too many cumulative requests" error, counted in
+  :attr:`HLServer.address_limited`), reported by ``userRateLimit``; each request's record carries the weight it
+  was charged;
 * records the most orders of one account, coin and side that ever rested at once (:meth:`HLServer.peak_resting`),
   so a test can assert that no duplicate order was ever placed;
 * injects faults on demand (:meth:`HLServer.inject`): ``5xx``, ``timeout`` and ``truncated`` (an HTTP 200 whose
@@ -52,7 +58,11 @@ GONE_ERROR = "Order was never placed, already canceled, or filled. asset={asset}
 MODIFY_GONE = "Cannot modify canceled or filled order"
 MARGIN_ERROR = "Insufficient margin to place order. asset={asset}"
 REDUCE_ONLY_ERROR = "Reduce only order would increase position. asset={asset}"
-INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2}
+INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
+                "exchangeStatus": 2, "userRole": 60}
+ITEM_WEIGHTS = {"userFills": 20, "userFillsByTime": 20, "userFunding": 20, "candleSnapshot": 60}  # items per weight
+ADDRESS_ERROR = ("Too many cumulative requests sent ({used} > {cap}) for cumulative volume traded ${volume}. Place "
+                 "taker orders to free up 1 request per USDC traded.")
 BODY_FAULTS = ("5xx", "timeout", "429", "truncated", "bad_400", "unreadable")
 MAKER_FEE = Decimal("0.00015")
 
@@ -119,14 +129,17 @@ class Account:
     fills: list[dict] = field(default_factory=list)
     funding: list[dict] = field(default_factory=list)
     schedule: Optional[int] = None
+    requests_used: int = 0  # address-limited action requests (a batch counts per order)
+    throttled_ms: int = -10_000  # when the last action beyond the address cap went through
 
 
 class HLServer:
     """See the module docstring. Start with :meth:`start` (port 0: any free port); state is read under ``lock``."""
 
     def __init__(self, step_s: float = 0.5, seed: int = 1, move_prob: float = 0.5, weight_limit: int = 1200,
-                 agents: Optional[dict[str, str]] = None):
+                 agents: Optional[dict[str, str]] = None, address_buffer: int = 10_000):
         self.step_s, self.move_prob, self.weight_limit = step_s, move_prob, weight_limit
+        self.address_buffer = address_buffer
         self.rng = random.Random(seed)
         self.lock = threading.RLock()
         self.sz_decimals = {coin: spec[0] for coin, spec in COINS.items()}
@@ -149,7 +162,8 @@ class HLServer:
         self.nonces: dict[str, list[int]] = {}
         self.faults: list[Fault] = []
         self.refuse_schedule = False
-        self.rate_limited = 0
+        self.rate_limited = 0  # 429s sent because the IP weight limit was reached (not injected ones)
+        self.address_limited = 0  # actions refused for the address limit
         self.triggers = 0
         self._weights: list[tuple[float, int]] = []
         self._oid = 1_000_000
@@ -430,6 +444,7 @@ class HLServer:
                 self.rate_limited += int(over)
                 return 429, "null"
             self._weights.append((now, weight))
+            record["weight"] = weight
             self._advance()
             if fault is not None and fault.kind == "5xx" and path == "/info":
                 record["status"] = 502
@@ -442,6 +457,10 @@ class HLServer:
                 return 200, json.dumps({"unexpected": "shape"})
             if path == "/info":
                 status, answer = self._info(body)
+                per = ITEM_WEIGHTS.get(kind)
+                if per and isinstance(answer, list) and len(answer) >= per:
+                    self._weights.append((now, len(answer) // per))
+                    record["weight"] += len(answer) // per
             elif path == "/exchange":
                 status, answer = self._exchange(body)  # executed even when the answer is then lost
             else:
@@ -492,6 +511,10 @@ class HLServer:
                          if f["time"] >= start and (end is None or f["time"] <= end)][:500]
         if kind == "clearinghouseState":
             return 200, self._clearinghouse(user)
+        if kind == "userRateLimit":
+            account = self._account(user)
+            return 200, {"cumVlm": _fmt(self._volume(user)), "nRequestsUsed": account.requests_used,
+                         "nRequestsCap": self._address_cap(user), "nRequestsSurplus": 0}
         if kind == "userFills":
             return 200, list(reversed(self._account(user).fills))[:2000]
         if kind == "userFillsByTime":
@@ -565,6 +588,9 @@ class HLServer:
             return 200, {"status": "err", "response": "Invalid nonce: too far from now"}
         user = self.agents.get(signer, signer)
         kind = action.get("type")
+        refusal = self._address_limit(user, action)
+        if refusal is not None:
+            return 200, {"status": "err", "response": refusal}
         if kind == "order":
             return 200, self._ok("order", self._place(user, action.get("orders", [])))
         if kind == "cancel":
@@ -579,6 +605,28 @@ class HLServer:
             return 200, self._schedule(user, action.get("time"))
         self.violations.append(f"unexpected action {kind}")
         return 200, {"status": "err", "response": f"Unknown action {kind}"}
+
+    def _volume(self, user: str) -> Decimal:
+        return sum((Decimal(f["px"]) * Decimal(f["sz"]) for f in self._account(user).fills), Decimal(0))
+
+    def _address_cap(self, user: str) -> int:
+        return self.address_buffer + int(self._volume(user))
+
+    def _address_limit(self, user: str, action: dict) -> Optional[str]:
+        """Count an action against the address limit; the exchange's error when it is over (not counted then)."""
+        account = self._account(user)
+        items = action.get("orders") or action.get("cancels") or action.get("modifies") or [None]
+        cap = self._address_cap(user)
+        limit = min(cap + 100_000, 2 * cap) if action.get("type") in ("cancel", "cancelByCloid") else cap
+        if account.requests_used + len(items) > limit:
+            now = self._now_ms()
+            if now - account.throttled_ms < 10_000:
+                self.address_limited += 1
+                return ADDRESS_ERROR.format(used=account.requests_used + len(items), cap=cap,
+                                            volume=_fmt(self._volume(user)))
+            account.throttled_ms = now
+        account.requests_used += len(items)
+        return None
 
     @staticmethod
     def _ok(kind: str, statuses: list) -> dict:

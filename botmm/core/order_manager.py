@@ -5,6 +5,13 @@ the price moved less than ``modify_threshold_bps`` or less than ``modify_thresho
 a partly filled order counts as unchanged when its original size matches (unless ``refill_partial``, which tops it
 back up and so re-queues it). Otherwise the order is modified. Open orders without a desired level are cancelled;
 desired levels without an order are placed. Modifies go out in batches of at most the venue's ``max_batch``.
+
+Under rate-budget pressure (a live venue's ``budget.pressure()``, 0..1; the pipeline turns it into a mode with
+:meth:`OrderManager.mode`) the manager spends fewer requests before any limit is reached: from ``budget_widen_at``
+(:data:`WIDENED`) an order within ``budget_band_bps`` of its new price
+and of unchanged size is kept; from ``budget_reduce_only_at`` (:data:`REDUCE_ONLY`) only cancels and reduce-only
+orders go out: an order the widened band would not keep is cancelled unless its level is reduce-only (then
+modified), and only reduce-only levels are placed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from botmm.model import Order, Quote, QuoteLevel, Side
 
 # Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
 _BUY, _SELL = Side.BUY, Side.SELL
+NORMAL, WIDENED, REDUCE_ONLY = "normal", "widened", "reduce_only"  # how the manager quotes, by budget pressure
+HYSTERESIS = 0.03  # a mode is left only this far below its threshold (0.92 > the 0.9 reads may fill): no flapping
 
 
 @dataclass(slots=True)
@@ -34,8 +43,18 @@ class OrderManager:
         self.refill_partial = cfg.refill_partial
         self.size_tolerance = lot / 2
         self.calls_saved = 0
+        self.widen_at, self.reduce_only_at = cfg.budget_widen_at, cfg.budget_reduce_only_at
+        self.band_frac = max(self.threshold_frac, cfg.budget_band_bps / 1e4)
 
-    def reconcile(self, desired: Quote, open_orders: Sequence[Order]) -> Actions:
+    def mode(self, pressure: float, current: str = NORMAL) -> str:
+        """How to quote at rate-budget ``pressure`` when quoting in mode ``current``: NORMAL, WIDENED or
+        REDUCE_ONLY. A mode is left only once pressure is :data:`HYSTERESIS` below its threshold."""
+        if pressure >= self.reduce_only_at - (HYSTERESIS if current == REDUCE_ONLY else 0.0):
+            return REDUCE_ONLY
+        return WIDENED if pressure >= self.widen_at - (HYSTERESIS if current != NORMAL else 0.0) else NORMAL
+
+    def reconcile(self, desired: Quote, open_orders: Sequence[Order], mode: str = NORMAL) -> Actions:
+        """The actions that turn ``open_orders`` into ``desired`` in quoting ``mode`` (see the module doc)."""
         actions = Actions()
         bids: list[Order] = []
         asks: list[Order] = []
@@ -48,15 +67,17 @@ class OrderManager:
             bids.sort(key=_price, reverse=True)
         if len(asks) > 1:
             asks.sort(key=_price)
-        self._pair(desired.bids, bids, actions)
-        self._pair(desired.asks, asks, actions)
+        threshold_frac = self.threshold_frac if mode == NORMAL else self.band_frac
+        self._pair(desired.bids, bids, actions, threshold_frac)
+        self._pair(desired.asks, asks, actions, threshold_frac)
+        if mode == REDUCE_ONLY:
+            _reduce_only(actions)
         self.calls_saved += actions.kept
         return actions
 
-    def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions) -> None:
+    def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions, threshold_frac: float) -> None:
         if orders:
-            refill, tolerance = self.refill_partial, self.size_tolerance
-            threshold_abs, threshold_frac = self.threshold_abs, self.threshold_frac
+            refill, tolerance, threshold_abs = self.refill_partial, self.size_tolerance, self.threshold_abs
             for level, order in zip(levels, orders):
                 size = order.size if refill else order.size + order.filled
                 moved = abs(level.price - order.price)
@@ -70,6 +91,15 @@ class OrderManager:
             actions.place.extend(levels[len(orders):])
         elif len(orders) > len(levels):
             actions.cancel.extend(order.oid for order in orders[len(levels):])
+
+
+def _reduce_only(actions: Actions) -> None:
+    """Keep only what may go out at high pressure: cancels, and modifies and placements of reduce-only levels. A
+    modify of any other level becomes a cancel (its order is too far from the quote to stay)."""
+    modify = [(oid, level) for oid, level in actions.modify if level.reduce_only]
+    actions.cancel.extend(oid for oid, level in actions.modify if not level.reduce_only)
+    actions.modify = modify
+    actions.place = [level for level in actions.place if level.reduce_only]
 
 
 def _price(order: Order) -> float:

@@ -134,6 +134,9 @@ def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:
         end_ms=max(r["end_ms"] for r in results),
         assets={r["symbol"]: r for r in results},
     )
+    budgets = [r["budget"] for r in results if "budget" in r]  # one shared budget: the latest report (peak only rises)
+    if budgets:
+        combined["budget"] = max(budgets, key=lambda b: (b["ip_peak_pct"], b["address_requests"]))
     return combined
 
 

@@ -60,6 +60,15 @@ LABELS = {
     "calls_saved": "order calls not needed",
 }
 """What each figure on the console is, printed beside it."""
+BUDGET_LABELS = {
+    "ip_peak_pct": "most request weight in 60 s, % of exchange.weight_budget",
+    "ip_mean_pct": "time-weighted mean of the same",
+    "ip_limit": "request weight per minute the process may spend",
+    "address_requests": "actions sent against the address limit (a batch counts per order)",
+    "address_left": "address requests left at the end",
+    "rate_limited": "429s and address-limit refusals from the exchange",
+}
+"""A live run's rate-budget figures (``budget`` in result.json), printed as ``budget.<key>``."""
 
 
 def score(result: dict[str, Any], weights: SummaryWeights) -> float:
@@ -125,6 +134,8 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row(key, _cell(result.get(key)), label)
     for key, value in result.get("venue", {}).items():
         table.add_row(f"venue.{key}", _cell(value), "")
+    for key, value in result.get("budget", {}).items():
+        table.add_row(f"budget.{key}", _cell(value), BUDGET_LABELS.get(key, ""))
     Console().print(table)
 
 

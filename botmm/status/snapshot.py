@@ -28,7 +28,8 @@ def venue_view(venue: Any) -> dict[str, Any]:
 
     ``orders_confirmed``: the local mirror of resting orders matches the exchange (simulated venues: always);
     ``armed_until_ms``: when the exchange-side dead man's switch fires; ``budget_spent``/``budget_limit``: request
-    weight spent over the last minute and the budget it may spend.
+    weight spent over the last minute and the budget it may spend; ``budget_pressure``: the rate budget's pressure
+    (0..1) that makes the order manager widen its tolerance and then send only cancels and reduce-only orders.
     """
     client = getattr(venue, "client", None)
     confirmed = getattr(venue, "orders_confirmed", True)  # simulated venues: the mirror is the venue
@@ -37,11 +38,13 @@ def venue_view(venue: Any) -> dict[str, Any]:
         armed = getattr(client, "armed_until", None)
     budget = getattr(venue, "budget", None) or getattr(client, "budget", None)
     spent = getattr(budget, "spent", None)
+    pressure = getattr(budget, "pressure", None)
     return {
         "orders_confirmed": bool(confirmed() if callable(confirmed) else confirmed),
         "armed_until_ms": armed,
         "budget_spent": spent() if callable(spent) else spent,
         "budget_limit": getattr(budget, "limit", None),
+        "budget_pressure": round(pressure(), 3) if callable(pressure) else None,
     }
 
 
@@ -160,6 +163,7 @@ class Snapshots:
             "armed_until_ms": venue["armed_until_ms"],
             "budget_spent": venue["budget_spent"],
             "budget_limit": venue["budget_limit"],
+            "budget_pressure": venue["budget_pressure"],
             "events": self.events.recent(strategy.run.symbol),
         }
 

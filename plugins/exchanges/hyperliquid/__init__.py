@@ -2,8 +2,9 @@
 ``exchange=hl_testnet`` and ``exchange=hl_mainnet``).
 
 Every exchange adapter has the same file set: ``config.py`` (params), ``client.py`` (transport: nonces, timeouts,
-rate limits, shared per account), ``execution.py`` (the :class:`~botmm.protocols.Venue`), ``rounding.py`` (the
-exchange's price and size rules as pure functions) and ``symbols.py`` (symbol mapping).
+rate limits, shared per account; Hyperliquid's limits are modelled in ``budget.py``), ``execution.py`` (the
+:class:`~botmm.protocols.Venue`), ``rounding.py`` (the exchange's price and size rules as pure functions) and
+``symbols.py`` (symbol mapping).
 
 The factory does no network I/O, so every refusal below is one line before anything connects: the mainnet URL
 without ``confirm_mainnet=true``; a key that is missing, malformed or not a valid secp256k1 key, or a key file open to

@@ -6,13 +6,13 @@
   millisecond would otherwise collide). Actions are built and signed with the SDK's own wire and signing helpers
   (``order_request_to_order_wire``, ``sign_l1_action``) so the nonce is ours, then posted through the SDK's
   ``Exchange``; reads go through its ``Info``. Both carry ``timeout_s`` (the SDK's default is no timeout).
-* **Weight budget**: Hyperliquid allows 1200 request weight per minute per IP (``/info``: 2 for l2Book, allMids,
-  clearinghouseState; 20 for most others, plus 1 per 20 fills returned; ``/exchange``: 1 + batch/40). The
-  :class:`WeightBudget` counts what this process spent over the last 60 s against ``weight_budget``: market reads
-  may use 90 % of it and wait for room, optional reads (fill and order backstops) 75 % and are skipped when there
-  is none, actions all of it; cancels go out even when the budget is spent. A 429 (its body is ``null``) closes the
-  gate for 1 s, doubling per consecutive 429 up to 60 s; nothing is sent during the cooldown (cancels wait it out,
-  up to their caller's deadline), so no code path spends into a run of 429s.
+* **Rate budget** (:mod:`.budget`): the IP weight budget is shared by every client of one server in the process;
+  market reads may use 90 % of ``weight_budget`` and wait for room, optional reads (fill and order backstops) 75 %
+  and are skipped when there is none, actions all of it; cancels go out even when it is spent. Each client (one
+  account) also counts its address's action requests, starting from the exchange's ``userRateLimit`` figures (read
+  at open and again after an action once ``ADDRESS_REFRESH_S`` has passed, so the read never delays an order). A
+  429 (its body is ``null``) closes the gate for 1 s, doubling per consecutive 429 up to 60 s; nothing is sent during
+  the cooldown (cancels wait it out, up to their caller's deadline), so no code path spends into a run of 429s.
 * **Orders** carry the caller's client order id (``c`` on the wire) and its reduce-only flag; open orders are read
   with ``frontendOpenOrders`` (it shows each order's ``cloid``), one order's fate with ``orderStatus`` by cloid.
 * **Errors** become one-line VenueErrors (:class:`~botmm.errors.VenueError`), never an exception out of the SDK:
@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -43,23 +42,19 @@ from hyperliquid.utils.types import Cloid
 
 from botmm.errors import VenueError
 
+from .budget import (ITEMS_PER_WEIGHT, AddressBudget, RateBudget, RateLimited, WeightBudget, action_weight,
+                     info_weight)
+from .config import WEIGHT_LIMIT
+
 log = logging.getLogger("botmm.hyperliquid")
 
-INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
-                "exchangeStatus": 2, "userRole": 60}
-DEFAULT_INFO_WEIGHT = 20
-ITEMS_PER_WEIGHT = {"userFills": 20, "userFillsByTime": 20, "userFunding": 20, "fundingHistory": 20,
-                    "recentTrades": 20, "historicalOrders": 20, "candleSnapshot": 60}
 MARKET_SHARE = 0.9  # of the budget that market-data reads may use
 OPTIONAL_SHARE = 0.75  # ... that backstop reads may use (skipped beyond)
 FILL_OVERLAP_MS = 5000  # each fill poll re-reads this much before the newest fill seen, for late arrivals
 FILLS_PAGE = 2000  # the most fills one userFillsByTime answer carries
 EMPTY_SPOT_META = {"universe": [], "tokens": []}
 ALO = {"limit": {"tif": "Alo"}}
-
-
-class RateLimited(VenueError):
-    """Refused before execution: HTTP 429, or the local weight budget had no room."""
+ADDRESS_LIMITED = "Too many cumulative requests"  # how the exchange begins refusing an action for the address limit
 
 
 class Uncertain(VenueError):
@@ -68,95 +63,6 @@ class Uncertain(VenueError):
 
 class Refused(VenueError):
     """The exchange answered ``{"status": "err"}``: the action was not executed."""
-
-
-class WeightBudget:
-    """Request weight spent over the last 60 seconds, shared by every client of one server in the process."""
-
-    WINDOW_S = 60.0
-    MAX_COOLDOWN_S = 60.0
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.limit = per_minute
-        self.clock = clock
-        self._spent: deque[tuple[float, int]] = deque()
-        self._total = 0
-        self._lock = threading.Lock()
-        self._blocked_until = 0.0
-        self._strikes = 0
-
-    def _trim(self, now: float) -> None:
-        while self._spent and self._spent[0][0] <= now - self.WINDOW_S:
-            self._total -= self._spent.popleft()[1]
-
-    def spent(self) -> int:
-        """Weight spent over the last 60 s."""
-        with self._lock:
-            self._trim(self.clock())
-            return self._total
-
-    def cooling(self) -> float:
-        """Seconds left of a 429 cooldown (0 when none)."""
-        return max(0.0, self._blocked_until - self.clock())
-
-    def wait_cooldown(self, wait_s: float) -> None:
-        """Wait out a 429 cooldown of at most ``wait_s`` seconds; RateLimited (nothing sent) if it is longer."""
-        cooling = self.cooling()
-        if cooling > wait_s:
-            raise RateLimited(f"rate limited by the exchange; retrying in {cooling:.1f}s")
-        if cooling:
-            time.sleep(cooling)
-
-    def _wait_needed(self, weight: int, share: float) -> float:
-        now = self.clock()
-        if now < self._blocked_until:
-            return self._blocked_until - now
-        self._trim(now)
-        room = self.limit * share - self._total
-        if weight <= room:
-            self._spent.append((now, weight))
-            self._total += weight
-            return 0.0
-        freed, need = 0, weight - room
-        for ts, spent in self._spent:
-            freed += spent
-            if freed >= need:
-                return ts + self.WINDOW_S - now
-        return self.WINDOW_S
-
-    def acquire(self, weight: int, share: float = 1.0, wait_s: float = 0.0) -> None:
-        """Spend ``weight`` within ``share`` of the budget, waiting up to ``wait_s`` for room; RateLimited if none."""
-        deadline = self.clock() + wait_s
-        while True:
-            with self._lock:
-                wait = self._wait_needed(weight, share)
-            if wait == 0.0:
-                return
-            if self.clock() + wait > deadline:
-                cooling = self.cooling()
-                raise RateLimited(f"rate limited by the exchange; retrying in {cooling:.1f}s" if cooling else
-                                  f"request weight budget ({self.limit}/min) spent; retry in {wait:.1f}s")
-            time.sleep(min(wait, 0.25))
-
-    def spend(self, weight: int) -> None:
-        """Count weight that cannot wait (cancels) or that is known only after the answer (per-item weight)."""
-        with self._lock:
-            now = self.clock()
-            self._trim(now)
-            self._spent.append((now, weight))
-            self._total += weight
-
-    def penalise(self) -> float:
-        """A 429: close the gate for 1 s, doubling per consecutive 429 up to 60 s. Returns the cooldown."""
-        with self._lock:
-            self._strikes += 1
-            cooldown = min(self.MAX_COOLDOWN_S, 2.0 ** (self._strikes - 1))
-            self._blocked_until = self.clock() + cooldown
-            return cooldown
-
-    def relieve(self) -> None:
-        """A request succeeded: the next 429 starts the backoff afresh."""
-        self._strikes = 0
 
 
 class NonceSource:
@@ -171,16 +77,6 @@ class NonceSource:
         with self._lock:
             self._last = max(int(self.clock() * 1000), self._last + 1)
             return self._last
-
-
-def info_weight(kind: str, items: int = 0) -> int:
-    """Weight of an ``/info`` request of ``kind`` that returned ``items`` items."""
-    per = ITEMS_PER_WEIGHT.get(kind)
-    return INFO_WEIGHTS.get(kind, DEFAULT_INFO_WEIGHT) + (items // per if per else 0)
-
-
-def action_weight(batch: int) -> int:
-    return 1 + batch // 40
 
 
 def fill_key(fill: dict) -> tuple:
@@ -215,6 +111,7 @@ class HyperliquidClient:
         self.settings = settings
         self.wallet, self.account = wallet, account
         self.budget, self.nonces = budget, nonces
+        self.rate = RateBudget(budget, AddressBudget())  # the IP budget and this account's address budget
         self.exchange: Optional[Exchange] = None
         self.sz_decimals: dict[str, int] = {}
         self.fill_log: list[dict] = []
@@ -229,6 +126,13 @@ class HyperliquidClient:
         self._orders: Optional[Snapshot] = None
         self._armed_sent = 0.0
         self._locks = {name: threading.RLock() for name in ("meta", "fills", "account", "orders", "arm")}
+
+    @property
+    def stop_share(self) -> float:
+        """The share of ``weight_budget`` a stop's reads (verifying no order rests, the last fills) may use: up to
+        the exchange's IP limit, the margin above ``weight_budget`` that cancels also use, so a spent budget never
+        keeps a stop from verifying."""
+        return WEIGHT_LIMIT / self.budget.limit
 
     # -- transport ---------------------------------------------------------------------------------------------
     def _call(self, what: str, send: Callable[[], Any], action: bool) -> Any:
@@ -277,7 +181,8 @@ class HyperliquidClient:
     def act(self, action: dict, batch: int = 1, urgent: bool = False) -> Any:
         """Sign ``action`` with a fresh nonce and POST it to /exchange; the ``response`` of an ``ok`` answer.
 
-        ``urgent`` (cancels) goes out even when the budget is spent or a 429 cooldown runs.
+        ``urgent`` (cancels, disarming the dead man's switch) goes out even when either budget is spent or a 429
+        cooldown runs (it waits that out, up to the HTTP timeout).
         """
         weight = action_weight(batch)
         if urgent:
@@ -285,16 +190,35 @@ class HyperliquidClient:
             self.budget.spend(weight)
         else:
             self.budget.acquire(weight, 1.0, 0.0)
+        self.rate.address.admit(batch, cancel=urgent)
         nonce = self.nonces.next()
         signature = sign_l1_action(self.wallet, action, None, nonce, None, self.settings.is_mainnet)
         payload = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
                    "expiresAfter": None}
-        answer = self._call(action["type"], lambda: self.exchange.post("/exchange", payload), action=True)
+        try:
+            answer = self._call(action["type"], lambda: self.exchange.post("/exchange", payload), action=True)
+        finally:
+            if self.rate.address.due():
+                self.read_rate_limit(wait_s=0.0)
         if isinstance(answer, dict) and answer.get("status") == "err":
+            if ADDRESS_LIMITED in str(answer.get("response")):
+                self.rate.address.limited += 1
+                raise RateLimited(f"{action['type']}: address request limit: {_short(answer.get('response'))}")
             raise Refused(f"{action['type']} refused: {_short(answer.get('response'))}")
         if not isinstance(answer, dict) or answer.get("status") != "ok":
             raise Uncertain(f"{action['type']}: unexpected answer {_short(answer)}")
         return answer.get("response")
+
+    def read_rate_limit(self, wait_s: Optional[float] = None) -> None:
+        """Read the address's request figures (``userRateLimit``, weight 20) into the address budget. A failure is
+        logged and the budget keeps counting from its last figures: the read is a correction, not a gate."""
+        sent = time.monotonic()
+        self.rate.address.read_at = sent  # one attempt per refresh period, even when it fails
+        try:
+            self.rate.address.update(self.info({"type": "userRateLimit", "user": self.account}, OPTIONAL_SHARE,
+                                               wait_s), sent)
+        except (VenueError, ValueError) as exc:
+            log.warning("address rate limit not read (%s); counting from the last figures", exc)
 
     # -- metadata ----------------------------------------------------------------------------------------------
     def load_meta(self) -> dict[str, int]:
@@ -527,6 +451,8 @@ def open_client(settings: ClientSettings, wallet: Any, account: str) -> Hyperliq
             if client.exchange is None:
                 client.load_meta()
         client.start_fills()
+        if client.rate.address.read_at is None:
+            client.read_rate_limit()
     except BaseException:
         close_client(client)
         raise

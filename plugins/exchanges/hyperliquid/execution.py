@@ -61,6 +61,7 @@ from botmm.protocols import GuardianSpec, Reconciliation
 from botmm.secrets import Secret
 from botmm.sim.costs import FundingPayment
 
+from .budget import RateBudget
 from .client import (
     MARKET_SHARE,
     OPTIONAL_SHARE,
@@ -193,6 +194,11 @@ class HyperliquidVenue:
 
             account = self.params.account_address or Account.from_key(self._key.reveal()).address
         return f"{account.lower()}-{self.coin or self.asset.symbol}"
+
+    @property
+    def budget(self) -> Optional[RateBudget]:
+        """The account's rate budget (IP weight and address requests); the pipeline degrades on its pressure."""
+        return self.client.rate if self.client is not None else None
 
     @property
     def orders_confirmed(self) -> bool:
@@ -627,7 +633,7 @@ class HyperliquidVenue:
                         cancelled += done
                         confirmed |= gone
                     remaining = max(deadline - time.monotonic(), 0.0)
-                    raw = client.open_orders(time.monotonic(), 1.0, remaining)
+                    raw = client.open_orders(time.monotonic(), client.stop_share, remaining)
                     targets = [int(o["oid"]) for o in raw if o.get("coin") == self.coin and self._is_mine(o)]
                     if not targets:
                         self.orders.clear()
@@ -659,7 +665,8 @@ class HyperliquidVenue:
         while self.client is not None:
             try:
                 with self._lock:
-                    for raw in sorted(self.client.fetch_fills(self._start_ms), key=lambda f: int(f["time"])):
+                    for raw in sorted(self.client.fetch_fills(self._start_ms, self.client.stop_share),
+                                      key=lambda f: int(f["time"])):
                         self._record_fill(raw)
                 return
             except VenueError as exc:
