@@ -159,6 +159,8 @@ def _print_assets(result: dict[str, Any]) -> None:
         total = result.get(key, ", ".join(statuses) if key == "status" else None)
         table.add_row(key, *(_cell(a.get(key)) for a in assets.values()),
                       "-" if isinstance(total, dict) else _cell(total), label)
+    for key, value in result.get("budget", {}).items():  # one budget, shared by the process's assets
+        table.add_row(f"budget.{key}", *("" for _ in assets), _cell(value), BUDGET_LABELS.get(key, ""))
     console = Console()
     if not console.is_terminal:
         console.width = 200  # a log or a pipe has no width: keep the table readable
