@@ -2,12 +2,16 @@
 protocol: what a bot subscribes to instead of polling.
 
 * ``{"method": "subscribe", "subscription": {...}}`` is acknowledged with ``subscriptionResponse``, then:
-  - ``l2Book`` (coin): the book now, then a snapshot whenever the book changes (the server's replay steps);
+  - ``l2Book`` (coin): the book now, then a snapshot whenever the book changes (the server's replay steps) and at
+    least every ``book_s`` (0.5 s: the real exchange pushes a snapshot about every 0.55 s, see the capture in
+    ``../shared/data/hyperliquid/``);
   - ``trades`` (coin): every fill on the exchange, as the public trade (the aggressor's side);
   - ``orderUpdates`` (user): ``open`` when an order of the user starts resting, ``filled`` or ``canceled`` when it
     stops (``{"order": {...}, "status", "statusTimestamp"}``);
   - ``userFills`` (user): first ``{"isSnapshot": true, "user", "fills"}`` with the user's recent fills, then each
-    new fill;
+    new fill (a late one too: fills are tracked by trade id, not by position in the log);
+  - ``userFundings`` (user): first a snapshot, then each new payment, as ``{"time", "coin", "usdc", "szi",
+    "fundingRate"}``;
 * ``{"method": "post", "id": n, "request": {"type": "info" | "action", "payload": ...}}`` is answered on channel
   ``post`` as the HTTP endpoint would answer (faults, weights and all): ``{"id": n, "response": {"type": "info",
   "payload": {"type": ..., "data": ...}}}``, ``{"type": "action", "payload": <the /exchange answer>}`` or
@@ -45,8 +49,8 @@ class _Client:
 class HLWebsocket:
     """See the module docstring. ``start()`` serves on a free port; ``url`` is the address to connect to."""
 
-    def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000):
-        self.server, self.poll_s, self.max_queue = server, poll_s, max_queue
+    def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000, book_s: float = 0.5):
+        self.server, self.poll_s, self.max_queue, self.book_s = server, poll_s, max_queue, book_s
         self.clients: list[_Client] = []
         self.sent: list[dict[str, Any]] = []  # every pushed message, for tests
         self.slow_disconnects = 0
@@ -55,8 +59,10 @@ class HLWebsocket:
         self._reorder = 0
         self._held: Optional[tuple[_Client, str]] = None
         self._books: dict[str, int] = {}
+        self._booked = 0.0  # monotonic: when every subscribed book was last pushed
         self._orders: dict[int, Any] = {}
-        self._fills: dict[str, int] = {}
+        self._fills: set[int] = set()  # trade ids pushed (or there before the start)
+        self._fundings: dict[str, int] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._ready = threading.Event()
         self._stop: Optional[asyncio.Event] = None
@@ -190,6 +196,11 @@ class HLWebsocket:
             fills = self.server._account(user).fills[-100:]
             self._push(client, {"channel": "userFills", "data": {"isSnapshot": True, "user": user,
                                                                  "fills": fills}})
+        elif kind == "userFundings":
+            user = str(subscription["user"]).lower()
+            fundings = [_funding(f) for f in self.server._account(user).funding[-100:]]
+            self._push(client, {"channel": "userFundings", "data": {"isSnapshot": True, "user": user,
+                                                                    "fundings": fundings}})
 
     def _book(self, coin: str) -> dict[str, Any]:
         return self.server._info({"type": "l2Book", "coin": coin})[1]
@@ -197,7 +208,8 @@ class HLWebsocket:
     def _seen_state(self) -> None:
         self._books = dict(self.server.bid_ticks)
         self._orders = dict(self.server.orders)
-        self._fills = {user: len(account.fills) for user, account in self.server.accounts.items()}
+        self._fills = {f["tid"] for account in self.server.accounts.values() for f in account.fills}
+        self._fundings = {user: len(account.funding) for user, account in self.server.accounts.items()}
 
     async def _push_changes(self) -> None:
         while True:
@@ -212,7 +224,12 @@ class HLWebsocket:
         server = self.server
         now = server._now_ms()
         moved = [coin for coin, ticks in server.bid_ticks.items() if self._books.get(coin) != ticks]
-        new_fills = {user: account.fills[self._fills.get(user, 0):] for user, account in server.accounts.items()}
+        if time.monotonic() - self._booked >= self.book_s:
+            moved, self._booked = list(server.bid_ticks), time.monotonic()
+        new_fills = {user: [f for f in account.fills if f["tid"] not in self._fills]
+                     for user, account in server.accounts.items()}
+        new_fundings = {user: account.funding[self._fundings.get(user, 0):]
+                        for user, account in server.accounts.items()}
         opened = [o for oid, o in server.orders.items() if oid not in self._orders]
         closed = [o for oid, o in self._orders.items() if oid not in server.orders]
         filled = {f["oid"] for fills in new_fills.values() for f in fills}
@@ -228,6 +245,9 @@ class HLWebsocket:
                         self._push(client, {"channel": "trades", "data": trades})
                 elif kind == "userFills" and new_fills.get(user):
                     self._push(client, {"channel": "userFills", "data": {"user": user, "fills": new_fills[user]}})
+                elif kind == "userFundings" and new_fundings.get(user):
+                    fundings = [_funding(f) for f in new_fundings[user]]
+                    self._push(client, {"channel": "userFundings", "data": {"user": user, "fundings": fundings}})
                 elif kind == "orderUpdates":
                     updates = [_update(o, "open", now) for o in opened if o.user == user]
                     updates += [_update(o, "filled" if o.oid in filled else "canceled", now) for o in closed
@@ -240,6 +260,13 @@ def _trade(fill: dict[str, Any]) -> dict[str, Any]:
     """The public trade of a maker fill: the aggressor took the other side."""
     return {"coin": fill["coin"], "side": "A" if fill["side"] == "B" else "B", "px": fill["px"], "sz": fill["sz"],
             "time": fill["time"], "hash": fill["hash"], "tid": fill["tid"]}
+
+
+def _funding(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``userFunding`` entry of the HTTP API in the websocket's shape."""
+    delta = entry["delta"]
+    return {"time": entry["time"], "coin": delta["coin"], "usdc": delta["usdc"], "szi": delta["szi"],
+            "fundingRate": delta["fundingRate"]}
 
 
 def _update(order: Any, status: str, now: int) -> dict[str, Any]:

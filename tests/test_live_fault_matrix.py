@@ -34,7 +34,8 @@ ROUND_TRIP_S = 0.5  # the HTTP timeout: the longest one request can take
 SWITCH_S = 10.0  # exchange.dead_mans_switch_s (the exchange wants it at least 5 s ahead)
 WIDE = ["quoter.spread_bps=40"]  # quotes the moving book cannot reach in a minute: only a cancel removes them
 FOREIGN = ("ETH", True, "1500", "0.01")  # a bid placed by hand, far below the market: never filled, never touched
-SETTINGS = ["exchange=hl_testnet", "asset=eth", "interval=0.2s", "quoter.spread_bps=1", "quoter.vol_multiplier=0",
+SETTINGS = ["exchange=hl_testnet", "exchange.websocket=false", "asset=eth", "interval=0.2s", "quoter.spread_bps=1",
+            "quoter.vol_multiplier=0",
             "exchange.timeout_s=0.5", f"risk.max_data_age={MAX_DATA_AGE_S:g}s", "risk.cooldown_seconds=0.5",
             "exchange.reconcile_s=1", f"exchange.dead_mans_switch_s={SWITCH_S:g}", "exchange.heartbeat_s=2"]
 

@@ -51,7 +51,7 @@ import itertools
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Callable, Optional, Sequence
 
 from botmm.config import AssetConfig
@@ -74,7 +74,9 @@ from .client import (
     open_client,
 )
 from .config import HyperliquidParams
+from .live_data import BookView, LiveData, close_live_data, open_live_data
 from .rounding import is_valid_price, is_valid_size, order_size, round_price, round_size
+from .stream import StreamSettings
 from .symbols import to_coin
 
 log = logging.getLogger("botmm.hyperliquid")
@@ -86,6 +88,8 @@ PENDING_POLLS = 3  # polls that keep reading fills after the position moved and 
 GUARDIAN_MODULE = "botmm.plugins.exchanges.hyperliquid.guardian"
 _SEQUENCE = itertools.count()  # shared by every venue of the process: two orders never get the same cloid
 POSITION_TOLERANCE = 1e-9
+WS_PING_S = 5.0  # the venue's websocket pings this often ...
+WS_STALE_S = 15.0  # ... and reconnects after this long without any message
 
 
 def _gone(status: Any) -> bool:
@@ -106,8 +110,9 @@ class FundingLog:
         self._seen: set[tuple] = set()
 
     def add(self, entry: dict) -> bool:
-        """Book one ``userFunding`` entry (``usdc`` received; negative: paid) unless booked already."""
-        key = (entry.get("hash"), entry["time"], entry["delta"]["coin"])
+        """Book one ``userFunding`` entry (``usdc`` received; negative: paid) unless booked already (by time and
+        coin: the websocket's ``userFundings`` carries no hash)."""
+        key = (int(entry["time"]), entry["delta"]["coin"])  # one payment per coin and hour: HTTP and push agree
         if key in self._seen:
             return False
         self._seen.add(key)
@@ -159,6 +164,14 @@ class HyperliquidVenue:
         self._meta_stale = False
         self._market: Optional[Market] = None
         self._warned: set[str] = set()
+        self.live: Optional[LiveData] = None  # the process's push data (exchange.websocket)
+        self.reconcile_due = False  # the push data had a gap: the runner reconciles over HTTP at the next tick
+        self._listeners: list[Callable[[], None]] = []
+        self._inbox: deque[tuple[str, dict]] = deque()  # pushed account entries of this coin, drained by poll
+        self._generation = 0  # the push connection the venue last saw
+        self._gap = False  # pushed fills may be missing: the next reconciliation reads fills over HTTP
+        self._view: Optional[BookView] = None
+        self._closed: set[int] = set()  # oids known gone: a late (reordered) "open" update never revives one
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -179,6 +192,8 @@ class HyperliquidVenue:
         self.sz_decimals = self._universe[self.coin]
         self._fill_cursor = len(client.fill_log)
         self._start_ms = int(time.time() * 1000)
+        if p.websocket:
+            self._open_push(client)
         log.info("[%s] connected to %s as %s (coin %s, szDecimals %d, cloid prefix %s)", self.asset.symbol,
                  p.base_url, client.account, self.coin, self.sz_decimals, p.cloid_prefix)
 
@@ -209,6 +224,9 @@ class HyperliquidVenue:
         client, self.client = self.client, None
         if client is None:
             return
+        live, self.live = self.live, None
+        if live is not None:
+            close_live_data(live)
         log.info("[%s] disconnected; %s", self.asset.symbol,
                  ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items())) or "no rejections")
         close_client(client)
@@ -228,13 +246,21 @@ class HyperliquidVenue:
 
     # -- market data -------------------------------------------------------------------------------------------
     def poll(self, now_ms: int) -> Market | None:
-        """Read the book (l2Book), resolve pending orders, resynchronise the mirror when due and take new fills."""
+        """The book, after resolving pending orders and resynchronising the mirror when due. Over HTTP: read the
+        book (l2Book) and new fills. With the websocket: take the pushed fills, order states and funding, and the
+        latest pushed book (None while disconnected or until a book arrived on the current connection)."""
         client = self._client()
         if self._meta_stale:
             self._meta_stale = False
             changes = self.refresh_metadata()
             if changes:
                 self._notify("metadata_changed", **changes)
+        if self.live is not None:
+            self._watch_connection()
+            self._drain()
+            self._try_resolve()
+            self._resync_if_due()
+            return self._pushed_market()
         book = client.info({"type": "l2Book", "coin": self.coin})
         self._try_resolve()
         self._resync_if_due()
@@ -248,6 +274,10 @@ class HyperliquidVenue:
             ts = min(int(book.get("time") or now_ms), now_ms)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise VenueError(f"l2Book {self.coin}: unexpected answer {str(book)[:80]}") from None
+        return self._market_of(bids, asks, ts)
+
+    def _market_of(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]], ts: int) -> Market | None:
+        """The market view of one book at ``ts`` (ms)."""
         if not bids or not asks:
             return self._market  # a one-sided book: keep the last view (the risk check sees its age)
         mid = 0.5 * (bids[0][0] + asks[0][0])
@@ -255,6 +285,86 @@ class HyperliquidVenue:
         self._market = Market(ts, bids[0][0], asks[0][0], prev, max(prev, mid), min(prev, mid), mid, 0.0,
                               bids[0][1], asks[0][1], Book(bids, asks))
         return self._market
+
+    # -- push data (exchange.websocket) -----------------------------------------------------------------------
+    def watch(self, on_change: Callable[[], None]) -> bool:
+        """Call ``on_change`` (from the stream's thread) when this coin's book changes or one of its orders, fills
+        or funding payments is pushed. False over HTTP: nothing is pushed, the runner ticks every interval."""
+        self._listeners.append(on_change)
+        return self.params.websocket
+
+    def _open_push(self, client: HyperliquidClient) -> None:
+        p = self.params
+        self.live = live = open_live_data(StreamSettings(p.ws_url, WS_PING_S, WS_STALE_S), p.timeout_s)
+        if not live.connected:
+            log.warning("[%s] websocket %s not connected yet (retrying): no market data until it is",
+                        self.asset.symbol, p.ws_url)
+        self._generation = live.generation
+        live.watch_book(self.coin, self._changed)
+        live.watch_account(client.account, self._pushed("order"), self._pushed("fill"), self._pushed("funding"))
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _pushed(self, kind: str) -> Callable[[list[dict[str, Any]]], None]:
+        """A stream callback queueing this coin's entries of ``kind`` for the next poll (the stream's thread never
+        waits for the venue's lock, which an action holds for a whole round trip)."""
+        def take(entries: list[dict[str, Any]]) -> None:
+            mine = [entry for entry in entries if (entry["order"] if kind == "order" else entry)["coin"] == self.coin]
+            self._inbox.extend((kind, entry) for entry in mine)
+            if mine:
+                self._changed()
+        return take
+
+    def _watch_connection(self) -> None:
+        """A new connection (a reconnect) may have missed pushes: reconcile over HTTP, fills included."""
+        generation = self.live.generation
+        if generation != self._generation:
+            self._generation, self._gap, self._dirty, self.reconcile_due = generation, True, True, True
+            self._notify("websocket_connected", generation=generation)
+
+    def _pushed_market(self) -> Market | None:
+        """The latest pushed book, dated by its arrival; None while disconnected or until the current connection
+        delivered one (the pipeline's data-age check turns a gap into the stale-data risk state)."""
+        live, view = self.live, self.live.books.get(self.coin)
+        if not live.connected or view is None or view.recv_ns < live.connected_ns:
+            return None
+        if view is not self._view:
+            self._view = view
+            self._market = self._market_of(view.bids, view.asks, view.recv_ns // 1_000_000) or self._market
+        return self._market
+
+    def _drain(self) -> None:
+        """Apply the pushed entries in arrival order: order states to the mirror, fills once each by trade id, and
+        funding payments."""
+        with self._lock:
+            while self._inbox:
+                kind, entry = self._inbox.popleft()
+                if kind == "order":
+                    self._order_update(entry)
+                elif kind == "fill":
+                    self._record_fill(entry)
+                else:
+                    self.funding.add({"time": entry["time"], "delta": {
+                        "coin": entry["coin"], "usdc": entry["usdc"], "szi": entry["szi"],
+                        "fundingRate": entry["fundingRate"]}})
+
+    def _order_update(self, update: dict) -> None:
+        """One ``orderUpdates`` entry of this coin: an order of the bot starts resting, or stops."""
+        raw, status = update["order"], update["status"]
+        if not self._is_mine(raw):
+            return  # reported once by the next resynchronisation
+        oid, cloid = int(raw["oid"]), str(raw.get("cloid") or "")
+        self._oids.add(oid)
+        pending = self._pending.pop(cloid, None)
+        if status == "open" and oid not in self._closed:
+            self.orders.setdefault(oid, self._order(raw))
+            if pending is not None and pending[1] is not None:
+                self.orders.pop(pending[1], None)
+        elif status != "open":
+            self._closed.add(oid)
+            self.orders.pop(oid, None)
 
     # -- unknown outcomes --------------------------------------------------------------------------------------
     def _uncertain(self, specs: Sequence[tuple[Side, OrderSpec, Optional[int]]]) -> None:
@@ -417,8 +527,40 @@ class HyperliquidVenue:
     def reconcile(self) -> Reconciliation:
         """Compare position, the bot's resting orders, the run's fills and funding with the exchange, adopt the
         exchange's truth and report each difference. ``position`` is the exchange's as of the fills read here:
-        every fill in it has been delivered through ``fills_since``."""
+        every fill in it has been delivered through ``fills_since``.
+
+        With the websocket and no gap since the last reconciliation it is lighter (position and open orders,
+        22 weight instead of ~62: fills and funding are pushed); a position that differs from the pushed fills'
+        falls back to the full reconciliation, which reads the fills over HTTP."""
+        if self.live is not None and self._reconciled and not self._gap:
+            found = self._reconcile_light()
+            if found is not None:
+                return found
+        found = self._reconcile_full()
+        self._gap = self.reconcile_due = False
+        return found
+
+    def _reconcile_light(self) -> Reconciliation | None:
+        """Position and open orders against the pushed fills and order states; None when the position differs."""
         client = self._client()
+        size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
+        snap_ms = int(client.account_state(60.0).get("time") or time.time() * 1000)
+        sent = time.monotonic()
+        raw_orders = client.open_orders(sent, MARKET_SHARE)
+        self._drain()
+        with self._lock:
+            later = sum(f.size if f.side is Side.BUY else -f.size for f in self.fills if f.ts > snap_ms)
+            exchange = round(size + later, 12)
+            if self._believed is None or abs(self._believed - exchange) > POSITION_TOLERANCE:
+                return None
+            self._position = size
+            differences = self._load_orders(raw_orders, sent)
+            foreign = len([o for o in raw_orders if o.get("coin") == self.coin and not self._is_mine(o)])
+            return Reconciliation(exchange, entry, len(self.orders), foreign, differences)
+
+    def _reconcile_full(self) -> Reconciliation:
+        client = self._client()
+        self._drain()
         asked_ms = int(time.time() * 1000)
         size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
         self._position = size
@@ -572,6 +714,7 @@ class HyperliquidVenue:
         replaced, leftovers = [], []
         for (oid, side, spec), status in zip(batch, statuses):
             self.orders.pop(oid, None)
+            self._closed.add(oid)
             order = self._accepted(status, side, spec, now_ms)
             if order is not None:
                 replaced.append(order)
@@ -602,6 +745,7 @@ class HyperliquidVenue:
         for oid, status in zip(oids, statuses):
             if status == "success" or _gone(status):
                 gone.add(oid)
+                self._closed.add(oid)
                 done += status == "success"
                 self.orders.pop(oid, None)
             else:
