@@ -22,7 +22,8 @@ The state is the HTTP server's: this side looks at it every ``poll_s`` and pushe
 :meth:`HLWebsocket.drop` (every connection aborted, no close frame), :meth:`HLWebsocket.stall` (open but silent for
 a while: nothing pushed, nothing answered), :meth:`HLWebsocket.duplicate` and :meth:`HLWebsocket.reorder` (the next
 pushed messages sent twice, or each pair swapped), and a send queue of ``max_queue`` messages per connection beyond
-which a slow consumer is disconnected, as the exchange does.
+which a slow consumer is disconnected, as the exchange does (:meth:`HLWebsocket.slow` makes every consumer slow: the
+messages queue up unsent). :attr:`HLWebsocket.book_times` records when each book was written to a connection.
 """
 
 from __future__ import annotations
@@ -51,10 +52,14 @@ class HLWebsocket:
 
     def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000, book_s: float = 0.5):
         self.server, self.poll_s, self.max_queue, self.book_s = server, poll_s, max_queue, book_s
+        server.websocket = self  # for fault helpers that are handed only the server
         self.clients: list[_Client] = []
         self.sent: list[dict[str, Any]] = []  # every pushed message, for tests
         self.slow_disconnects = 0
+        self.connections = 0  # connections accepted so far
+        self.book_times: list[int] = []  # epoch ms: each l2Book message written to a connection
         self._stall_until = 0.0
+        self._slow_until = 0.0
         self._duplicate = 0
         self._reorder = 0
         self._held: Optional[tuple[_Client, str]] = None
@@ -105,6 +110,14 @@ class HLWebsocket:
         """Keep every connection open but send nothing (pushes, pongs, post answers) for ``seconds``."""
         self._stall_until = time.monotonic() + seconds
 
+    def stalled(self) -> bool:
+        return time.monotonic() < self._stall_until
+
+    def slow(self, seconds: float) -> None:
+        """Write nothing for ``seconds`` while pushes keep queueing (a consumer that does not read): beyond
+        ``max_queue`` queued messages the connection is dropped."""
+        self._slow_until = time.monotonic() + seconds
+
     def duplicate(self, count: int) -> None:
         """Send each of the next ``count`` pushed messages twice."""
         self._duplicate = count
@@ -117,6 +130,7 @@ class HLWebsocket:
     async def _serve(self, ws: ServerConnection) -> None:
         client = _Client(ws, asyncio.Queue())
         self.clients.append(client)
+        self.connections += 1
         writer = asyncio.create_task(self._write(client))
         try:
             async for raw in ws:
@@ -130,9 +144,11 @@ class HLWebsocket:
     async def _write(self, client: _Client) -> None:
         while True:
             text = await client.queue.get()
-            while time.monotonic() < self._stall_until:
+            while time.monotonic() < max(self._stall_until, self._slow_until):
                 await asyncio.sleep(0.01)
             await client.ws.send(text)
+            if text.startswith('{"channel": "l2Book"'):
+                self.book_times.append(int(time.time() * 1000))
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
         if client.queue.qsize() >= self.max_queue:
