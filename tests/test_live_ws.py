@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer
 from hl_ws import HLWebsocket, ws_exchange
-from jobs import compose_job
+from jobs import compose_job, wait_for
 
 from botmm.runners.live import run
 
@@ -71,3 +71,54 @@ def test_a_silent_book_is_still_stepped_every_interval(exchange, tmp_path: Path)
     result = run_bot(exchange, tmp_path, "interval=0.5s", "risk.max_data_age=60s")
     assert 5 <= result["ticks"] <= 8  # 3 s of 0.5 s housekeeping ticks (plus a few pushed order and fill changes)
     assert_matches_exchange(server, tmp_path, result)
+
+
+MAX_DATA_AGE_S = 1.0
+ROUND_TRIP_S = 0.5  # exchange.timeout_s: the longest one request can take
+FAULTS: dict[str, Callable[[HLWebsocket], None]] = {
+    "drop": lambda ws: ws.drop(),
+    "stall": lambda ws: ws.stall(2.0),
+    "duplicate": lambda ws: ws.duplicate(200),
+    "reorder": lambda ws: ws.reorder(200),
+    "slow consumer": lambda ws: (setattr(ws, "max_queue", 3), ws.slow(2.0)),
+}
+
+
+def _ours(server: HLServer) -> list[Any]:
+    return [o for o in server.resting(USER) if o.cloid is not None]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_after_each_websocket_fault_orders_position_and_fills_equal_the_exchanges(fault: str, exchange,
+                                                                                   tmp_path: Path) -> None:
+    server, ws = exchange
+
+    def during() -> None:
+        assert wait_for(lambda: len(_ours(server)) >= 2, 20)
+        FAULTS[fault](ws)
+        for ticks in (4, -4, -4, 4):  # trades through the bot's quotes while the fault lasts: fills to count
+            server.shift("ETH", ticks)
+        assert wait_for(lambda: not ws.stalled(), 10)
+
+    result = run_bot(exchange, tmp_path, "interval=0.2s", f"risk.max_data_age={MAX_DATA_AGE_S:g}s",
+                     "exchange.reconcile_s=1", duration="5s", during=during)
+    assert result["fills"] > 0
+    if fault in ("drop", "slow consumer"):
+        assert ws.connections >= 2  # reconnected
+    if fault == "slow consumer":
+        assert ws.slow_disconnects >= 1
+    assert_matches_exchange(server, tmp_path, result)
+    assert_no_order_rested_blind(server, ws)
+
+
+def assert_no_order_rested_blind(server: HLServer, ws: HLWebsocket) -> None:
+    """No order of the bot rested longer than ``max_data_age`` plus one round trip after the last book written to
+    the bot's connection."""
+    books = sorted(ws.book_times)
+    limit_ms = (MAX_DATA_AGE_S + ROUND_TRIP_S) * 1000
+    blind = [(fresh + limit_ms, following) for fresh, following in zip(books, books[1:])
+             if following - fresh > limit_ms]
+    for start, end, cloid in server.lifetimes(USER):
+        for begin, until in blind if cloid else ():
+            assert not (start < until and (end is None or end > begin)), (
+                f"order {cloid} rested [{start}, {end}) while the bot was blind [{begin:.0f}, {until})")
