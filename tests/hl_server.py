@@ -17,7 +17,7 @@ scheduleCancel actions. It
   orders like the exchange ("Post only order would have immediately matched"), fills resting orders at their price
   when the book trades through them, and keeps positions and fills per account;
 * fires a scheduled cancel (dead man's switch) when its time passes, and enforces 1200 weight a minute (429 with a
-  ``null`` body beyond);
+  ``null`` body beyond); :attr:`HLServer.latency_s` delays every answer by a network round trip;
 * records the most orders of one account, coin and side that ever rested at once (:meth:`HLServer.peak_resting`),
   so a test can assert that no duplicate order was ever placed;
 * injects faults on demand (:meth:`HLServer.inject`): ``5xx``, ``timeout`` and ``truncated`` (an HTTP 200 whose
@@ -149,6 +149,7 @@ class HLServer:
         self.nonces: dict[str, list[int]] = {}
         self.faults: list[Fault] = []
         self.refuse_schedule = False
+        self.latency_s = 0.0  # the round trip every request takes (the benchmark's injected delay)
         self.rate_limited = 0
         self.triggers = 0
         self._weights: list[tuple[float, int]] = []
@@ -411,7 +412,17 @@ class HLServer:
         return INFO_WEIGHTS.get(body.get("type"), 20)
 
     def handle(self, path: str, raw: bytes) -> tuple[int, str]:
-        """Answer one request: (HTTP status, body text)."""
+        """Answer one request: (HTTP status, body text), :attr:`latency_s` after it arrived (half of it before it
+        is executed, half after: a round trip of the network). Its record's ``ns`` is when it arrived."""
+        arrived = time.time_ns()
+        if self.latency_s:
+            time.sleep(self.latency_s / 2)
+        answer = self._answer(path, raw, arrived)
+        if self.latency_s:
+            time.sleep(self.latency_s / 2)
+        return answer
+
+    def _answer(self, path: str, raw: bytes, arrived: int) -> tuple[int, str]:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -421,7 +432,8 @@ class HLServer:
             now = time.monotonic()
             self._weights = [(t, w) for t, w in self._weights if t > now - 60]
             weight = self._weight(path, body)
-            record = {"path": path, "type": kind, "time": self._now_ms(), "status": 200}
+            record = {"path": path, "type": kind, "time": self._now_ms(), "status": 200, "ns": arrived,
+                      "coins": self._coins(body) if path == "/exchange" else []}
             self.requests.append(record)
             fault = self._fault(path, kind, BODY_FAULTS)
             over = sum(w for _, w in self._weights) + weight > self.weight_limit
@@ -546,6 +558,12 @@ class HLServer:
                  "o": _fmt(m[0]), "s": coin, "t": t, "v": "0.0"} for t, m in sorted(buckets.items())]
 
     # -- /exchange ---------------------------------------------------------------------------------------------
+    def _coins(self, body: dict) -> list[str]:
+        """The coins an order or batchModify action's orders are for."""
+        action = body.get("action") or {}
+        wires = action.get("orders") or [m.get("order", {}) for m in action.get("modifies") or []]
+        return sorted({self.names[w["a"]] for w in wires if isinstance(w.get("a"), int) and w["a"] < len(self.names)})
+
     def _exchange(self, body: dict) -> tuple[int, Any]:
         action, nonce, signature = body.get("action"), body.get("nonce"), body.get("signature")
         try:

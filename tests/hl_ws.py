@@ -23,7 +23,8 @@ The state is the HTTP server's: this side looks at it every ``poll_s`` and pushe
 a while: nothing pushed, nothing answered), :meth:`HLWebsocket.duplicate` and :meth:`HLWebsocket.reorder` (the next
 pushed messages sent twice, or each pair swapped), and a send queue of ``max_queue`` messages per connection beyond
 which a slow consumer is disconnected, as the exchange does (:meth:`HLWebsocket.slow` makes every consumer slow: the
-messages queue up unsent). :attr:`HLWebsocket.book_times` records when each book was written to a connection.
+messages queue up unsent). :attr:`HLWebsocket.books_written` records when (epoch ns) each coin's book was written to
+a connection; :attr:`HLWebsocket.book_times` gives those times in ms.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class HLWebsocket:
         self.sent: list[dict[str, Any]] = []  # every pushed message, for tests
         self.slow_disconnects = 0
         self.connections = 0  # connections accepted so far
-        self.book_times: list[int] = []  # epoch ms: each l2Book message written to a connection
+        self.books_written: list[tuple[int, str]] = []  # (epoch ns, coin) of each l2Book message written
         self._stall_until = 0.0
         self._slow_until = 0.0
         self._duplicate = 0
@@ -110,6 +111,11 @@ class HLWebsocket:
         """Keep every connection open but send nothing (pushes, pongs, post answers) for ``seconds``."""
         self._stall_until = time.monotonic() + seconds
 
+    @property
+    def book_times(self) -> list[int]:
+        """When each book was written (epoch ms)."""
+        return [ns // 1_000_000 for ns, _ in self.books_written]
+
     def stalled(self) -> bool:
         return time.monotonic() < self._stall_until
 
@@ -148,7 +154,7 @@ class HLWebsocket:
                 await asyncio.sleep(0.01)
             await client.ws.send(text)
             if text.startswith('{"channel": "l2Book"'):
-                self.book_times.append(int(time.time() * 1000))
+                self.books_written.append((time.time_ns(), json.loads(text)["data"]["coin"]))
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
         if client.queue.qsize() >= self.max_queue:

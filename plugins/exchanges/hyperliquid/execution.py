@@ -309,13 +309,19 @@ class HyperliquidVenue:
 
     def _pushed(self, kind: str) -> Callable[[list[dict[str, Any]]], None]:
         """A stream callback queueing this coin's entries of ``kind`` for the next poll (the stream's thread never
-        waits for the venue's lock, which an action holds for a whole round trip)."""
+        waits for the venue's lock, which an action holds for a whole round trip). It wakes the runner unless every
+        entry is an order update the mirror already shows (the echo of the bot's own action)."""
         def take(entries: list[dict[str, Any]]) -> None:
             mine = [entry for entry in entries if (entry["order"] if kind == "order" else entry)["coin"] == self.coin]
             self._inbox.extend((kind, entry) for entry in mine)
-            if mine:
+            if any(kind != "order" or not self._shown(entry) for entry in mine):
                 self._changed()
         return take
+
+    def _shown(self, update: dict) -> bool:
+        """Whether the mirror already shows an order update: an order it holds opening, one it dropped closing."""
+        oid = int(update["order"]["oid"])
+        return oid in self.orders if update["status"] == "open" else oid in self._closed
 
     def _watch_connection(self) -> None:
         """A new connection (a reconnect) may have missed pushes: reconcile over HTTP, fills included."""
