@@ -8,7 +8,10 @@ one asset and for three. Per setting it prints:
 * **ticks/s** per asset (``result.json``'s ticks over the run);
 * **CPU %** of one core and peak **RSS** of the bot's process (``/proc``), from its first order to its stop.
 
-    python benchmarks/live_latency.py [--minutes 0.5] [--delays 0 50 200] [--assets 1 3]
+Then, per delay, the transport of an action: the same signed order-then-cancel pair sent ``--actions`` times over
+HTTP (the SDK's session, as the venue sends) and as websocket ``post`` requests, median and p99 round trip in ms.
+
+    python benchmarks/live_latency.py [--minutes 0.5] [--delays 0 50 200] [--assets 1 3] [--actions 100]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -98,11 +102,71 @@ def run_setting(delay_ms: int, assets: int, seconds: float) -> dict[str, float]:
         server.stop()
 
 
+def round_trips(send: Callable[[dict], Any], client: Any, count: int, first: int) -> list[float]:
+    """Round trips (ms) of ``count`` actions sent by ``send``: a far bid (cloids counting from ``first``), then its
+    cancel, alternately."""
+    from hyperliquid.utils.signing import sign_l1_action
+
+    from botmm.plugins.exchanges.hyperliquid.client import OrderSpec
+
+    times, oid = [], None
+    for i in range(count):
+        if oid is None:
+            action = {"type": "order", "grouping": "na", "orders": [client._wire(
+                OrderSpec("ETH", True, 0.01, 1500.0, f"0x{first + i:032x}"))]}
+        else:
+            action = {"type": "cancel", "cancels": [{"a": 1, "o": oid}]}
+        nonce = client.nonces.next()
+        payload = {"action": action, "nonce": nonce, "expiresAfter": None, "vaultAddress": None,
+                   "signature": sign_l1_action(client.wallet, action, None, nonce, None, False)}
+        began = time.perf_counter()
+        answer = send(payload)
+        times.append((time.perf_counter() - began) * 1000)
+        statuses = answer["response"]["data"]["statuses"]
+        oid = statuses[0]["resting"]["oid"] if oid is None else None
+    return sorted(times)
+
+
+def transports(delay_ms: int, count: int) -> dict[str, list[float]]:
+    """Round trips of the same actions over HTTP and as websocket posts at ``delay_ms``."""
+    from eth_account import Account
+    from websockets.sync.client import connect
+
+    from botmm.plugins.exchanges.hyperliquid.client import ClientSettings, close_client, open_client
+
+    server = HLServer(step_s=3600).start()
+    ws = HLWebsocket(server).start()
+    wallet = Account.from_key(TEST_KEY)
+    client = open_client(ClientSettings(server.url, False, 5.0, 1200, 10.0), wallet, wallet.address)
+    server.latency_s = delay_ms / 1000
+    try:
+        http = round_trips(lambda payload: client.exchange.post("/exchange", payload), client, count, 0)
+        with connect(ws.url) as conn:
+            ids = iter(range(1, 1 << 30))
+
+            def post(payload: dict) -> Any:
+                n = next(ids)
+                conn.send(json.dumps({"method": "post", "id": n,
+                                      "request": {"type": "action", "payload": payload}}))
+                while True:
+                    message = json.loads(conn.recv())
+                    if message.get("channel") == "post" and message["data"]["id"] == n:
+                        return message["data"]["response"]["payload"]
+
+            websocket = round_trips(post, client, count, count)
+        return {"HTTP": http, "ws post": websocket}
+    finally:
+        close_client(client)
+        ws.stop()
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=0.5)
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 50, 200], help="round trip per request, ms")
-    parser.add_argument("--assets", type=int, nargs="+", default=[1, 3], choices=sorted(ASSETS))
+    parser.add_argument("--assets", type=int, nargs="*", default=[1, 3], choices=sorted(ASSETS), help="none: skip")
+    parser.add_argument("--actions", type=int, default=100, help="actions per transport and delay (0: skip)")
     a = parser.parse_args()
     print(f"{'delay':>6} {'assets':>6} {'book->order median':>19} {'p99':>8} {'actions':>8} {'ticks/s/asset':>14} "
           f"{'CPU %':>6} {'RSS MB':>7} {'429s':>5}")
@@ -112,6 +176,12 @@ def main() -> None:
             print(f"{delay:>4}ms {assets:>6} {r['median_ms']:>16.2f} ms {r['p99_ms']:>5.1f} ms {r['actions']:>8} "
                   f"{r['ticks_per_s']:>14.2f} {r['cpu_pct']:>6.1f} {r['rss_mb']:>7.0f} {r['errors_429']:>5}",
                   flush=True)
+    if a.actions:
+        print(f"\n{'delay':>6} {'transport':>10} {'round trip median':>18} {'p99':>8}")
+        for delay in a.delays:
+            for name, times in transports(delay, a.actions).items():
+                print(f"{delay:>4}ms {name:>10} {statistics.median(times):>15.2f} ms "
+                      f"{times[min(len(times) - 1, int(0.99 * len(times)))]:>5.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ class HLServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the answer's headers and body are two writes: no 40 ms delayed-ACK wait
 
             def log_message(self, *args: Any) -> None:
                 return
