@@ -67,6 +67,7 @@ class HLWebsocket:
         self._books: dict[str, int] = {}
         self._booked = 0.0  # monotonic: when every subscribed book was last pushed
         self._orders: dict[int, Any] = {}
+        self._done: set[int] = set()  # oids of finished orders already pushed (or finished before the start)
         self._fills: set[int] = set()  # trade ids pushed (or there before the start)
         self._fundings: dict[str, int] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -230,6 +231,7 @@ class HLWebsocket:
     def _seen_state(self) -> None:
         self._books = dict(self.server.bid_ticks)
         self._orders = dict(self.server.orders)
+        self._done = set(self.server.finished)
         self._fills = {f["tid"] for account in self.server.accounts.values() for f in account.fills}
         self._fundings = {user: len(account.funding) for user, account in self.server.accounts.items()}
 
@@ -252,9 +254,10 @@ class HLWebsocket:
                      for user, account in server.accounts.items()}
         new_fundings = {user: account.funding[self._fundings.get(user, 0):]
                         for user, account in server.accounts.items()}
+        ended = [server.finished[oid] for oid in server.finished if oid not in self._done]
         opened = [o for oid, o in server.orders.items() if oid not in self._orders]
-        closed = [o for oid, o in self._orders.items() if oid not in server.orders]
-        filled = {f["oid"] for fills in new_fills.values() for f in fills}
+        opened += [o for o, _, _ in ended if o.oid not in self._orders]  # rested and ended since the last look
+        closed = [(o, "filled" if status == "filled" else "canceled") for o, status, _ in ended]
         self._seen_state()
         for client in list(self.clients):
             for sub in client.subscriptions:
@@ -272,8 +275,7 @@ class HLWebsocket:
                     self._push(client, {"channel": "userFundings", "data": {"user": user, "fundings": fundings}})
                 elif kind == "orderUpdates":
                     updates = [_update(o, "open", now) for o in opened if o.user == user]
-                    updates += [_update(o, "filled" if o.oid in filled else "canceled", now) for o in closed
-                                if o.user == user]
+                    updates += [_update(o, status, now) for o, status in closed if o.user == user]
                     if updates:
                         self._push(client, {"channel": "orderUpdates", "data": updates})
 
