@@ -7,7 +7,9 @@ candleSnapshot in the shapes the real exchange uses (see the recorded answers in
 scheduleCancel actions. It
 
 * recovers each action's signer with the SDK's own ``recover_agent_or_user_from_l1_action`` (testnet rules: the
-  URL is not mainnet's) and maps an agent wallet to its account;
+  URL is not mainnet's) and maps an agent wallet to its account; checks nonces by the exchange's rule (unseen, and
+  above the least of the signer's 100 highest: concurrent actions may arrive out of order), each breach recorded in
+  :attr:`HLServer.violations`;
 * checks every order on the wire against Hyperliquid's rules with its own Decimal digit counting (independent of
   the adapter's rounding): at most 5 significant figures or an integer, at most ``6 - szDecimals`` price decimals,
   at most ``szDecimals`` size decimals, at least $10, post-only (ALO, reduce-only allowed); a failure is answered
@@ -55,6 +57,7 @@ REDUCE_ONLY_ERROR = "Reduce only order would increase position. asset={asset}"
 INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2}
 BODY_FAULTS = ("5xx", "timeout", "429", "truncated", "bad_400", "unreadable")
 MAKER_FEE = Decimal("0.00015")
+NONCE_SET = 100  # the exchange keeps each signer's 100 highest nonces: a new one must be unseen and above the least
 
 
 def price_ok(text: str, sz_decimals: int) -> bool:
@@ -575,10 +578,10 @@ class HLServer:
             return 200, {"status": "err", "response": "Invalid signature"}
         self.signers.append(signer)
         seen = self.nonces.setdefault(signer, [])
-        if seen and nonce <= seen[-1]:
-            self.violations.append(f"nonce {nonce} not above {seen[-1]}")
-            if nonce in seen:
-                return 200, {"status": "err", "response": "Invalid nonce: duplicate nonce"}
+        highest = sorted(seen)[-NONCE_SET:]
+        if nonce in seen or (len(highest) == NONCE_SET and nonce <= highest[0]):
+            self.violations.append(f"nonce {nonce}: duplicate or not above the {NONCE_SET} highest")
+            return 200, {"status": "err", "response": "Invalid nonce: duplicate nonce or too low"}
         seen.append(nonce)
         if abs(nonce - self._now_ms()) > 86_400_000:
             return 200, {"status": "err", "response": "Invalid nonce: too far from now"}

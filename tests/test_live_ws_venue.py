@@ -107,3 +107,26 @@ def test_a_reconnection_is_stale_until_a_new_book_and_reconciles_fills_over_http
     before = len(server.requests)
     venue.reconcile()
     assert _requests(server, before) == ["clearinghouseState", "frontendOpenOrders"]
+
+
+def test_a_cancel_and_a_placement_on_the_other_side_travel_together(exchange, venue) -> None:
+    server, _ = exchange
+    assert wait_for(lambda: venue.poll(_now()) is not None, 5)
+    market = venue.poll(_now())
+    bid, ask = QuoteLevel(Side.BUY, market.bid - 5, 0.01), QuoteLevel(Side.SELL, market.ask + 5, 0.01)
+    [old_bid] = venue.place_orders([bid], _now())
+    server.latency_s = 0.3
+    began = time.monotonic()
+    venue.cancel_orders([old_bid.oid])
+    [new_ask] = venue.place_orders([ask], _now())
+    venue.poll(_now())  # waits for the cancel
+    assert time.monotonic() - began < 0.55  # one round trip for both, not two
+    [old_ask] = [o for o in venue.get_open_orders()]
+    assert old_ask.oid == new_ask.oid
+    began = time.monotonic()
+    venue.cancel_orders([new_ask.oid])
+    [again] = venue.place_orders([ask], _now())  # the same side waits for the cancel: never two asks at once
+    assert time.monotonic() - began >= 0.55
+    assert server.peak_resting(USER, "ETH") == (1, 1)
+    assert [o.oid for o in venue.get_open_orders()] == [again.oid]
+    assert server.violations == []  # nonces unseen and within the exchange's window, though they arrived together
