@@ -257,7 +257,7 @@ class LiveRunner:
         """One tick of one strategy, in its worker thread: reconcile when due, step, beat the guardian."""
         strategy, now = job.strategy, time.monotonic()
         errors = strategy.calls["venue_errors"] > job.errors_seen and now >= job.retry_at
-        gap = job.pushed and job.venue.reconcile_due
+        gap = job.pushed and job.venue.reconcile_due and now >= job.retry_at  # a failing one backs off as any
         if not job.reconciled or now >= job.reconcile_at or errors or gap:
             self._reconcile(job)
         if not job.reconciled:
