@@ -365,7 +365,7 @@ class HyperliquidVenue:
             return None
         if view is not self._view:
             self._view = view
-            self._market = self._market_of(view.bids, view.asks, view.recv_ns // 1_000_000) or self._market
+            return self._market_of(view.bids, view.asks, view.recv_ns // 1_000_000)
         return self._market
 
     def _drain(self) -> None:
