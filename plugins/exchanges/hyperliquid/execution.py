@@ -10,9 +10,9 @@
   missed). Without a gap a reconciliation reads only position and open orders (22 weight instead of ~62). Fills of
   the account from before the run (the ``userFills`` snapshot) are not the run's and are skipped.
 * **Actions** go over HTTP. Measured with ``benchmarks/live_latency.py`` against the loopback exchange, the same
-  signed actions over HTTP and as websocket ``post`` requests take about the same time (median round trip 1.9 / 1.7
-  ms at 0 ms injected, 55.6 / 53.1 ms at 50 ms, 204.7 / 203.7 ms at 200 ms; p99 at 200 ms 222 / 363 ms): the
-  websocket would save at most 2.5 ms of a round trip, and HTTP keeps
+  signed actions over HTTP and as websocket ``post`` requests take about the same time (median round trip 1.8 / 1.3
+  ms at 0 ms injected, 53.6 / 52.7 ms at 50 ms, 203.8 / 202.7 ms at 200 ms): the websocket would save about 1 ms of
+  a round trip, and HTTP keeps
   actions apart from the market-data connection, whose reconnection would otherwise leave every action in flight
   of unknown outcome. A cancel travels on a thread of its own: a placement or modify on the other side goes out
   while it is in flight (one round trip for both); one on the same side waits for it (never two quotes of a side
