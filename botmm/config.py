@@ -228,6 +228,7 @@ class JobConfig:
     order_manager: OrderManagerConfig = field(default_factory=OrderManagerConfig)
     capital: float = 10_000.0  # the account's capital, quote units (split evenly between the assets of asset=[...])
     interval: str = "1s"  # strategy tick period of a wall-clock run; a backtest ticks once per bar
+    min_interval: str = "100ms"  # a wall-clock run on pushed data steps on each book change, at most this often
     duration: Optional[str] = None  # stop after this long: wall-clock time live, data time in a backtest (None: all)
     seed: int = 7  # random seed of synthetic data and simulations
     compound: bool = False  # order sizes grow and shrink with equity (size * equity / capital)
@@ -336,7 +337,7 @@ def check_job(cfg: DictConfig) -> None:
     for key, value in cfg.items():
         if not OmegaConf.is_config(value):
             check_finite(value, str(key))
-    for key in ("interval", "duration"):
+    for key in ("interval", "min_interval", "duration"):
         if cfg.get(key) is not None:
             parse_duration(cfg[key], key)
 

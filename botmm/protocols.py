@@ -232,3 +232,18 @@ class LiveVenue(Venue, Protocol):
     def guardian(self) -> Optional[GuardianSpec]:
         """How an outside process cancels this venue's orders, or None when nothing can rest once the bot's
         process is gone (the paper venue)."""
+
+
+@runtime_checkable
+class PushVenue(LiveVenue, Protocol):
+    """A live venue whose exchange pushes market data and account events (the Hyperliquid venue on its websocket):
+    the live runner steps it when something changed instead of on a timer.
+
+    ``reconcile_due``: the pushed data had a gap (a reconnection); the runner reconciles at the next tick.
+    """
+
+    reconcile_due: bool
+
+    def watch(self, on_change: Callable[[], None]) -> bool:
+        """Call ``on_change`` (from any thread) when the venue's book, orders or fills changed. False when this
+        venue's data is not pushed after all (then the runner ticks every ``interval``)."""

@@ -7,7 +7,9 @@ candleSnapshot in the shapes the real exchange uses (see the recorded answers in
 scheduleCancel actions. It
 
 * recovers each action's signer with the SDK's own ``recover_agent_or_user_from_l1_action`` (testnet rules: the
-  URL is not mainnet's) and maps an agent wallet to its account;
+  URL is not mainnet's) and maps an agent wallet to its account; checks nonces by the exchange's rule (unseen, and
+  above the least of the signer's 100 highest: concurrent actions may arrive out of order), each breach recorded in
+  :attr:`HLServer.violations`;
 * checks every order on the wire against Hyperliquid's rules with its own Decimal digit counting (independent of
   the adapter's rounding): at most 5 significant figures or an integer, at most ``6 - szDecimals`` price decimals,
   at most ``szDecimals`` size decimals, at least $10, post-only (ALO, reduce-only allowed); a failure is answered
@@ -16,7 +18,8 @@ scheduleCancel actions. It
 * replays a seeded book (one snapshot every ``step_s``: the mid moves by whole ticks or stays), rejects crossing ALO
   orders like the exchange ("Post only order would have immediately matched"), fills resting orders at their price
   when the book trades through them, and keeps positions and fills per account;
-* fires a scheduled cancel (dead man's switch) when its time passes;
+* fires a scheduled cancel (dead man's switch) when its time passes; :attr:`HLServer.latency_s` delays every answer
+  by a network round trip;
 * enforces Hyperliquid's documented limits with its own table: ``weight_limit`` (1200) IP weight a minute, per
   request type, plus the per-item weight of fill, funding and candle answers (429 with a ``null`` body beyond,
   counted in :attr:`HLServer.rate_limited`), and the address limit on actions (``address_buffer`` requests plus
@@ -65,6 +68,7 @@ ADDRESS_ERROR = ("Too many cumulative requests sent ({used} > {cap}) for cumulat
                  "taker orders to free up 1 request per USDC traded.")
 BODY_FAULTS = ("5xx", "timeout", "429", "truncated", "bad_400", "unreadable")
 MAKER_FEE = Decimal("0.00015")
+NONCE_SET = 100  # the exchange keeps each signer's 100 highest nonces: a new one must be unseen and above the least
 
 
 def price_ok(text: str, sz_decimals: int) -> bool:
@@ -162,6 +166,7 @@ class HLServer:
         self.nonces: dict[str, list[int]] = {}
         self.faults: list[Fault] = []
         self.refuse_schedule = False
+        self.latency_s = 0.0  # the round trip every request takes (the benchmark's injected delay)
         self.rate_limited = 0  # 429s sent because the IP weight limit was reached (not injected ones)
         self.address_limited = 0  # actions refused for the address limit
         self.triggers = 0
@@ -179,6 +184,7 @@ class HLServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the answer's headers and body are two writes: no 40 ms delayed-ACK wait
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -425,7 +431,17 @@ class HLServer:
         return INFO_WEIGHTS.get(body.get("type"), 20)
 
     def handle(self, path: str, raw: bytes) -> tuple[int, str]:
-        """Answer one request: (HTTP status, body text)."""
+        """Answer one request: (HTTP status, body text), :attr:`latency_s` after it arrived (half of it before it
+        is executed, half after: a round trip of the network). Its record's ``ns`` is when it arrived."""
+        arrived = time.time_ns()
+        if self.latency_s:
+            time.sleep(self.latency_s / 2)
+        answer = self._answer(path, raw, arrived)
+        if self.latency_s:
+            time.sleep(self.latency_s / 2)
+        return answer
+
+    def _answer(self, path: str, raw: bytes, arrived: int) -> tuple[int, str]:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -435,7 +451,8 @@ class HLServer:
             now = time.monotonic()
             self._weights = [(t, w) for t, w in self._weights if t > now - 60]
             weight = self._weight(path, body)
-            record = {"path": path, "type": kind, "time": self._now_ms(), "status": 200}
+            record = {"path": path, "type": kind, "time": self._now_ms(), "status": 200, "ns": arrived,
+                      "coins": self._coins(body) if path == "/exchange" else []}
             self.requests.append(record)
             fault = self._fault(path, kind, BODY_FAULTS)
             over = sum(w for _, w in self._weights) + weight > self.weight_limit
@@ -569,6 +586,12 @@ class HLServer:
                  "o": _fmt(m[0]), "s": coin, "t": t, "v": "0.0"} for t, m in sorted(buckets.items())]
 
     # -- /exchange ---------------------------------------------------------------------------------------------
+    def _coins(self, body: dict) -> list[str]:
+        """The coins an order or batchModify action's orders are for."""
+        action = body.get("action") or {}
+        wires = action.get("orders") or [m.get("order", {}) for m in action.get("modifies") or []]
+        return sorted({self.names[w["a"]] for w in wires if isinstance(w.get("a"), int) and w["a"] < len(self.names)})
+
     def _exchange(self, body: dict) -> tuple[int, Any]:
         action, nonce, signature = body.get("action"), body.get("nonce"), body.get("signature")
         try:
@@ -579,10 +602,10 @@ class HLServer:
             return 200, {"status": "err", "response": "Invalid signature"}
         self.signers.append(signer)
         seen = self.nonces.setdefault(signer, [])
-        if seen and nonce <= seen[-1]:
-            self.violations.append(f"nonce {nonce} not above {seen[-1]}")
-            if nonce in seen:
-                return 200, {"status": "err", "response": "Invalid nonce: duplicate nonce"}
+        highest = sorted(seen)[-NONCE_SET:]
+        if nonce in seen or (len(highest) == NONCE_SET and nonce <= highest[0]):
+            self.violations.append(f"nonce {nonce}: duplicate or not above the {NONCE_SET} highest")
+            return 200, {"status": "err", "response": "Invalid nonce: duplicate nonce or too low"}
         seen.append(nonce)
         if abs(nonce - self._now_ms()) > 86_400_000:
             return 200, {"status": "err", "response": "Invalid nonce: too far from now"}

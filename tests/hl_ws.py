@@ -2,12 +2,16 @@
 protocol: what a bot subscribes to instead of polling.
 
 * ``{"method": "subscribe", "subscription": {...}}`` is acknowledged with ``subscriptionResponse``, then:
-  - ``l2Book`` (coin): the book now, then a snapshot whenever the book changes (the server's replay steps);
+  - ``l2Book`` (coin): the book now, then a snapshot whenever the book changes (the server's replay steps) and at
+    least every ``book_s`` (0.5 s: the real exchange pushes a snapshot about every 0.55 s, see the capture in
+    ``../shared/data/hyperliquid/``);
   - ``trades`` (coin): every fill on the exchange, as the public trade (the aggressor's side);
   - ``orderUpdates`` (user): ``open`` when an order of the user starts resting, ``filled`` or ``canceled`` when it
     stops (``{"order": {...}, "status", "statusTimestamp"}``);
   - ``userFills`` (user): first ``{"isSnapshot": true, "user", "fills"}`` with the user's recent fills, then each
-    new fill;
+    new fill (a late one too: fills are tracked by trade id, not by position in the log);
+  - ``userFundings`` (user): first a snapshot, then each new payment, as ``{"time", "coin", "usdc", "szi",
+    "fundingRate"}``;
 * ``{"method": "post", "id": n, "request": {"type": "info" | "action", "payload": ...}}`` is answered on channel
   ``post`` as the HTTP endpoint would answer (faults, weights and all): ``{"id": n, "response": {"type": "info",
   "payload": {"type": ..., "data": ...}}}``, ``{"type": "action", "payload": <the /exchange answer>}`` or
@@ -18,7 +22,9 @@ The state is the HTTP server's: this side looks at it every ``poll_s`` and pushe
 :meth:`HLWebsocket.drop` (every connection aborted, no close frame), :meth:`HLWebsocket.stall` (open but silent for
 a while: nothing pushed, nothing answered), :meth:`HLWebsocket.duplicate` and :meth:`HLWebsocket.reorder` (the next
 pushed messages sent twice, or each pair swapped), and a send queue of ``max_queue`` messages per connection beyond
-which a slow consumer is disconnected, as the exchange does.
+which a slow consumer is disconnected, as the exchange does (:meth:`HLWebsocket.slow` makes every consumer slow: the
+messages queue up unsent). :attr:`HLWebsocket.books_written` records when (epoch ns) each coin's book was written to
+a connection; :attr:`HLWebsocket.book_times` gives those times in ms.
 """
 
 from __future__ import annotations
@@ -45,18 +51,25 @@ class _Client:
 class HLWebsocket:
     """See the module docstring. ``start()`` serves on a free port; ``url`` is the address to connect to."""
 
-    def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000):
-        self.server, self.poll_s, self.max_queue = server, poll_s, max_queue
+    def __init__(self, server: HLServer, poll_s: float = 0.01, max_queue: int = 1000, book_s: float = 0.5):
+        self.server, self.poll_s, self.max_queue, self.book_s = server, poll_s, max_queue, book_s
+        server.websocket = self  # for fault helpers that are handed only the server
         self.clients: list[_Client] = []
         self.sent: list[dict[str, Any]] = []  # every pushed message, for tests
         self.slow_disconnects = 0
+        self.connections = 0  # connections accepted so far
+        self.books_written: list[tuple[int, str]] = []  # (epoch ns, coin) of each l2Book message written
         self._stall_until = 0.0
+        self._slow_until = 0.0
         self._duplicate = 0
         self._reorder = 0
         self._held: Optional[tuple[_Client, str]] = None
         self._books: dict[str, int] = {}
+        self._booked = 0.0  # monotonic: when every subscribed book was last pushed
         self._orders: dict[int, Any] = {}
-        self._fills: dict[str, int] = {}
+        self._done: set[int] = set()  # oids of finished orders already pushed (or finished before the start)
+        self._fills: set[int] = set()  # trade ids pushed (or there before the start)
+        self._fundings: dict[str, int] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._ready = threading.Event()
         self._stop: Optional[asyncio.Event] = None
@@ -99,6 +112,19 @@ class HLWebsocket:
         """Keep every connection open but send nothing (pushes, pongs, post answers) for ``seconds``."""
         self._stall_until = time.monotonic() + seconds
 
+    @property
+    def book_times(self) -> list[int]:
+        """When each book was written (epoch ms)."""
+        return [ns // 1_000_000 for ns, _ in self.books_written]
+
+    def stalled(self) -> bool:
+        return time.monotonic() < self._stall_until
+
+    def slow(self, seconds: float) -> None:
+        """Write nothing for ``seconds`` while pushes keep queueing (a consumer that does not read): beyond
+        ``max_queue`` queued messages the connection is dropped."""
+        self._slow_until = time.monotonic() + seconds
+
     def duplicate(self, count: int) -> None:
         """Send each of the next ``count`` pushed messages twice."""
         self._duplicate = count
@@ -111,6 +137,7 @@ class HLWebsocket:
     async def _serve(self, ws: ServerConnection) -> None:
         client = _Client(ws, asyncio.Queue())
         self.clients.append(client)
+        self.connections += 1
         writer = asyncio.create_task(self._write(client))
         try:
             async for raw in ws:
@@ -124,9 +151,11 @@ class HLWebsocket:
     async def _write(self, client: _Client) -> None:
         while True:
             text = await client.queue.get()
-            while time.monotonic() < self._stall_until:
+            while time.monotonic() < max(self._stall_until, self._slow_until):
                 await asyncio.sleep(0.01)
             await client.ws.send(text)
+            if text.startswith('{"channel": "l2Book"'):
+                self.books_written.append((time.time_ns(), json.loads(text)["data"]["coin"]))
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
         if client.queue.qsize() >= self.max_queue:
@@ -190,6 +219,11 @@ class HLWebsocket:
             fills = self.server._account(user).fills[-100:]
             self._push(client, {"channel": "userFills", "data": {"isSnapshot": True, "user": user,
                                                                  "fills": fills}})
+        elif kind == "userFundings":
+            user = str(subscription["user"]).lower()
+            fundings = [_funding(f) for f in self.server._account(user).funding[-100:]]
+            self._push(client, {"channel": "userFundings", "data": {"isSnapshot": True, "user": user,
+                                                                    "fundings": fundings}})
 
     def _book(self, coin: str) -> dict[str, Any]:
         return self.server._info({"type": "l2Book", "coin": coin})[1]
@@ -197,7 +231,9 @@ class HLWebsocket:
     def _seen_state(self) -> None:
         self._books = dict(self.server.bid_ticks)
         self._orders = dict(self.server.orders)
-        self._fills = {user: len(account.fills) for user, account in self.server.accounts.items()}
+        self._done = set(self.server.finished)
+        self._fills = {f["tid"] for account in self.server.accounts.values() for f in account.fills}
+        self._fundings = {user: len(account.funding) for user, account in self.server.accounts.items()}
 
     async def _push_changes(self) -> None:
         while True:
@@ -212,10 +248,16 @@ class HLWebsocket:
         server = self.server
         now = server._now_ms()
         moved = [coin for coin, ticks in server.bid_ticks.items() if self._books.get(coin) != ticks]
-        new_fills = {user: account.fills[self._fills.get(user, 0):] for user, account in server.accounts.items()}
+        if time.monotonic() - self._booked >= self.book_s:
+            moved, self._booked = list(server.bid_ticks), time.monotonic()
+        new_fills = {user: [f for f in account.fills if f["tid"] not in self._fills]
+                     for user, account in server.accounts.items()}
+        new_fundings = {user: account.funding[self._fundings.get(user, 0):]
+                        for user, account in server.accounts.items()}
+        ended = [server.finished[oid] for oid in server.finished if oid not in self._done]
         opened = [o for oid, o in server.orders.items() if oid not in self._orders]
-        closed = [o for oid, o in self._orders.items() if oid not in server.orders]
-        filled = {f["oid"] for fills in new_fills.values() for f in fills}
+        opened += [o for o, _, _ in ended if o.oid not in self._orders]  # rested and ended since the last look
+        closed = [(o, "filled" if status == "filled" else "canceled") for o, status, _ in ended]
         self._seen_state()
         for client in list(self.clients):
             for sub in client.subscriptions:
@@ -228,10 +270,12 @@ class HLWebsocket:
                         self._push(client, {"channel": "trades", "data": trades})
                 elif kind == "userFills" and new_fills.get(user):
                     self._push(client, {"channel": "userFills", "data": {"user": user, "fills": new_fills[user]}})
+                elif kind == "userFundings" and new_fundings.get(user):
+                    fundings = [_funding(f) for f in new_fundings[user]]
+                    self._push(client, {"channel": "userFundings", "data": {"user": user, "fundings": fundings}})
                 elif kind == "orderUpdates":
                     updates = [_update(o, "open", now) for o in opened if o.user == user]
-                    updates += [_update(o, "filled" if o.oid in filled else "canceled", now) for o in closed
-                                if o.user == user]
+                    updates += [_update(o, status, now) for o, status in closed if o.user == user]
                     if updates:
                         self._push(client, {"channel": "orderUpdates", "data": updates})
 
@@ -240,6 +284,13 @@ def _trade(fill: dict[str, Any]) -> dict[str, Any]:
     """The public trade of a maker fill: the aggressor took the other side."""
     return {"coin": fill["coin"], "side": "A" if fill["side"] == "B" else "B", "px": fill["px"], "sz": fill["sz"],
             "time": fill["time"], "hash": fill["hash"], "tid": fill["tid"]}
+
+
+def _funding(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``userFunding`` entry of the HTTP API in the websocket's shape."""
+    delta = entry["delta"]
+    return {"time": entry["time"], "coin": delta["coin"], "usdc": delta["usdc"], "szi": delta["szi"],
+            "fundingRate": delta["fundingRate"]}
 
 
 def _update(order: Any, status: str, now: int) -> dict[str, Any]:

@@ -116,7 +116,8 @@ def test_chaos_keeps_the_invariants_at_every_reconciliation(seconds: float, tmp_
     checks = Checks(server)
     monkeypatch.setattr(HyperliquidVenue, "reconcile", checks.wrap(HyperliquidVenue.reconcile))
     chaos = Chaos(server, seed=7, seconds=seconds - CALM_S)
-    cfg = compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", f"duration={seconds:g}s",
+    cfg = compose_job("exchange=hl_testnet", "exchange.websocket=false",
+                      f"exchange.base_url={server.url}", "asset=eth", f"duration={seconds:g}s",
                       "interval=0.5s", "quoter.spread_bps=1", "quoter.vol_multiplier=0", "exchange.timeout_s=0.5",
                       "risk.max_data_age=1.5s", "risk.cooldown_seconds=0.5", "exchange.reconcile_s=3",
                       "exchange.dead_mans_switch_s=10", "exchange.heartbeat_s=2", f"risk.state_dir={tmp_path}",

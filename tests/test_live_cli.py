@@ -51,7 +51,8 @@ def timed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, H
     tmp = tmp_path_factory.mktemp("hl_run")
     server = HLServer(step_s=0.5, move_prob=0.5, seed=3).start()
     try:
-        proc = botmm_run(tmp, "exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", "duration=6s",
+        proc = botmm_run(tmp, "exchange=hl_testnet", "exchange.websocket=false",
+                         f"exchange.base_url={server.url}", "asset=eth", "duration=6s",
                          "interval=0.25s", *TIGHT, f"hydra.run.dir={tmp / 'out'}", HL_PRIVATE_KEY=TEST_KEY)
         yield proc, server, tmp
     finally:
@@ -119,7 +120,8 @@ def test_sigterm_cancels_every_order_and_exits_within_5s(tmp_path: Path) -> None
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     try:
         with out.open("w") as stdout, err.open("w") as stderr:
-            proc = subprocess.Popen([*BOTMM, "run", "exchange=hl_testnet", f"exchange.base_url={server.url}",
+            proc = subprocess.Popen([*BOTMM, "run", "exchange=hl_testnet", "exchange.websocket=false",
+                                     f"exchange.base_url={server.url}",
                                      "asset=eth", "interval=0.25s", *TIGHT, f"hydra.run.dir={tmp_path / 'out'}"],
                                     cwd=tmp_path, env=env(HL_PRIVATE_KEY=TEST_KEY), stdout=stdout, stderr=stderr)
             try:
@@ -149,7 +151,8 @@ def test_sigterm_cancels_every_order_and_exits_within_5s(tmp_path: Path) -> None
 def test_several_assets_in_one_process(tmp_path: Path) -> None:
     server = HLServer(step_s=0.5, move_prob=0.5, seed=7).start()
     try:
-        proc = botmm_run(tmp_path, "asset=[eth,btc]", "exchange=hl_testnet", f"exchange.base_url={server.url}",
+        proc = botmm_run(tmp_path, "asset=[eth,btc]", "exchange=hl_testnet", "exchange.websocket=false",
+                         f"exchange.base_url={server.url}",
                          "capital=20000", "duration=3s", "interval=0.25s", *TIGHT, f"hydra.run.dir={tmp_path / 'out'}",
                          HL_PRIVATE_KEY=TEST_KEY)
         assert proc.returncode == 0, output(proc)

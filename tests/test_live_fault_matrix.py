@@ -1,5 +1,6 @@
 """The live fail-safe fault matrix: each case is a real ``botmm run`` subprocess on the Hyperliquid venue, through the
-real SDK over HTTP, against the loopback exchange (tests/hl_server.py) with faults injected. After every case:
+real SDK, on the websocket path (``exchange.websocket=true``: book, fills and order states pushed by tests/hl_ws.py,
+actions and reconciliations over HTTP to tests/hl_server.py), with faults injected. After every case:
 
 * none of the bot's orders rests (after SIGKILL: within the stated deadline);
 * the foreign order (placed by hand before the bot started, no client order id) is untouched;
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer
+from hl_ws import HLWebsocket
 from jobs import wait_for
 
 BOTMM = [sys.executable, "-m", "botmm"]
@@ -31,6 +33,7 @@ USER = Account.from_key(TEST_KEY).address.lower()
 PREFIX = "0xb0770000"
 MAX_DATA_AGE_S = 1.0
 ROUND_TRIP_S = 0.5  # the HTTP timeout: the longest one request can take
+HTTP = ["exchange.websocket=false"]  # cases of the HTTP polling path (its l2Book requests)
 SWITCH_S = 10.0  # exchange.dead_mans_switch_s (the exchange wants it at least 5 s ahead)
 WIDE = ["quoter.spread_bps=40"]  # quotes the moving book cannot reach in a minute: only a cancel removes them
 FOREIGN = ("ETH", True, "1500", "0.01")  # a bid placed by hand, far below the market: never filled, never touched
@@ -81,7 +84,7 @@ def _inject(kind: str, path: str, types: tuple[str, ...], times: int = 2, **kw: 
 
 def _late_fill(server: HLServer) -> None:
     """A fill the exchange reports late: its time is 2 s in the past when it appears (the bot has run for 6 s)."""
-    assert wait_for(lambda: len([r for r in server.requests if r["type"] == "l2Book"]) >= 30, 30)
+    assert wait_for(lambda: len(server.websocket.book_times) >= 15, 30)
     order = _ours(server.resting(USER))[0]
     server.fill_now(order.oid, time_shift_ms=-2000)
 
@@ -94,6 +97,14 @@ def _reduces_only(server: HLServer) -> None:
     assert mine and all(not e["is_buy"] and e["reduce_only"] for e in mine)
 
 
+def _stall(seconds: float) -> Callable[[HLServer], None]:
+    """The websocket open but silent for ``seconds`` (no book, no order update, no fill) while the book moves."""
+    def during(server: HLServer) -> None:
+        server.websocket.stall(seconds)
+        assert wait_for(lambda: not server.websocket.stalled(), seconds + 30)
+    return during
+
+
 def _book_moves(server: HLServer) -> None:
     for _ in range(3):
         server.shift("ETH", 4)
@@ -101,8 +112,9 @@ def _book_moves(server: HLServer) -> None:
 
 
 CASES = [
-    Case("l2Book 5xx for 6 s while the book moves",
+    Case("l2Book 5xx for 6 s while the book moves (HTTP path)", extra=HTTP,
          during=_then(_after_quotes, _window("5xx", "/info", ("l2Book",), 6.0), _after_quotes)),
+    Case("websocket stalled for 6 s while the book moves", during=_then(_after_quotes, _stall(6.0), _after_quotes)),
     Case("429 storm for 4 s", during=_then(_after_quotes, _window("429", None, (), 4.0), _after_quotes)),
     Case("timeouts on /exchange, actions executed",
          during=_then(_after_quotes, _inject("timeout", "/exchange", ("order", "batchModify"), delay_s=0.8),
@@ -145,7 +157,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves",
+LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves", extra=HTTP,
                           during=_then(_after_quotes, _window("5xx", "/info", ("l2Book",), 75.0), _after_quotes)),
                      id="l2Book 5xx for 75 s while the book moves", marks=pytest.mark.slow)]
 
@@ -153,11 +165,12 @@ LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves",
 @pytest.mark.parametrize("case", [*CASES, *LONG], ids=[c.name for c in CASES] + [p.id for p in LONG])
 def test_fault(case: Case, tmp_path: Path) -> None:
     server = HLServer(step_s=0.4, move_prob=0.6, seed=11).start()
+    ws = HLWebsocket(server).start()
     try:
         foreign = server.place_foreign(USER, *FOREIGN)
         case.setup(server)
         out = tmp_path / "out"
-        args = [*BOTMM, "run", f"exchange.base_url={server.url}", *SETTINGS, *case.extra,
+        args = [*BOTMM, "run", f"exchange.base_url={server.url}", f"exchange.ws_url={ws.url}", *SETTINGS, *case.extra,
                 f"risk.state_dir={tmp_path / 'state'}", f"hydra.run.dir={out}"]
         with (tmp_path / "stdout").open("w") as stdout, (tmp_path / "stderr").open("w") as stderr:
             bot = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=stdout, stderr=stderr)
@@ -195,6 +208,7 @@ def test_fault(case: Case, tmp_path: Path) -> None:
         _check_blind_windows(server, killed_at)
         assert server.violations == [] and server.rule_failures == []
     finally:
+        ws.stop()
         server.stop()
 
 
@@ -209,13 +223,15 @@ def _check_fills_and_position(server: HLServer, out: Path, result: dict[str, Any
 
 def _check_blind_windows(server: HLServer, stop_ms: int) -> None:
     """Until the bot was told to stop, no order of the bot rested more than ``max_data_age`` plus one round trip
-    after the last book the bot read. Over each gap between two successful l2Book answers longer than that, an order
+    after the last book the bot read. Over each gap between two books (successful l2Book answers, or books the
+    websocket wrote) longer than that, an order
     must have ended by then; where the exchange refused the bot during the gap (a 429 storm refuses cancels too; a
     failed cancel), by the first request the exchange accepted again or the dead man's switch, whichever came
     first."""
     with server.lock:
         requests = list(server.requests)
-    books = sorted(r["time"] for r in requests if r["type"] == "l2Book" and r["status"] == 200)
+    books = sorted([r["time"] for r in requests if r["type"] == "l2Book" and r["status"] == 200]
+                   + server.websocket.book_times)
     accepted = sorted(r["time"] for r in requests if r["status"] == 200 and r["type"] != "l2Book")
     limit_ms = (MAX_DATA_AGE_S + ROUND_TRIP_S) * 1000
     spans = []

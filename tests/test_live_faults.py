@@ -34,7 +34,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HLServer]:
 
 def run_bot(server: HLServer, out: Path, *overrides: str, duration: str = "4s",
             during: Optional[Callable[[], None]] = None) -> dict[str, Any]:
-    cfg = compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", f"duration={duration}",
+    cfg = compose_job("exchange=hl_testnet", "exchange.websocket=false",
+                      f"exchange.base_url={server.url}", "asset=eth", f"duration={duration}",
                       *FAST, *overrides, name="run")
     if during is not None:
         threading.Thread(target=during, daemon=True).start()

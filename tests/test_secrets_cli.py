@@ -59,7 +59,8 @@ def proxy() -> Iterator[HLServer]:
 def test_a_full_run_leaves_the_key_nowhere(tmp_path: Path) -> None:
     server = HLServer(step_s=0.5, move_prob=0.5, seed=11).start()
     try:
-        proc = botmm(tmp_path, "exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", "duration=3s",
+        proc = botmm(tmp_path, "exchange=hl_testnet", "exchange.websocket=false",
+                     f"exchange.base_url={server.url}", "asset=eth", "duration=3s",
                      "interval=0.25s", "quoter.spread_bps=1", "quoter.vol_multiplier=0", "logging.level=DEBUG",
                      f"logging.path={tmp_path / 'logs' / 'bot.log'}", "logging.json=true",
                      f"hydra.run.dir={tmp_path / 'out'}", HL_PRIVATE_KEY=TEST_KEY.upper().replace("0X", "0x"))

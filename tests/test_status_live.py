@@ -129,7 +129,8 @@ def test_healthz_turns_503_within_max_data_age_of_an_outage_and_recovers(
             if not finished.is_set():  # (the duration is only a backstop)
                 os.kill(os.getpid(), signal.SIGINT)  # the runner stops as on Ctrl-C
 
-    cfg = compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "asset=eth", "duration=120s",
+    cfg = compose_job("exchange=hl_testnet", "exchange.websocket=false",
+                      f"exchange.base_url={server.url}", "asset=eth", "duration=120s",
                       "interval=0.2s", "quoter.spread_bps=1", "quoter.vol_multiplier=0", "exchange.timeout_s=0.5",
                       "risk.cooldown_seconds=0.5", f"risk.max_data_age={limit}s", "server.port=0", name="run")
     watcher = threading.Thread(target=outage, daemon=True)

@@ -3,6 +3,12 @@
 * **One task per symbol** ticks every ``interval`` (1 s by default). Each step runs in a worker thread, so one slow
   HTTP call delays only its own symbol and never the signal handling. A venue error is counted by the pipeline's
   risk manager (repeated errors trip its circuit breaker: cancel all, cool down, resume).
+* **Event-driven ticks** with a :class:`~botmm.protocols.PushVenue` whose data is pushed (Hyperliquid's
+  websocket): a change of the symbol's book, orders or fills triggers its step (the same step), coalesced (at most
+  one step in flight; changes during a step cause exactly one more step after it) and at most one per
+  ``min_interval`` (100 ms); a silent book is still stepped every ``interval``, for the risk and data-age check. A
+  gap in the pushed data (a reconnection) triggers a reconciliation at the next tick. Polling venues (paper, the
+  HTTP path) tick every ``interval``.
 * **Several assets in one process**: ``botmm run 'asset=[eth,btc]'``. The runner composes one config per asset with
   Hydra's compose API (the other overrides unchanged, then ``asset=<name>``) and runs them side by side; ``capital``
   is the whole account's and is split evenly between them. Each asset writes its outputs into
@@ -58,7 +64,7 @@ from botmm.errors import ConfigError, VenueError
 from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_symbol
 from botmm.pipeline import Run, Strategy
 from botmm.status import StatusServer, open_server, serve_run
-from botmm.protocols import LiveVenue
+from botmm.protocols import LiveVenue, PushVenue
 
 log = logging.getLogger("botmm.live")
 
@@ -74,6 +80,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Run the job's asset(s) on the wall clock until ``duration`` or a signal; the result (also in
     ``output_dir/result.json``)."""
     interval = parse_duration(cfg.interval, "interval")
+    min_interval = parse_duration(cfg.min_interval, "min_interval")
     duration = parse_duration(cfg.duration, "duration") if cfg.duration is not None else None
     prepare_write()
     jobs = _jobs(cfg, output_dir)
@@ -81,7 +88,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if len(strategies) > 1:
         set_default_symbol("+".join(s.run.symbol for s in strategies))
     status = open_server(cfg, "botmm run " + "+".join(s.run.symbol for s in strategies))
-    results = LiveRunner(strategies, interval, duration, status).run()
+    results = LiveRunner(strategies, interval, duration, status, min_interval).run()
     if len(results) == 1:
         return results[0]
     combined = combine(results, float(cfg.capital))
@@ -153,6 +160,7 @@ class LiveJob:
     armed_fresh_ms: int = 0  # the fresh tick after which the dead man's switch was last re-armed
     guardian: Any = None  # the guardian process's handle, when the exchange refused the dead man's switch
     stop_error: Optional[VenueError] = None  # the stop's cancel could not be verified
+    pushed: bool = False  # the venue pushes its changes: stepped on each, not on a timer
 
     @property
     def venue(self) -> LiveVenue:
@@ -163,13 +171,14 @@ class LiveRunner:
     """Runs strategies side by side on the wall clock; see the module docstring."""
 
     def __init__(self, strategies: list[Strategy], interval: float, duration: Optional[float],
-                 status: Optional[StatusServer] = None):
+                 status: Optional[StatusServer] = None, min_interval: float = 0.1):
         for strategy in strategies:
             if not isinstance(strategy.venue, LiveVenue):
                 raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a live venue; botmm run needs "
                                   "an exchange or exchange=paper")
         self.jobs = [LiveJob(s) for s in strategies]
         self.strategies, self.interval, self.duration, self.status = strategies, interval, duration, status
+        self.min_interval = min(min_interval, interval)
         self.last_step: dict[int, float] = {}  # id(strategy) -> monotonic time its last tick ended (status page)
         self.error: Optional[BaseException] = None
         self._stop: Optional[asyncio.Event] = None
@@ -251,7 +260,8 @@ class LiveRunner:
         """One tick of one strategy, in its worker thread: reconcile when due, step, beat the guardian."""
         strategy, now = job.strategy, time.monotonic()
         errors = strategy.calls["venue_errors"] > job.errors_seen and now >= job.retry_at
-        if not job.reconciled or now >= job.reconcile_at or errors:
+        gap = job.pushed and job.venue.reconcile_due and now >= job.retry_at  # a failing one backs off as any
+        if not job.reconciled or now >= job.reconcile_at or errors or gap:
             self._reconcile(job)
         if not job.reconciled:
             return
@@ -292,25 +302,35 @@ class LiveRunner:
         log.info("%s received while starting; stopping once started", sig.name)
         self._stop_early = True
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds`` or until the stop, whichever comes first."""
-        if seconds > 0:
-            try:
-                await asyncio.wait_for(self._stop.wait(), seconds)
-            except TimeoutError:
-                pass
+    async def _pause(self, seconds: float, changed: Optional[asyncio.Event] = None) -> None:
+        """Sleep ``seconds`` or until the stop (or ``changed`` is set), whichever comes first."""
+        if seconds <= 0 or (changed is not None and changed.is_set()):
+            return
+        waits = [asyncio.ensure_future(self._stop.wait())]
+        if changed is not None:
+            waits.append(asyncio.ensure_future(changed.wait()))
+        _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending:
+            waiting.cancel()
 
     async def _ticker(self, job: LiveJob) -> None:
         loop = asyncio.get_running_loop()
         bind_symbol(job.strategy.run.symbol)  # this task's records, and its steps' threads, name the symbol
+        changed = asyncio.Event()
+        job.pushed = isinstance(job.venue, PushVenue) and job.venue.watch(_waker(loop, changed))
         try:
             while not self._stop.is_set():
                 started = loop.time()
+                changed.clear()  # a change from here on, during the step too, causes one more step
                 await asyncio.to_thread(self._tick, job)
                 self.last_step[id(job.strategy)] = time.monotonic()
                 if self.status is not None:
                     self.status.metrics.observe_step(job.strategy.run.symbol, loop.time() - started)
-                await self._pause(self.interval - (loop.time() - started))
+                if job.pushed:
+                    await self._pause(self.min_interval - (loop.time() - started))
+                    await self._pause(self.interval - (loop.time() - started), changed)
+                else:
+                    await self._pause(self.interval - (loop.time() - started))
         except Exception as exc:
             log.error("stopping: %s", exc)
             self.error = self.error or exc
@@ -396,6 +416,17 @@ class LiveRunner:
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _waker(loop: asyncio.AbstractEventLoop, changed: asyncio.Event) -> Callable[[], None]:
+    """A callback for any thread that sets ``changed`` in ``loop`` (a no-op once the loop is closed: the venue's
+    stream outlives the run's loop by its stop)."""
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(changed.set)
+        except RuntimeError:
+            pass
+    return wake
 
 
 def _main_thread() -> bool:

@@ -48,6 +48,8 @@ class HyperliquidParams(ComponentParams):
     max_batch: int = 20  # orders per batchModify call
     reconcile_s: float = 10.0  # how often the live runner compares position, orders and fills with the exchange
     cloid_prefix: str = "b0770000"  # 8 hex digits starting every client order id; two bots on one account differ
+    websocket: bool = False  # book, fills, order states and funding pushed over the websocket (presets hl_*: true)
+    ws_url: Optional[str] = None  # None: base_url's host as ws(s)://<host>/ws
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.base_url)
@@ -74,12 +76,22 @@ class HyperliquidParams(ComponentParams):
         require(self.reconcile_s > 0, self, "reconcile_s", "must be > 0")
         require(bool(_CLOID_PREFIX.match(str(self.cloid_prefix))), self, "cloid_prefix",
                 "must be exactly 8 lowercase hex digits, e.g. b0770000")
+        require(self.ws_url is None or str(self.ws_url).startswith(("ws://", "wss://")), self, "ws_url",
+                "must be a ws:// or wss:// URL, or null for base_url's websocket")
         self.base_url = MAINNET_URL if is_mainnet_host(parsed.hostname) else self.base_url.rstrip("/")
+        if self.ws_url is None:
+            self.ws_url = websocket_url(self.base_url)
 
     @property
     def is_mainnet(self) -> bool:
         """Whether ``base_url`` is Hyperliquid's mainnet (signatures then use mainnet rules)."""
         return self.base_url == MAINNET_URL
+
+
+def websocket_url(base_url: str) -> str:
+    """The websocket next to the HTTP API: ``https://api.hyperliquid.xyz`` -> ``wss://api.hyperliquid.xyz/ws``."""
+    scheme, rest = base_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest.rstrip('/')}/ws"
 
 
 def is_mainnet_host(host: Optional[str]) -> bool:

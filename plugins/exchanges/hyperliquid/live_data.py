@@ -10,7 +10,8 @@ thread of its own.
   id, so one seen before is skipped.
 * **Gaps**: while the connection is down :attr:`LiveData.connected` is False and the books keep their last (aging)
   view: the pipeline's data-age check turns that into the stale-data risk state. Each connection bumps
-  :attr:`LiveData.generation`, so a venue knows to reconcile over HTTP after a reconnection.
+  :attr:`LiveData.generation` (and sets :attr:`LiveData.connected_ns`), so a venue knows to reconcile over HTTP after a
+  reconnection and to wait for a book pushed on the new connection.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class LiveData:
         self.books: dict[str, BookView] = {}
         self.connected = False
         self.generation = 0  # connections made so far
+        self.connected_ns = 0  # when the current connection opened (a book older than this predates a gap)
         self.users = 0  # venues sharing this connection
         self._book_watchers: dict[str, list[Watcher]] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -78,6 +80,7 @@ class LiveData:
 
     def _on_state(self, event: str, **data: Any) -> None:
         if event == "connected":
+            self.connected_ns = time.time_ns()
             self.generation += 1
         self.connected = event == "connected"
 

@@ -1,5 +1,6 @@
 """One websocket connection to Hyperliquid: subscriptions, liveness and reconnection, for every user of the
-exchange's push data in a process (the L2 recorder today; the live venue's market data and account events next).
+exchange's push data in a process (the L2 recorder; the live venue's and the paper feed's books and the account's
+events, through :mod:`.live_data`).
 
 * **Subscriptions**: :meth:`Stream.subscribe` registers ``{"type": ..., "coin"/"user": ...}`` with a handler; the
   connection sends every subscription when it opens and again after each reconnect. A message is routed by its
