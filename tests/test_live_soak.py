@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer
+from hl_ws import HLWebsocket
 from jobs import cli_env
 
 USER = Account.from_key(TEST_KEY).address.lower()
@@ -27,15 +28,18 @@ ASSETS = ("eth", "btc", "sol")
 
 
 def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], HLServer]:
-    """The three assets at defaults (only the exchange's address and the duration given) on a moving book."""
+    """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book, with the
+    exchange's HTTP and websocket sides."""
     server = HLServer(step_s=0.5, move_prob=0.5, seed=11).start()
+    ws = HLWebsocket(server).start()
     try:
         proc = subprocess.run([sys.executable, "-m", "botmm", "run", f"asset=[{','.join(ASSETS)}]",
-                               "exchange=hl_testnet", f"exchange.base_url={server.url}", f"duration={duration}",
-                               f"hydra.run.dir={tmp / 'out'}"],
+                               "exchange=hl_testnet", f"exchange.base_url={server.url}", f"exchange.ws_url={ws.url}",
+                               f"duration={duration}", f"hydra.run.dir={tmp / 'out'}"],
                               cwd=tmp, env={**cli_env(), "HL_PRIVATE_KEY": TEST_KEY}, capture_output=True, text=True,
                               timeout=timeout)
     finally:
+        ws.stop()
         server.stop()
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc, server

@@ -227,6 +227,7 @@ def test_client_reads_the_address_figures_and_counts_its_own_actions() -> None:
         levels = [QuoteLevel(Side.BUY, bid - 0.1 * i, 0.01) for i in range(1, 4)]
         venue.place_orders(levels, 0)  # one action of 3 orders: 3 address requests, 1 IP weight
         venue.cancel_orders([o.oid for o in venue.get_open_orders()][:2])
+        assert len(venue.get_open_orders()) == 1  # the cancel travels on a thread of its own: this waits for it
         assert client.rate.address.used == 5 == server._account(USER).requests_used
         server._account(USER).requests_used += 100  # another process of the same account
         client.read_rate_limit()

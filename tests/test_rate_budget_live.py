@@ -76,7 +76,8 @@ def run_until_reduce_only(server: HLServer, events: Events, out: Path, ticks_aft
             os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, daemon=True).start()
-    result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "duration=90s", *FAST,
+    result = run(compose_job("exchange=hl_testnet", f"exchange.base_url={server.url}", "exchange.websocket=false",
+                             "duration=90s", *FAST,
                              *overrides, name="run"), out)
     if failure:
         raise failure[0]

@@ -505,6 +505,7 @@ class HyperliquidVenue:
             return differences
 
     def get_open_orders(self) -> list[Order]:
+        self._settle()  # a cancel in flight ends before the orders are read
         return list(self.orders.values())
 
     # -- fills -------------------------------------------------------------------------------------------------
