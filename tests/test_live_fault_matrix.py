@@ -157,7 +157,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves", extra=HTTP,
+# a 75 s outage at the matrix's pace (a tick every 0.2 s, a reconciliation every 1 s) spends the whole weight budget
+# over HTTP (a reconciliation weighs ~62); at a pace the budget holds, the bot must quote again once books return.
+# Blind for longer than the dead man's switch, the bot does not re-arm it: the exchange's scheduled cancel fires
+LONG = [pytest.param(Case("l2Book 5xx for 75 s while the book moves", switch_fires=True,
+                          extra=[*HTTP, "interval=0.5s", "exchange.reconcile_s=10"],
                           during=_then(_after_quotes, _window("5xx", "/info", ("l2Book",), 75.0), _after_quotes)),
                      id="l2Book 5xx for 75 s while the book moves", marks=pytest.mark.slow)]
 
