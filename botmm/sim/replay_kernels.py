@@ -142,63 +142,50 @@ def _scan_up(book, r, start, bound):
 
 
 @njit(cache=True, error_model="numpy")
-def _rescan(book, ist, r):
-    """Recompute row ``r``'s best index and scan bound from scratch (after the window moved)."""
-    w = ist[I_W]
-    if r % 2 == 0:
-        best, bound = -1, w
-        for i in range(w):
-            if book[r, i] > 0.0:
-                bound = i
-                break
-        if bound < w:
-            best = _scan_down(book, r, w - 1, bound)
-        else:
-            bound = w
-    else:
-        best, bound = w, -1
-        for i in range(w - 1, -1, -1):
-            if book[r, i] > 0.0:
-                bound = i
-                break
-        if bound >= 0:
-            best = _scan_up(book, r, 0, bound)
-    ist[I_BEST + r] = best
-    ist[I_BOUND + r] = bound
-
-
-@njit(cache=True, error_model="numpy")
 def _recenter(book, ist, new_base):
-    """Move the window so that index 0 is tick ``new_base``, dropping (and counting) levels that fall out."""
+    """Move the window so that index 0 is tick ``new_base``, dropping (and counting) levels that fall out. Only each
+    row's used range (between its best and its scan bound) is moved: a sparse book over a wide window moves in
+    proportion to its levels, not to the window."""
     w = ist[I_W]
     shift = new_base - ist[I_BASE]
     for r in range(4):
-        if shift >= w or shift <= -w:
-            for i in range(w):
-                if book[r, i] > 0.0:
-                    ist[I_DROPPED] += 1
-                book[r, i] = 0.0
-        elif shift > 0:
-            for i in range(shift):
-                if book[r, i] > 0.0:
-                    ist[I_DROPPED] += 1
-            for i in range(w - shift):
-                book[r, i] = book[r, i + shift]
-            for i in range(w - shift, w):
-                book[r, i] = 0.0
+        best, bound = ist[I_BEST + r], ist[I_BOUND + r]
+        if r % 2 == 0:
+            if best < 0:
+                continue
+            low, high = bound, best
+        else:
+            if best >= w:
+                continue
+            low, high = best, bound
+        if shift > 0:  # levels move down: walk up, so that no level is overwritten before it moved
+            for i in range(low, high + 1):
+                size = book[r, i]
+                if size > 0.0:
+                    book[r, i] = 0.0
+                    if i - shift >= 0:
+                        book[r, i - shift] = size
+                    else:
+                        ist[I_DROPPED] += 1
         elif shift < 0:
-            s = -shift
-            for i in range(w - s, w):
-                if book[r, i] > 0.0:
-                    ist[I_DROPPED] += 1
-            for i in range(w - 1, s - 1, -1):
-                book[r, i] = book[r, i - s]
-            for i in range(s):
-                book[r, i] = 0.0
+            for i in range(high, low - 1, -1):
+                size = book[r, i]
+                if size > 0.0:
+                    book[r, i] = 0.0
+                    if i - shift < w:
+                        book[r, i - shift] = size
+                    else:
+                        ist[I_DROPPED] += 1
+        low, high = max(low - shift, 0), min(high - shift, w - 1)
+        if r % 2 == 0:
+            best = _scan_down(book, r, high, low)
+            bound = _scan_up(book, r, low, high) if best >= 0 else w
+        else:
+            best = _scan_up(book, r, low, high)
+            bound = _scan_down(book, r, high, low) if best < w else -1
+        ist[I_BEST + r], ist[I_BOUND + r] = best, bound
     ist[I_BASE] = new_base
     ist[I_RECENTERS] += 1
-    for r in range(4):
-        _rescan(book, ist, r)
 
 
 @njit(cache=True, error_model="numpy")
