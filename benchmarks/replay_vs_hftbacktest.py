@@ -7,8 +7,10 @@ Needs the shared data (``$BOTMM_SHARED_DATA`` or ``shared/data`` beside the repo
 (``pip install 'botmm[validate]'``). Speed is the CPU time of the strategy loop alone (data in memory, code compiled),
 the best of ``--repeat`` interleaved runs; ``events`` are the dataset's source events (each replayed on the exchange
 and the local side). Loading and converting the data is outside the timing for both engines: each loop starts on
-its engine's data in memory. Spot captures go to hftbacktest through the reference normalisation
-(``botmm.sim.differential.normalise_spot``). Peak memory is the resident set of a fresh process that loads and replays the file once.
+its engine's data in memory. botmm runs the touch quoter twice: compiled against its kernel, as hftbacktest's loop
+is (``run_botmm_compiled``), and through the venue's Python methods that ``Strategy.step`` uses (``run_botmm``).
+Spot captures go to hftbacktest through the reference normalisation (``botmm.sim.differential.normalise_spot``).
+Peak memory is the resident set of a fresh process that loads and replays the file once.
 """
 
 from __future__ import annotations
@@ -91,13 +93,15 @@ def fills_table(name: str, rows: list[tuple[str, str, Any]]) -> None:
 
 
 def best_seconds(events: Any, meta: Any, hbt: Any, p: Any, repeat: int) -> dict[str, float]:
-    """The fastest of ``repeat`` interleaved runs of each engine, CPU seconds of the strategy loop."""
+    """The fastest of ``repeat`` interleaved runs of each engine, CPU seconds of the strategy loop: botmm's touch
+    quoter compiled against its kernel (like hftbacktest's) and through the venue's Python methods."""
     from botmm.data.l2 import MemoryL2Feed
-    from botmm.sim.differential import run_botmm, run_hftbacktest
+    from botmm.sim.differential import run_botmm, run_botmm_compiled, run_hftbacktest
 
-    times: dict[str, list[float]] = {"botmm": [], "hftbacktest": []}
+    times: dict[str, list[float]] = {"botmm": [], "botmm python": [], "hftbacktest": []}
     for _ in range(repeat):
-        times["botmm"].append(run_botmm(MemoryL2Feed(events, meta), p).seconds)
+        times["botmm"].append(run_botmm_compiled(MemoryL2Feed(events, meta), p).seconds)
+        times["botmm python"].append(run_botmm(MemoryL2Feed(events, meta), p).seconds)
         if hbt is not None:
             times["hftbacktest"].append(run_hftbacktest(hbt, meta, p).seconds)
     return {engine: min(t) for engine, t in times.items() if t}
@@ -120,8 +124,8 @@ def main() -> None:
 
     from botmm.data.convert import convert_binance
     from botmm.data.l2 import KIND_DELTA, L2Events, MemoryL2Feed, read_l2, read_meta
-    from botmm.sim.differential import (TouchParams, hftbacktest_data, normalise_spot, run_botmm, run_hftbacktest,
-                                        warm_up)
+    from botmm.sim.differential import (TouchParams, hftbacktest_data, normalise_spot, run_botmm, run_botmm_compiled,
+                                        run_hftbacktest, warm_up)
 
     with_hbt = importlib.util.find_spec("hftbacktest") is not None
     if not with_hbt:
@@ -159,6 +163,7 @@ def main() -> None:
                 p = TouchParams(queue=queue)
                 if hbt is not None:
                     rows.append(("hftbacktest 2.4.4", queue, run_hftbacktest(hbt, meta, p)))
+                rows.append(("botmm (compiled loop)", queue, run_botmm_compiled(MemoryL2Feed(events, meta), p)))
                 rows += [(f"botmm ({label})", queue, run_botmm(MemoryL2Feed(ev, m), p)) for label, ev, m in variants]
             fills_table(name, rows)
 
@@ -172,8 +177,9 @@ def main() -> None:
                 for engine, seconds in best.items():
                     print(f"    {engine:<12} {seconds * 1e3:8.1f} ms  {n / seconds / 1e6:6.2f} M events/s")
                 if "hftbacktest" in best:
-                    ratios[label] = best["hftbacktest"] / best["botmm"]
-                    print(f"    ratio botmm / hftbacktest throughput: {ratios[label]:.2f}")
+                    for engine in ("botmm", "botmm python"):
+                        ratios[label, engine] = best["hftbacktest"] / best[engine]
+                        print(f"    ratio {engine} / hftbacktest throughput: {ratios[label, engine]:.2f}")
             summary.append((name, n, rows[-1][2].steps, ratios))
 
             if number == 0:
@@ -187,11 +193,14 @@ def main() -> None:
                     print(f"  {engine:<12} peak {r['peak_mb']:7.1f} MB, {r['peak_mb'] - r['baseline_mb']:6.1f} MB "
                           f"above the process before loading data ({r['fills']} fills)")
     if with_hbt:
-        print("\nsummary: botmm / hftbacktest events/s at a 100 ms tick (target >= 2 with the touch quoter)")
-        print(f"{'capture':<28}{'events':>10}{'steps':>7}{'touch quoter':>14}{'replay alone':>14}")
+        print("\nsummary: botmm / hftbacktest events/s at a 100 ms tick (target >= 2 with the touch quoter); botmm's "
+              "loop compiled against its kernel as hftbacktest's is, and through the venue's Python methods")
+        print(f"{'capture':<28}{'events':>10}{'steps':>7}{'touch':>9}{'alone':>9}{'touch (python)':>16}"
+              f"{'alone (python)':>16}")
         for name, n, steps, ratios in summary:
-            print(f"{name:<28}{n:>10,}{steps:>7}{ratios['touch quoter']:>14.2f}"
-                  f"{ratios['replay alone (quoting nothing)']:>14.2f}")
+            cells = [ratios[label, engine] for engine in ("botmm", "botmm python")
+                     for label in ("touch quoter", "replay alone (quoting nothing)")]
+            print(f"{name:<28}{n:>10,}{steps:>7}{cells[0]:>9.2f}{cells[1]:>9.2f}{cells[2]:>16.2f}{cells[3]:>16.2f}")
 
 
 if __name__ == "__main__":

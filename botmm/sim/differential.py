@@ -18,6 +18,7 @@ import contextlib
 import gzip
 import io
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from numba import njit
 from botmm.config import AssetConfig
 from botmm.data.l2 import L2Events, L2Meta, MemoryL2Feed
 from botmm.model import QuoteLevel, Side
+from botmm.sim import replay_kernels as kernels
 from botmm.sim.costs import Costs
 from botmm.sim.latency import LatencyModel
 from botmm.sim.replay import L2Feed, OrderBookFillParams, ReplayVenue
@@ -73,14 +75,22 @@ class TouchResult:
     seconds: float
 
 
-def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
-    """The touch quoter on the replay venue over ``feed`` (a dataset, or events in memory)."""
+def touch_venue(feed: L2Feed, p: TouchParams) -> ReplayVenue:
+    """The replay venue the touch quoter runs on: ``p``'s queue model and latencies, post-only, no partial fills,
+    no fees, no book levels."""
     meta = feed.meta
     queue, weighting = QUEUES[p.queue]
     fill = OrderBookFillParams(queue=queue, prob_weighting=weighting, prob_n=2.0, partial_fills=False,
                                post_only=True, book_levels=0)
     asset = AssetConfig(symbol=meta.symbol, tick_size=meta.tick_size, lot_size=meta.lot_size, min_notional=0.0)
-    venue = ReplayVenue(feed, fill, asset, Costs(), p.interval_ns, LatencyModel.constant(p.entry_ns, p.response_ns))
+    return ReplayVenue(feed, fill, asset, Costs(), p.interval_ns, LatencyModel.constant(p.entry_ns, p.response_ns))
+
+
+def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
+    """The touch quoter on the replay venue over ``feed`` (a dataset, or events in memory), through the venue's
+    Python methods, the ones ``Strategy.step`` uses."""
+    meta = feed.meta
+    venue = touch_venue(feed, p)
     lot = meta.lot_size
     qty = p.qty_lots * lot
     counts = {Side.BUY: 0, Side.SELL: 0}
@@ -114,12 +124,151 @@ def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
             asks += 1
         venue.place_orders(levels, now)
     seconds = time.thread_time() - start
+    return _venue_result("botmm", venue, p, (counts[Side.BUY], counts[Side.SELL], traded, venue.inventory.position,
+                                             cash, bids, asks, venue.rejected, steps), seconds)
+
+
+def _venue_result(engine: str, venue: ReplayVenue, p: TouchParams, tally: tuple, seconds: float) -> TouchResult:
+    """The result of a touch run on ``venue``; ``tally`` is buy and sell fills, traded quantity, position, cash,
+    bids and asks posted, rejections and steps."""
+    buy, sell, traded, position, cash, bids, asks, rejected, steps = tally
     bid, ask = venue.best_prices()
     mid = 0.5 * (bid + ask)
-    position = venue.inventory.position
     events = int(venue.fill_stats()["events_exchange"])
-    return TouchResult("botmm", p.queue, counts[Side.BUY], counts[Side.SELL], round(traded, 9), round(position, 9),
-                       mid, cash, cash + position * mid, bids, asks, venue.rejected, steps, events, seconds)
+    return TouchResult(engine, p.queue, int(buy), int(sell), round(traded, 9), round(position, 9), mid, cash,
+                       cash + position * mid, int(bids), int(asks), int(rejected), int(steps), events, seconds)
+
+
+# the compiled touch loop's state, kept between its calls (it returns to Python to load the next chunk of data or to
+# make room in a queue, then resumes where it stopped): integers, then floats
+(D_PHASE, D_TARGET, D_NOW, D_T0, D_INTERVAL, D_ENTRY, D_LAST_REQUEST, D_OID, D_MAX_LOTS, D_OPEN, D_STEPS, D_BIDS,
+ D_ASKS, D_BUY, D_SELL, D_REJECTED) = range(16)
+A_QTY, A_CASH, A_TRADED, A_POSITION = range(4)
+PHASE_ADVANCE, PHASE_QUOTE = 0, 1
+
+
+@njit(cache=True, error_model="numpy")
+def _tally_responses(rsp_i, rsp_f, state, grid, loop, amounts, open_oids):
+    """What ``run_botmm`` tallies from ``fills_since`` and the venue from its responses, for the rows the last kernel
+    call delivered: fills (counts, cash, traded quantity, position as ``InventoryTracker`` keeps it) and rejections,
+    and the orders they close leave the open list."""
+    for row in range(state[kernels.I_RSP_READ], state[kernels.I_RSP_HEAD]):
+        kind, oid, flags = rsp_i[row, kernels.S_KIND], rsp_i[row, kernels.S_OID], rsp_i[row, kernels.S_FLAGS]
+        if kind == kernels.RSP_FILL:
+            qty = rsp_f[row]
+            side = -1.0 if flags & kernels.FLAG_SELL else 1.0
+            price = kernels.tick_price(rsp_i[row, kernels.S_TICK], grid)
+            loop[D_SELL if side < 0 else D_BUY] += 1
+            amounts[A_CASH] -= side * qty * price
+            amounts[A_TRADED] += qty
+            position = amounts[A_POSITION]
+            new = position + side * qty
+            if position != 0.0 and (position > 0) != (side > 0) and abs(new) < 1e-12:
+                new = 0.0
+            amounts[A_POSITION] = new
+            if not flags & kernels.FLAG_DONE:
+                continue
+        elif kind == kernels.RSP_REJECT:
+            loop[D_REJECTED] += 1
+        n_open = loop[D_OPEN]
+        for i in range(n_open):
+            if open_oids[i] == oid:
+                open_oids[i:n_open - 1] = open_oids[i + 1:n_open]
+                loop[D_OPEN] = n_open - 1
+                break
+
+
+@njit(cache=True, error_model="numpy")
+def _request(req_i, req_f, state, arrival, kind, oid, side, tick, qty):
+    tail = state[kernels.I_REQ_TAIL]
+    req_i[tail, kernels.R_TS], req_i[tail, kernels.R_KIND], req_i[tail, kernels.R_OID] = arrival, kind, oid
+    req_i[tail, kernels.R_SIDE], req_i[tail, kernels.R_TICK] = side, tick
+    req_f[tail] = qty
+    state[kernels.I_REQ_TAIL] = tail + 1
+
+
+@njit(cache=True, error_model="numpy")
+def _quote_tick(price, grid, side):
+    """``ReplayVenue.place_orders``' rounding of a price to the grid: nearest, or away from the other side when off
+    the grid."""
+    units = price / grid
+    tick = np.rint(units)
+    if abs(units - tick) > 1e-6:
+        tick = math.floor(units) if side > 0 else math.ceil(units)
+    return np.int64(tick)
+
+
+@njit(cache=True, error_model="numpy")
+def _touch_loop(data_i, data_k, size, book, state, fstate, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat, top, grid,
+                supply, loop, amounts, open_oids):
+    """``run_botmm``'s loop compiled against the replay kernel, as ``_hbt_touch`` is against hftbacktest: the same
+    ticks, requests (with the venue's FIFO entry latency), tally and quotes, without a Python call per tick. Run by
+    ``ReplayVenue.run_compiled`` (``supply``: the data loaded, and whether more is left)."""
+    horizon, more = supply[0], supply[1]
+    while True:
+        if loop[D_PHASE] == PHASE_ADVANCE:  # next_tick
+            target = loop[D_TARGET]
+            status = kernels.advance(data_i, data_k, size, book, state, fstate, ord_i, ord_f, req_i, req_f, rsp_i,
+                                     rsp_f, lat, top, grid, min(target, horizon))
+            _tally_responses(rsp_i, rsp_f, state, grid, loop, amounts, open_oids)
+            if status != kernels.ST_DONE:
+                return status
+            if target > horizon and more:
+                return kernels.LOOP_LOAD
+            if not more and state[kernels.I_EI] >= state[kernels.I_N] and state[kernels.I_LI] >= state[kernels.I_N]:
+                return kernels.LOOP_END
+            loop[D_NOW] = target
+            loop[D_STEPS] += 1
+            state[kernels.I_TRADES] = 0
+            fstate[kernels.F_VOLUME] = 0.0
+            loop[D_PHASE] = PHASE_QUOTE
+        if req_i.shape[0] - state[kernels.I_REQ_TAIL] < loop[D_OPEN] + 2:
+            return kernels.LOOP_REQUEST_ROOM
+        now = loop[D_NOW]
+        arrival = max(now + loop[D_ENTRY], loop[D_LAST_REQUEST])
+        if loop[D_OPEN]:  # cancel every open order
+            loop[D_LAST_REQUEST] = arrival
+            for i in range(loop[D_OPEN]):
+                _request(req_i, req_f, state, arrival, kernels.REQ_CANCEL, open_oids[i], 0, 0, 0.0)
+            loop[D_OPEN] = 0
+        bid, ask = top[0, 0], top[2, 0]
+        if state[kernels.I_SNAPSHOT] and bid == bid and ask == ask:
+            position = np.rint(amounts[A_POSITION] / fstate[kernels.F_LOT])
+            quote_bid, quote_ask = position < loop[D_MAX_LOTS], position > -loop[D_MAX_LOTS]
+            if quote_bid or quote_ask:
+                loop[D_LAST_REQUEST] = arrival
+            for side, price, quoted, posted in ((1, bid, quote_bid, D_BIDS), (-1, ask, quote_ask, D_ASKS)):
+                if quoted:
+                    loop[D_OID] += 1
+                    _request(req_i, req_f, state, arrival, kernels.REQ_NEW, loop[D_OID], side,
+                             _quote_tick(price, grid, side), amounts[A_QTY])
+                    open_oids[loop[D_OPEN]] = loop[D_OID]
+                    loop[D_OPEN] += 1
+                    loop[posted] += 1
+        t0, interval = loop[D_T0], loop[D_INTERVAL]
+        loop[D_TARGET] = t0 + ((now - t0) // interval + 1) * interval
+        loop[D_PHASE] = PHASE_ADVANCE
+
+
+def run_botmm_compiled(feed: L2Feed, p: TouchParams) -> TouchResult:
+    """The touch quoter of :func:`run_botmm` compiled against the replay venue's kernel (:func:`_touch_loop`), the
+    like-for-like of :func:`run_hftbacktest`'s compiled loop: the same fills, no Python per tick."""
+    venue = touch_venue(feed, p)
+    loop = np.zeros(16, dtype=np.int64)
+    amounts = np.zeros(4, dtype=np.float64)
+    open_oids = np.zeros(2, dtype=np.int64)  # every tick cancels all, then posts at most a bid and an ask
+    amounts[A_QTY] = p.qty_lots * feed.meta.lot_size
+    start = time.thread_time()
+    venue.connect()
+    t0 = venue.now_ns
+    loop[[D_TARGET, D_T0, D_INTERVAL, D_ENTRY]] = t0 + p.interval_ns, t0, p.interval_ns, p.entry_ns
+    loop[D_MAX_LOTS] = p.max_lots
+    loop[D_LAST_REQUEST] = np.iinfo(np.int64).min
+    venue.run_compiled(_touch_loop, loop, amounts, open_oids)
+    seconds = time.thread_time() - start
+    return _venue_result("botmm (compiled loop)", venue, p,
+                         (*loop[[D_BUY, D_SELL]].tolist(), amounts[A_TRADED], amounts[A_POSITION], amounts[A_CASH],
+                          *loop[[D_BIDS, D_ASKS, D_REJECTED, D_STEPS]].tolist()), seconds)
 
 
 @njit
@@ -232,7 +381,8 @@ def run_hftbacktest(data: np.ndarray, meta: L2Meta, p: TouchParams) -> TouchResu
 def warm_up(events: L2Events, meta: L2Meta, data: np.ndarray | None, rows: int = 20_000) -> None:
     """Compile (or load from cache) both engines on the first ``rows`` rows, so timings exclude compilation."""
     head = MemoryL2Feed(events.take(slice(0, rows)), meta)
-    run_botmm(head, TouchParams())
-    run_botmm(head, TouchParams(queue="power2"))
+    for queue in QUEUES:
+        run_botmm(head, TouchParams(queue=queue))
+        run_botmm_compiled(head, TouchParams(queue=queue))
     if data is not None:
         run_hftbacktest(data[:rows], meta, TouchParams())

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -243,19 +243,43 @@ class ReplayVenue(SimulatedVenue):
             if iv[_RSP_HEAD] != iv[_RSP_READ]:
                 self._deliver()
             if status:
-                if status == k.ST_RSP_FULL:
-                    self._compact_responses()
-                elif status == k.ST_ORD_FULL:
-                    self._grow_orders()
-                else:
-                    where = "exchange" if iv[k.I_ERR_BOOK] == 0 else "local"
-                    raise DataError(f"{self.feed.meta.symbol}: crossed {where} book at ts={iv[k.I_ERR_TS]} ns "
-                                    f"(on_bad_data=error; on_bad_data=repair deletes the stale side's levels)")
+                self.resolve(status)
                 continue
             if target > self._horizon and self._more:
                 self._load()
                 continue
             return
+
+    def run_compiled(self, loop: Callable[..., int], *state: np.ndarray) -> None:
+        """Run a compiled strategy loop, one that calls :func:`~botmm.sim.replay_kernels.advance` itself, from the
+        connected venue to the end of the data: ``loop(*kernel arguments but the limit, supply, *state)`` returns a
+        kernel status or a ``LOOP_*`` code, and is called again, resuming from ``state``, after the venue acted on it.
+        ``supply`` holds the time up to which data is loaded and whether more is left."""
+        supply = np.zeros(2, dtype=np.int64)
+        while not self._ended:
+            supply[0], supply[1] = self._horizon, self._more
+            status = loop(*self._args, supply, *state)
+            if status == k.LOOP_END:
+                self._ended = True
+            elif status == k.LOOP_LOAD:
+                self._load()
+            elif status == k.LOOP_REQUEST_ROOM:
+                self._grow_requests()
+            else:
+                self.resolve(status)
+
+    def resolve(self, status: int) -> None:
+        """Act on a kernel status other than ST_DONE: make room in the response queue or the order table (then call
+        the kernel again), or raise the crossed-book error."""
+        if status == k.ST_RSP_FULL:
+            self._compact_responses()
+        elif status == k.ST_ORD_FULL:
+            self._grow_orders()
+        else:
+            iv = self._iv
+            where = "exchange" if iv[k.I_ERR_BOOK] == 0 else "local"
+            raise DataError(f"{self.feed.meta.symbol}: crossed {where} book at ts={iv[k.I_ERR_TS]} ns "
+                            f"(on_bad_data=error; on_bad_data=repair deletes the stale side's levels)")
 
     def _bind(self) -> None:
         """The kernel's arguments, gathered once and again whenever an array is replaced."""

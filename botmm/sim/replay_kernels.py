@@ -77,6 +77,9 @@ FLAG_MAKER, FLAG_DONE, FLAG_SELL = 1, 2, 4
 
 # return codes
 ST_DONE, ST_RSP_FULL, ST_CROSSED, ST_ORD_FULL = 0, 1, 2, 3
+# what a compiled strategy loop (``ReplayVenue.run_compiled``) returns besides these: the data is used up, it needs
+# the next chunk of data, it needs room at the request queue's tail
+LOOP_END, LOOP_LOAD, LOOP_REQUEST_ROOM = -1, -2, -3
 
 MAX_WALK = 64  # price levels a taker order may walk through
 BIG = np.iinfo(np.int64).max
