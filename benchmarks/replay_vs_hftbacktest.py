@@ -171,7 +171,8 @@ def main() -> None:
             print(f"\nspeed: {n:,} source events (hftbacktest's file has {len(hbt) if hbt is not None else 0:,} "
                   f"rows), best of {args.repeat} interleaved runs, CPU time of the strategy loop")
             ratios = {}
-            for label, p in (("touch quoter", TouchParams()), ("replay alone (quoting nothing)", TouchParams(max_lots=0))):
+            for label, p in (("touch quoter", TouchParams()),
+                             ("replay alone (quoting nothing)", TouchParams(max_lots=0))):
                 best = best_seconds(events, meta, hbt, p, args.repeat)
                 print(f"  {label}")
                 for engine, seconds in best.items():

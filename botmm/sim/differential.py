@@ -148,11 +148,11 @@ PHASE_ADVANCE, PHASE_QUOTE = 0, 1
 
 
 @njit(cache=True, error_model="numpy")
-def _tally_responses(rsp_i, rsp_f, state, grid, loop, amounts, open_oids):
+def _tally_responses(rsp_i, rsp_f, int_state, grid, loop, amounts, open_oids):
     """What ``run_botmm`` tallies from ``fills_since`` and the venue from its responses, for the rows the last kernel
     call delivered: fills (counts, cash, traded quantity, position as ``InventoryTracker`` keeps it) and rejections,
     and the orders they close leave the open list."""
-    for row in range(state[kernels.I_RSP_READ], state[kernels.I_RSP_HEAD]):
+    for row in range(int_state[kernels.I_RSP_READ], int_state[kernels.I_RSP_HEAD]):
         kind, oid, flags = rsp_i[row, kernels.S_KIND], rsp_i[row, kernels.S_OID], rsp_i[row, kernels.S_FLAGS]
         if kind == kernels.RSP_FILL:
             qty = rsp_f[row]
@@ -179,12 +179,12 @@ def _tally_responses(rsp_i, rsp_f, state, grid, loop, amounts, open_oids):
 
 
 @njit(cache=True, error_model="numpy")
-def _request(req_i, req_f, state, arrival, kind, oid, side, tick, qty):
-    tail = state[kernels.I_REQ_TAIL]
+def _request(req_i, req_f, int_state, arrival, kind, oid, side, tick, qty):
+    tail = int_state[kernels.I_REQ_TAIL]
     req_i[tail, kernels.R_TS], req_i[tail, kernels.R_KIND], req_i[tail, kernels.R_OID] = arrival, kind, oid
     req_i[tail, kernels.R_SIDE], req_i[tail, kernels.R_TICK] = side, tick
     req_f[tail] = qty
-    state[kernels.I_REQ_TAIL] = tail + 1
+    int_state[kernels.I_REQ_TAIL] = tail + 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -199,8 +199,8 @@ def _quote_tick(price, grid, side):
 
 
 @njit(cache=True, error_model="numpy")
-def _touch_loop(data_i, data_k, size, book, state, fstate, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat, top, grid,
-                supply, loop, amounts, open_oids):
+def _touch_loop(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat,
+                top, grid, supply, loop, amounts, open_oids):
     """``run_botmm``'s loop compiled against the replay kernel, as ``_hbt_touch`` is against hftbacktest: the same
     ticks, requests (with the venue's FIFO entry latency), tally and quotes, without a Python call per tick. Run by
     ``ReplayVenue.run_compiled`` (``supply``: the data loaded, and whether more is left)."""
@@ -208,39 +208,40 @@ def _touch_loop(data_i, data_k, size, book, state, fstate, ord_i, ord_f, req_i, 
     while True:
         if loop[D_PHASE] == PHASE_ADVANCE:  # next_tick
             target = loop[D_TARGET]
-            status = kernels.advance(data_i, data_k, size, book, state, fstate, ord_i, ord_f, req_i, req_f, rsp_i,
-                                     rsp_f, lat, top, grid, min(target, horizon))
-            _tally_responses(rsp_i, rsp_f, state, grid, loop, amounts, open_oids)
+            status = kernels.advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f,
+                                     rsp_i, rsp_f, lat, top, grid, min(target, horizon))
+            _tally_responses(rsp_i, rsp_f, int_state, grid, loop, amounts, open_oids)
             if status != kernels.ST_DONE:
                 return status
             if target > horizon and more:
                 return kernels.LOOP_LOAD
-            if not more and state[kernels.I_EI] >= state[kernels.I_N] and state[kernels.I_LI] >= state[kernels.I_N]:
+            rows = int_state[kernels.I_N]
+            if not more and int_state[kernels.I_EI] >= rows and int_state[kernels.I_LI] >= rows:
                 return kernels.LOOP_END
             loop[D_NOW] = target
             loop[D_STEPS] += 1
-            state[kernels.I_TRADES] = 0
-            fstate[kernels.F_VOLUME] = 0.0
+            int_state[kernels.I_TRADES] = 0
+            float_state[kernels.F_VOLUME] = 0.0
             loop[D_PHASE] = PHASE_QUOTE
-        if req_i.shape[0] - state[kernels.I_REQ_TAIL] < loop[D_OPEN] + 2:
+        if req_i.shape[0] - int_state[kernels.I_REQ_TAIL] < loop[D_OPEN] + 2:
             return kernels.LOOP_REQUEST_ROOM
         now = loop[D_NOW]
         arrival = max(now + loop[D_ENTRY], loop[D_LAST_REQUEST])
         if loop[D_OPEN]:  # cancel every open order
             loop[D_LAST_REQUEST] = arrival
             for i in range(loop[D_OPEN]):
-                _request(req_i, req_f, state, arrival, kernels.REQ_CANCEL, open_oids[i], 0, 0, 0.0)
+                _request(req_i, req_f, int_state, arrival, kernels.REQ_CANCEL, open_oids[i], 0, 0, 0.0)
             loop[D_OPEN] = 0
         bid, ask = top[0, 0], top[2, 0]
-        if state[kernels.I_SNAPSHOT] and bid == bid and ask == ask:
-            position = np.rint(amounts[A_POSITION] / fstate[kernels.F_LOT])
+        if int_state[kernels.I_SNAPSHOT] and bid == bid and ask == ask:
+            position = np.rint(amounts[A_POSITION] / float_state[kernels.F_LOT])
             quote_bid, quote_ask = position < loop[D_MAX_LOTS], position > -loop[D_MAX_LOTS]
             if quote_bid or quote_ask:
                 loop[D_LAST_REQUEST] = arrival
             for side, price, quoted, posted in ((1, bid, quote_bid, D_BIDS), (-1, ask, quote_ask, D_ASKS)):
                 if quoted:
                     loop[D_OID] += 1
-                    _request(req_i, req_f, state, arrival, kernels.REQ_NEW, loop[D_OID], side,
+                    _request(req_i, req_f, int_state, arrival, kernels.REQ_NEW, loop[D_OID], side,
                              _quote_tick(price, grid, side), amounts[A_QTY])
                     open_oids[loop[D_OPEN]] = loop[D_OID]
                     loop[D_OPEN] += 1

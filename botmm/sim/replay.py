@@ -55,20 +55,21 @@ from botmm.data.l2 import L2Events, L2Meta, ValidationReport
 from botmm.errors import ConfigError, DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import SimulatedVenue
-from botmm.sim import replay_kernels as k
+from botmm.sim import replay_kernels as kernels
 from botmm.sim.costs import Costs, Funding
 from botmm.sim.latency import LatencyModel, duration_ns
 from botmm.sim.orderbook_fill import OrderBookFillParams
 
 log = logging.getLogger(__name__)
-_advance_kernel = k.advance_compiled
-_tick_price = k.tick_price.py_func
-_RSP_HEAD, _RSP_READ, _REQ_HEAD, _REQ_TAIL = k.I_RSP_HEAD, k.I_RSP_READ, k.I_REQ_HEAD, k.I_REQ_TAIL
-_TRADES, _REQ_NEW, _REQ_CANCEL = k.I_TRADES, k.REQ_NEW, k.REQ_CANCEL
+_advance_kernel = kernels.advance_compiled
+_tick_price = kernels.tick_price.py_func
+_RSP_HEAD, _RSP_READ = kernels.I_RSP_HEAD, kernels.I_RSP_READ
+_REQ_HEAD, _REQ_TAIL = kernels.I_REQ_HEAD, kernels.I_REQ_TAIL
+_TRADES, _REQ_NEW, _REQ_CANCEL = kernels.I_TRADES, kernels.REQ_NEW, kernels.REQ_CANCEL
 
 # the registry boundary: fill_model.queue and fill_model.prob_weighting (names) -> the compiled kernel's codes
-QUEUE_CODES = {"risk_averse": k.Q_RISK_AVERSE, "prob": k.Q_PROB}
-WEIGHTING_CODES = {"power": k.W_POWER, "log": k.W_LOG}
+QUEUE_CODES = {"risk_averse": kernels.Q_RISK_AVERSE, "prob": kernels.Q_PROB}
+WEIGHTING_CODES = {"power": kernels.W_POWER, "log": kernels.W_LOG}
 
 
 def price_grid(data_tick: float, asset_tick: float) -> float:
@@ -103,7 +104,7 @@ class ReplayVenue(SimulatedVenue):
         self.latency = latency
         self.grid = price_grid(feed.meta.tick_size, asset.tick_size)
         self.lot = feed.meta.lot_size
-        self.book, self.ist, self.fst = k.new_state(
+        self.book, self.ist, self.fst = kernels.new_state(
             fill.book_ticks, QUEUE_CODES[fill.queue], WEIGHTING_CODES[fill.prob_weighting], fill.prob_n, self.lot,
             fill.partial_fills, fill.post_only, feed.on_bad_data == "error")
         self.top = np.zeros((4, max(1, fill.book_levels)), dtype=np.float64)
@@ -163,7 +164,7 @@ class ReplayVenue(SimulatedVenue):
         self._advance(target)
         if not self._more:
             iv = self._iv
-            if iv[k.I_EI] >= iv[k.I_N] and iv[k.I_LI] >= iv[k.I_N]:
+            if iv[kernels.I_EI] >= iv[kernels.I_N] and iv[kernels.I_LI] >= iv[kernels.I_N]:
                 self._ended = True
                 return None
         self._ticks += 1
@@ -196,21 +197,21 @@ class ReplayVenue(SimulatedVenue):
         chunk = next(self._chunks, None)
         if chunk is None:
             self._more = False
-            self._horizon = k.BIG
+            self._horizon = kernels.BIG
             return
         if len(chunk) == 0:
             return
         ist = self.ist
-        n, ei, li = int(ist[k.I_N]), int(ist[k.I_EI]), int(ist[k.I_LI])
+        n, ei, li = int(ist[kernels.I_N]), int(ist[kernels.I_EI]), int(ist[kernels.I_LI])
         data_i, data_k, size = self._data
         if n:
             done = np.zeros(n, dtype=bool)
             done[data_i[3, :li]] = True
             keep = np.concatenate([np.flatnonzero(~done[:ei]), np.arange(ei, n)])
-            ist[k.I_EI] = int(np.count_nonzero(~done[:ei]))
+            ist[kernels.I_EI] = int(np.count_nonzero(~done[:ei]))
         else:
             keep = np.zeros(0, dtype=np.int64)
-            ist[k.I_EI] = 0
+            ist[kernels.I_EI] = 0
         m, kept = len(keep) + len(chunk), len(keep)
         new_i = np.empty((4, m), dtype=np.int64)
         new_k = np.empty((2, m), dtype=np.int8)
@@ -218,14 +219,14 @@ class ReplayVenue(SimulatedVenue):
             new_i[row, :kept] = data_i[row, keep]
         new_i[0, kept:] = chunk.ts_exchange
         new_i[1, kept:] = chunk.ts_local
-        k.to_ticks(chunk.price, self.grid, new_i[2, kept:])
+        kernels.to_ticks(chunk.price, self.grid, new_i[2, kept:])
         if not self._t0:
             self._t0 = int(min(chunk.ts_exchange[0], chunk.ts_local.min()))
             self._now, self._now_ms = self._t0, self._t0 // 1_000_000
             self.funding.start(self._now_ms)
-            valid = np.flatnonzero(new_i[2] != k.BIG)
+            valid = np.flatnonzero(new_i[2] != kernels.BIG)
             if len(valid):
-                ist[k.I_BASE] = new_i[2, valid[0]] - self.book.shape[1] // 2
+                ist[kernels.I_BASE] = new_i[2, valid[0]] - self.book.shape[1] // 2
         new_k[0, :kept], new_k[0, kept:] = data_k[0, keep], chunk.kind
         new_k[1, :kept], new_k[1, kept:] = data_k[1, keep], chunk.side
         new_size = np.empty(m, dtype=np.float64)
@@ -233,7 +234,7 @@ class ReplayVenue(SimulatedVenue):
         new_i[3] = np.argsort(new_i[1], kind="stable")
         self._data = (new_i, new_k, new_size)
         self._bind()
-        ist[k.I_N], ist[k.I_LI] = m, 0
+        ist[kernels.I_N], ist[kernels.I_LI] = m, 0
         self._horizon = int(chunk.ts_exchange[-1]) - 1
 
     def _advance(self, target: int) -> None:
@@ -259,11 +260,11 @@ class ReplayVenue(SimulatedVenue):
         while not self._ended:
             supply[0], supply[1] = self._horizon, self._more
             status = loop(*self._args, supply, *state)
-            if status == k.LOOP_END:
+            if status == kernels.LOOP_END:
                 self._ended = True
-            elif status == k.LOOP_LOAD:
+            elif status == kernels.LOOP_LOAD:
                 self._load()
-            elif status == k.LOOP_REQUEST_ROOM:
+            elif status == kernels.LOOP_REQUEST_ROOM:
                 self._grow_requests()
             else:
                 self.resolve(status)
@@ -271,14 +272,14 @@ class ReplayVenue(SimulatedVenue):
     def resolve(self, status: int) -> None:
         """Act on a kernel status other than ST_DONE: make room in the response queue or the order table (then call
         the kernel again), or raise the crossed-book error."""
-        if status == k.ST_RSP_FULL:
+        if status == kernels.ST_RSP_FULL:
             self._compact_responses()
-        elif status == k.ST_ORD_FULL:
+        elif status == kernels.ST_ORD_FULL:
             self._grow_orders()
         else:
             iv = self._iv
-            where = "exchange" if iv[k.I_ERR_BOOK] == 0 else "local"
-            raise DataError(f"{self.feed.meta.symbol}: crossed {where} book at ts={iv[k.I_ERR_TS]} ns "
+            where = "exchange" if iv[kernels.I_ERR_BOOK] == 0 else "local"
+            raise DataError(f"{self.feed.meta.symbol}: crossed {where} book at ts={iv[kernels.I_ERR_TS]} ns "
                             f"(on_bad_data=error; on_bad_data=repair deletes the stale side's levels)")
 
     def _bind(self) -> None:
@@ -290,11 +291,12 @@ class ReplayVenue(SimulatedVenue):
         """Build the market view at the current tick and start a new interval for the trade accumulators."""
         iv, fv, tv, n = self._iv, self._fv, self._tv, self._levels
         bid, ask = tv[0], tv[2 * n]
-        if not iv[k.I_SNAPSHOT] or bid != bid or ask != ask:
+        if not iv[kernels.I_SNAPSHOT] or bid != bid or ask != ask:
             self._market = None
         else:
             if iv[_TRADES]:
-                o, h, low, c, v = fv[k.F_OPEN], fv[k.F_HIGH], fv[k.F_LOW], fv[k.F_CLOSE], fv[k.F_VOLUME]
+                o, h, low, c = fv[kernels.F_OPEN], fv[kernels.F_HIGH], fv[kernels.F_LOW], fv[kernels.F_CLOSE]
+                v = fv[kernels.F_VOLUME]
             else:
                 o = h = low = c = 0.5 * (bid + ask)
                 v = 0.0
@@ -306,7 +308,7 @@ class ReplayVenue(SimulatedVenue):
             if self._market.ts >= self.funding.due_ms:
                 self.funding.settle(self._market.ts, self.inventory.position, 0.5 * (bid + ask))
         iv[_TRADES] = 0
-        fv[k.F_VOLUME] = 0.0
+        fv[kernels.F_VOLUME] = 0.0
 
     # -- messages ----------------------------------------------------------------------------------------------
     def _deliver(self) -> None:
@@ -318,23 +320,23 @@ class ReplayVenue(SimulatedVenue):
         opened = self._open
         for j in range(head - read):
             _, kind, oid, exch_ts, tick, flags = flat[6 * j:6 * j + 6]
-            if kind == k.RSP_FILL:
+            if kind == kernels.RSP_FILL:
                 qty = qtys[j]
-                maker = bool(flags & k.FLAG_MAKER)
+                maker = bool(flags & kernels.FLAG_MAKER)
                 price = _tick_price(tick, self.grid)
                 fee = (self.maker_fee if maker else self.taker_fee) * price * qty
-                fill = Fill(exch_ts // 1_000_000, oid, Side.SELL if flags & k.FLAG_SELL else Side.BUY, price, qty,
+                fill = Fill(exch_ts // 1_000_000, oid, Side.SELL if flags & kernels.FLAG_SELL else Side.BUY, price, qty,
                             fee, maker)
                 self.fills.append(fill)
                 self.inventory.record(fill)
-                if flags & k.FLAG_DONE:
+                if flags & kernels.FLAG_DONE:
                     opened.pop(oid, None)
                 elif oid in opened:
                     order = opened[oid]
                     order.size = round(order.size - qty, 12)
                     order.filled = round(order.filled + qty, 12)
             else:
-                self.rejected += kind == k.RSP_REJECT
+                self.rejected += kind == kernels.RSP_REJECT
                 opened.pop(oid, None)
 
     def _arrival(self, now_ms: int) -> int:
@@ -369,11 +371,11 @@ class ReplayVenue(SimulatedVenue):
 
     def _compact_responses(self) -> None:
         """Move the responses still in flight to the front of their queue, doubling it when it stays too full."""
-        head, tail = int(self.ist[k.I_RSP_HEAD]), int(self.ist[k.I_RSP_TAIL])
+        head, tail = int(self.ist[kernels.I_RSP_HEAD]), int(self.ist[kernels.I_RSP_TAIL])
         self.rsp_i[:tail - head] = self.rsp_i[head:tail]
         self.rsp_f[:tail - head] = self.rsp_f[head:tail]
-        self.ist[k.I_RSP_HEAD], self.ist[k.I_RSP_TAIL] = 0, tail - head
-        if len(self.rsp_i) - (tail - head) < 2 * (int(self.ist[k.I_ORD_ACTIVE]) + k.MAX_WALK + 2):
+        self.ist[kernels.I_RSP_HEAD], self.ist[kernels.I_RSP_TAIL] = 0, tail - head
+        if len(self.rsp_i) - (tail - head) < 2 * (int(self.ist[kernels.I_ORD_ACTIVE]) + kernels.MAX_WALK + 2):
             self.rsp_i = np.concatenate([self.rsp_i, np.zeros_like(self.rsp_i)])
             self.rsp_f = np.concatenate([self.rsp_f, np.zeros_like(self.rsp_f)])
             self._bind()
@@ -448,10 +450,10 @@ class ReplayVenue(SimulatedVenue):
     def queue_ahead(self, oid: int) -> float | None:
         """The exchange's estimate of the size ahead of order ``oid`` in its level's queue (negative once trades
         have passed it), or None when the order is not resting at the exchange."""
-        ord_i, used = self.ord_i, self._iv[k.I_ORD_USED]
+        ord_i, used = self.ord_i, self._iv[kernels.I_ORD_USED]
         for o in range(used):
-            if ord_i[o, k.O_ACTIVE] and ord_i[o, k.O_OID] == oid:
-                return float(self.ord_f[o, k.OF_FRONT])
+            if ord_i[o, kernels.O_ACTIVE] and ord_i[o, kernels.O_OID] == oid:
+                return float(self.ord_f[o, kernels.OF_FRONT])
         return None
 
     def get_position(self) -> Position:
@@ -464,7 +466,7 @@ class ReplayVenue(SimulatedVenue):
     def fill_stats(self) -> dict[str, Any]:
         """Settings and counters of the replay: queue and latency model, events, orders, rejections, repairs."""
         ist, report = self.ist, self.feed.report
-        report.crossed_exchange, report.crossed_local = int(ist[k.I_CROSSED]), int(ist[k.I_CROSSED + 1])
+        report.crossed_exchange, report.crossed_local = int(ist[kernels.I_CROSSED]), int(ist[kernels.I_CROSSED + 1])
         return {
             "queue": self.fill.queue if self.fill.queue == "risk_averse"
             else f"prob_{self.fill.prob_weighting}{self.fill.prob_n:g}",
@@ -472,13 +474,13 @@ class ReplayVenue(SimulatedVenue):
             "partial_fills": self.fill.partial_fills,
             "interval_ms": self.interval_ns / 1e6,
             "ticks": self._ticks,
-            "events_exchange": int(ist[k.I_EVENTS]),
-            "events_local": int(ist[k.I_EVENTS + 1]),
+            "events_exchange": int(ist[kernels.I_EVENTS]),
+            "events_local": int(ist[kernels.I_EVENTS + 1]),
             "messages_sent": self.sent,
             "fills": len(self.fills),
             "post_only_rejected": self.rejected,
-            "levels_dropped": int(ist[k.I_DROPPED]),
-            "window_moves": int(ist[k.I_RECENTERS]),
+            "levels_dropped": int(ist[kernels.I_DROPPED]),
+            "window_moves": int(ist[kernels.I_RECENTERS]),
             **{f"data_{key}": value for key, value in report.counts().items() if value},
         }
 

@@ -89,18 +89,18 @@ def new_state(width: int, queue: int, weighting: int, n: float, lot: float, part
               on_error: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Empty books (4 x ``width`` ticks) and the integer and float state for the settings given."""
     book = np.zeros((4, width), dtype=np.float64)
-    ist = np.zeros(NI, dtype=np.int64)
-    ist[I_W] = width
+    int_state = np.zeros(NI, dtype=np.int64)
+    int_state[I_W] = width
     for r in (EX_BID, LO_BID):
-        ist[I_BEST + r], ist[I_BOUND + r] = -1, width
+        int_state[I_BEST + r], int_state[I_BOUND + r] = -1, width
     for r in (EX_ASK, LO_ASK):
-        ist[I_BEST + r], ist[I_BOUND + r] = width, -1
-    ist[I_QUEUE], ist[I_WEIGHT], ist[I_PARTIAL] = queue, weighting, int(partial)
-    ist[I_POST_ONLY], ist[I_ON_ERROR] = int(post_only), int(on_error)
-    ist[I_LAST_RSP] = np.iinfo(np.int64).min
-    fst = np.zeros(NF, dtype=np.float64)
-    fst[F_LOT], fst[F_N] = lot, n
-    return book, ist, fst
+        int_state[I_BEST + r], int_state[I_BOUND + r] = width, -1
+    int_state[I_QUEUE], int_state[I_WEIGHT], int_state[I_PARTIAL] = queue, weighting, int(partial)
+    int_state[I_POST_ONLY], int_state[I_ON_ERROR] = int(post_only), int(on_error)
+    int_state[I_LAST_RSP] = np.iinfo(np.int64).min
+    float_state = np.zeros(NF, dtype=np.float64)
+    float_state[F_LOT], float_state[F_N] = lot, n
+    return book, int_state, float_state
 
 
 @njit(cache=True, error_model="numpy")
@@ -145,14 +145,14 @@ def _scan_up(book, r, start, bound):
 
 
 @njit(cache=True, error_model="numpy")
-def _recenter(book, ist, new_base):
+def _recenter(book, int_state, new_base):
     """Move the window so that index 0 is tick ``new_base``, dropping (and counting) levels that fall out. Only each
     row's used range (between its best and its scan bound) is moved: a sparse book over a wide window moves in
     proportion to its levels, not to the window."""
-    w = ist[I_W]
-    shift = new_base - ist[I_BASE]
+    w = int_state[I_W]
+    shift = new_base - int_state[I_BASE]
     for r in range(4):
-        best, bound = ist[I_BEST + r], ist[I_BOUND + r]
+        best, bound = int_state[I_BEST + r], int_state[I_BOUND + r]
         if r % 2 == 0:
             if best < 0:
                 continue
@@ -169,7 +169,7 @@ def _recenter(book, ist, new_base):
                     if i - shift >= 0:
                         book[r, i - shift] = size
                     else:
-                        ist[I_DROPPED] += 1
+                        int_state[I_DROPPED] += 1
         elif shift < 0:
             for i in range(high, low - 1, -1):
                 size = book[r, i]
@@ -178,7 +178,7 @@ def _recenter(book, ist, new_base):
                     if i - shift < w:
                         book[r, i - shift] = size
                     else:
-                        ist[I_DROPPED] += 1
+                        int_state[I_DROPPED] += 1
         low, high = max(low - shift, 0), min(high - shift, w - 1)
         if r % 2 == 0:
             best = _scan_down(book, r, high, low)
@@ -186,20 +186,20 @@ def _recenter(book, ist, new_base):
         else:
             best = _scan_up(book, r, low, high)
             bound = _scan_down(book, r, high, low) if best < w else -1
-        ist[I_BEST + r], ist[I_BOUND + r] = best, bound
-    ist[I_BASE] = new_base
-    ist[I_RECENTERS] += 1
+        int_state[I_BEST + r], int_state[I_BOUND + r] = best, bound
+    int_state[I_BASE] = new_base
+    int_state[I_RECENTERS] += 1
 
 
 @njit(cache=True, error_model="numpy")
-def _locate(book, ist, t):
+def _locate(book, int_state, t):
     """The index of tick ``t``, re-centring the window when needed; -1 when ``t`` is too far from the mid."""
-    w = ist[I_W]
-    base = ist[I_BASE]
+    w = int_state[I_W]
+    base = int_state[I_BASE]
     idx = t - base
     if 0 <= idx < w:
         return idx
-    bb, ba = ist[I_BEST + EX_BID], ist[I_BEST + EX_ASK]
+    bb, ba = int_state[I_BEST + EX_BID], int_state[I_BEST + EX_ASK]
     if bb >= 0 and ba < w:
         center = base + (bb + ba) // 2
     elif bb >= 0:
@@ -209,69 +209,69 @@ def _locate(book, ist, t):
     else:
         center = t
     if abs(t - center) >= w // 2:
-        ist[I_DROPPED] += 1
+        int_state[I_DROPPED] += 1
         return -1
-    _recenter(book, ist, center - w // 2)
-    return t - ist[I_BASE]
+    _recenter(book, int_state, center - w // 2)
+    return t - int_state[I_BASE]
 
 
 @njit(cache=True, error_model="numpy")
-def _clear(book, ist, r, whole, t):
+def _clear(book, int_state, r, whole, t):
     """Clear a book row: all of it, or from the best out to tick ``t`` inclusive."""
-    w = ist[I_W]
-    best, bound = ist[I_BEST + r], ist[I_BOUND + r]
-    idx = t - ist[I_BASE]
-    ist[I_BEST_TS + r] = 0
+    w = int_state[I_W]
+    best, bound = int_state[I_BEST + r], int_state[I_BOUND + r]
+    idx = t - int_state[I_BASE]
+    int_state[I_BEST_TS + r] = 0
     if r % 2 == 0:
         if best >= 0:
             lo = bound if whole else max(idx, bound)
             for i in range(lo, best + 1):
                 book[r, i] = 0.0
         if whole or idx <= bound:
-            ist[I_BEST + r], ist[I_BOUND + r] = -1, w
+            int_state[I_BEST + r], int_state[I_BOUND + r] = -1, w
         else:
             best = _scan_down(book, r, min(idx - 1, w - 1), bound)
-            ist[I_BEST + r] = best
+            int_state[I_BEST + r] = best
             if best < 0:
-                ist[I_BOUND + r] = w
+                int_state[I_BOUND + r] = w
     else:
         if best < w:
             hi = bound if whole else min(idx, bound)
             for i in range(best, hi + 1):
                 book[r, i] = 0.0
         if whole or idx >= bound:
-            ist[I_BEST + r], ist[I_BOUND + r] = w, -1
+            int_state[I_BEST + r], int_state[I_BOUND + r] = w, -1
         else:
             best = _scan_up(book, r, max(idx + 1, 0), bound)
-            ist[I_BEST + r] = best
+            int_state[I_BEST + r] = best
             if best >= w:
-                ist[I_BOUND + r] = -1
+                int_state[I_BOUND + r] = -1
 
 
 @njit(cache=True, error_model="numpy")
-def _uncross(book, ist, bid_row):
+def _uncross(book, int_state, bid_row):
     """Repair a crossed book (best bid >= best ask) by deleting the stale side's crossed levels: the side whose best
     level was set longer ago (on a tie, the side not updated last). Returns True when the book was crossed."""
     ask_row = bid_row + 1
-    w = ist[I_W]
-    bb, ba = ist[I_BEST + bid_row], ist[I_BEST + ask_row]
+    w = int_state[I_W]
+    bb, ba = int_state[I_BEST + bid_row], int_state[I_BEST + ask_row]
     if bb < 0 or ba >= w or bb < ba:
         return False
-    bid_ts, ask_ts = ist[I_BEST_TS + bid_row], ist[I_BEST_TS + ask_row]
-    if bid_ts > ask_ts or (bid_ts == ask_ts and ist[I_LAST_SIDE + bid_row // 2] > 0):
+    bid_ts, ask_ts = int_state[I_BEST_TS + bid_row], int_state[I_BEST_TS + ask_row]
+    if bid_ts > ask_ts or (bid_ts == ask_ts and int_state[I_LAST_SIDE + bid_row // 2] > 0):
         for i in range(ba, bb + 1):
             book[ask_row, i] = 0.0
-        best = _scan_up(book, ask_row, bb + 1, ist[I_BOUND + ask_row])
-        ist[I_BEST + ask_row] = best
+        best = _scan_up(book, ask_row, bb + 1, int_state[I_BOUND + ask_row])
+        int_state[I_BEST + ask_row] = best
         if best >= w:
-            ist[I_BOUND + ask_row] = -1
+            int_state[I_BOUND + ask_row] = -1
     else:
         for i in range(ba, bb + 1):
             book[bid_row, i] = 0.0
-        best = _scan_down(book, bid_row, ba - 1, ist[I_BOUND + bid_row])
-        ist[I_BEST + bid_row] = best
+        best = _scan_down(book, bid_row, ba - 1, int_state[I_BOUND + bid_row])
+        int_state[I_BEST + bid_row] = best
         if best < 0:
-            ist[I_BOUND + bid_row] = w
+            int_state[I_BOUND + bid_row] = w
     return True
 
 
@@ -291,46 +291,46 @@ def _latency(lat_ts, lat_val, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _respond(rsp_i, rsp_f, ist, latency, t, kind, oid, tick, flags, qty):
+def _respond(rsp_i, rsp_f, int_state, latency, t, kind, oid, tick, flags, qty):
     """Queue a response made at exchange time ``t``; it reaches the strategy ``latency`` ns later (FIFO)."""
     arrival = t + latency
-    if arrival < ist[I_LAST_RSP]:
-        arrival = ist[I_LAST_RSP]
-    ist[I_LAST_RSP] = arrival
-    k = ist[I_RSP_TAIL]
-    rsp_i[k, S_TS] = arrival
-    rsp_i[k, S_KIND] = kind
-    rsp_i[k, S_OID] = oid
-    rsp_i[k, S_EXCH_TS] = t
-    rsp_i[k, S_TICK] = tick
-    rsp_i[k, S_FLAGS] = flags
-    rsp_f[k] = qty
-    ist[I_RSP_TAIL] = k + 1
+    if arrival < int_state[I_LAST_RSP]:
+        arrival = int_state[I_LAST_RSP]
+    int_state[I_LAST_RSP] = arrival
+    row = int_state[I_RSP_TAIL]
+    rsp_i[row, S_TS] = arrival
+    rsp_i[row, S_KIND] = kind
+    rsp_i[row, S_OID] = oid
+    rsp_i[row, S_EXCH_TS] = t
+    rsp_i[row, S_TICK] = tick
+    rsp_i[row, S_FLAGS] = flags
+    rsp_f[row] = qty
+    int_state[I_RSP_TAIL] = row + 1
 
 
 @njit(cache=True, error_model="numpy")
-def _deactivate(ord_i, ist, o):
+def _deactivate(ord_i, int_state, o):
     """Free order slot ``o`` and shrink the used range past trailing free slots."""
     ord_i[o, O_ACTIVE] = 0
-    ist[I_ORD_ACTIVE] -= 1
-    used = ist[I_ORD_USED]
+    int_state[I_ORD_ACTIVE] -= 1
+    used = int_state[I_ORD_USED]
     while used > 0 and ord_i[used - 1, O_ACTIVE] == 0:
         used -= 1
-    ist[I_ORD_USED] = used
+    int_state[I_ORD_USED] = used
 
 
 @njit(cache=True, error_model="numpy")
-def _maker_fill(ord_i, ord_f, ist, fst, rsp_i, rsp_f, latency, o, qty, t):
+def _maker_fill(ord_i, ord_f, int_state, float_state, rsp_i, rsp_f, latency, o, qty, t):
     """Fill ``qty`` of the order in slot ``o`` at its own price, as maker; the order leaves the book when nothing
     (less than half a lot) remains."""
     leaves = ord_f[o, OF_LEAVES] - qty
     flags = FLAG_MAKER | (FLAG_SELL if ord_i[o, O_SIDE] < 0 else 0)
-    if round_away(leaves / fst[F_LOT]) <= 0.0:
+    if round_away(leaves / float_state[F_LOT]) <= 0.0:
         leaves = 0.0
         flags |= FLAG_DONE
-        _deactivate(ord_i, ist, o)
+        _deactivate(ord_i, int_state, o)
     ord_f[o, OF_LEAVES] = leaves
-    _respond(rsp_i, rsp_f, ist, latency, t, RSP_FILL, ord_i[o, O_OID], ord_i[o, O_TICK], flags, qty)
+    _respond(rsp_i, rsp_f, int_state, latency, t, RSP_FILL, ord_i[o, O_OID], ord_i[o, O_TICK], flags, qty)
 
 
 @njit(cache=True, error_model="numpy")
@@ -345,15 +345,15 @@ def _prob(weighting, n, front, back):
 
 
 @njit(cache=True, error_model="numpy")
-def _take(book, ist, fst, rsp_i, rsp_f, latency, oid, side, tick, qty, t):
+def _take(book, int_state, float_state, rsp_i, rsp_f, latency, oid, side, tick, qty, t):
     """A non-post-only order that crosses on arrival takes liquidity as taker: all of it at the best opposite price
     without partial fills, else walking the displayed levels up to its limit, the unfilled rest cancelled."""
-    w, base, lot = ist[I_W], ist[I_BASE], fst[F_LOT]
+    w, base, lot = int_state[I_W], int_state[I_BASE], float_state[F_LOT]
     opp = EX_ASK if side > 0 else EX_BID
     sell = FLAG_SELL if side < 0 else 0
-    best = ist[I_BEST + opp]
-    if ist[I_PARTIAL] == 0:
-        _respond(rsp_i, rsp_f, ist, latency, t, RSP_FILL, oid, best + base, FLAG_DONE | sell, qty)
+    best = int_state[I_BEST + opp]
+    if int_state[I_PARTIAL] == 0:
+        _respond(rsp_i, rsp_f, int_state, latency, t, RSP_FILL, oid, best + base, FLAG_DONE | sell, qty)
         return
     leaves = qty
     i = best
@@ -365,41 +365,41 @@ def _take(book, ist, fst, rsp_i, rsp_f, latency, oid, side, tick, qty, t):
             take = min(level, leaves)
             leaves -= take
             done = round_away(leaves / lot) <= 0.0
-            _respond(rsp_i, rsp_f, ist, latency, t, RSP_FILL, oid, i + base, (FLAG_DONE if done else 0) | sell,
+            _respond(rsp_i, rsp_f, int_state, latency, t, RSP_FILL, oid, i + base, (FLAG_DONE if done else 0) | sell,
                      take)
             if done:
                 return
         i += 1 if side > 0 else -1
-    _respond(rsp_i, rsp_f, ist, latency, t, RSP_CANCELED, oid, tick, 0, leaves)
+    _respond(rsp_i, rsp_f, int_state, latency, t, RSP_CANCELED, oid, tick, 0, leaves)
 
 
 @njit(cache=True, error_model="numpy")
-def _top(book, ist, top, grid):
+def _top(book, int_state, top, grid):
     """The local book's best ``top.shape[1]`` levels a side: rows bid px, bid size, ask px, ask size (NaN, 0 pad)."""
     n = top.shape[1]
-    w, base = ist[I_W], ist[I_BASE]
-    k = 0
-    i = ist[I_BEST + LO_BID]
-    bound = ist[I_BOUND + LO_BID]
-    while k < n and i >= 0 and i >= bound:
+    w, base = int_state[I_W], int_state[I_BASE]
+    level = 0
+    i = int_state[I_BEST + LO_BID]
+    bound = int_state[I_BOUND + LO_BID]
+    while level < n and i >= 0 and i >= bound:
         if book[LO_BID, i] > 0.0:
-            top[0, k] = tick_price(i + base, grid)
-            top[1, k] = book[LO_BID, i]
-            k += 1
+            top[0, level] = tick_price(i + base, grid)
+            top[1, level] = book[LO_BID, i]
+            level += 1
         i -= 1
-    for m in range(k, n):
+    for m in range(level, n):
         top[0, m] = np.nan
         top[1, m] = 0.0
-    k = 0
-    i = ist[I_BEST + LO_ASK]
-    bound = ist[I_BOUND + LO_ASK]
-    while k < n and i < w and i <= bound:
+    level = 0
+    i = int_state[I_BEST + LO_ASK]
+    bound = int_state[I_BOUND + LO_ASK]
+    while level < n and i < w and i <= bound:
         if book[LO_ASK, i] > 0.0:
-            top[2, k] = tick_price(i + base, grid)
-            top[3, k] = book[LO_ASK, i]
-            k += 1
+            top[2, level] = tick_price(i + base, grid)
+            top[3, level] = book[LO_ASK, i]
+            level += 1
         i += 1
-    for m in range(k, n):
+    for m in range(level, n):
         top[2, m] = np.nan
         top[3, m] = 0.0
 
@@ -410,7 +410,8 @@ ADVANCE_SIGNATURE = (int64[:, ::1], int8[:, ::1], float64[::1], float64[:, ::1],
 
 
 @njit(ADVANCE_SIGNATURE, cache=True, error_model="numpy")
-def advance(data_i, data_k, size, book, ist, fst, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat, top, grid, limit):
+def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat, top,
+            grid, limit):
     """Process every event and message with a time <= ``limit``, in time order (ties: local data, responses,
     exchange data, requests), then write the local book's top levels into ``top``.
 
@@ -422,110 +423,111 @@ def advance(data_i, data_k, size, book, ist, fst, ord_i, ord_f, req_i, req_f, rs
     responses delivered by this call.
 
     Returns ST_DONE; ST_RSP_FULL when the response queue needs room, ST_ORD_FULL when the order table does (call
-    again after making some); ST_CROSSED when a book stays crossed and crossed books are errors (``ist[I_ERR_TS]``,
-    ``ist[I_ERR_BOOK]`` say where).
+    again after making some); ST_CROSSED when a book stays crossed and crossed books are errors
+    (``int_state[I_ERR_TS]`` and ``int_state[I_ERR_BOOK]`` say where).
     The per-event path is written inline: a call passing arrays costs reference-count traffic per array, so helper
     functions are called only on rare paths (fills, scans after the best level empties, clears, re-centring).
     """
     ts_e, ts_l, tick, perm = data_i[0], data_i[1], data_i[2], data_i[3]
     kind, side = data_k[0], data_k[1]
     lat_ts, lat_rsp = lat[0], lat[1]
-    n, w = ist[I_N], ist[I_W]
-    lot, n_exp = fst[F_LOT], fst[F_N]
-    prob, weighting, partial = ist[I_QUEUE] == Q_PROB, ist[I_WEIGHT], ist[I_PARTIAL] == 1
+    n, w = int_state[I_N], int_state[I_W]
+    lot, prob_n = float_state[F_LOT], float_state[F_N]
+    prob, weighting, partial = int_state[I_QUEUE] == Q_PROB, int_state[I_WEIGHT], int_state[I_PARTIAL] == 1
     rsp_cap = rsp_i.shape[0]
     const_lat = lat_rsp[0] if lat_ts.shape[0] == 1 else -1
-    ei, li = ist[I_EI], ist[I_LI]
-    if ist[I_RSP_HEAD] == ist[I_RSP_TAIL]:
-        ist[I_RSP_HEAD] = ist[I_RSP_TAIL] = 0
-    ist[I_RSP_READ] = ist[I_RSP_HEAD]
+    exch_next, local_next = int_state[I_EI], int_state[I_LI]
+    if int_state[I_RSP_HEAD] == int_state[I_RSP_TAIL]:
+        int_state[I_RSP_HEAD] = int_state[I_RSP_TAIL] = 0
+    int_state[I_RSP_READ] = int_state[I_RSP_HEAD]
     status = ST_DONE
     while True:
-        t = ts_l[perm[li]] if li < n else BIG
+        t = ts_l[perm[local_next]] if local_next < n else BIG
         which = 0
-        rh, qh = ist[I_RSP_HEAD], ist[I_REQ_HEAD]
-        if rh < ist[I_RSP_TAIL] and rsp_i[rh, S_TS] < t:
-            t = rsp_i[rh, S_TS]
+        rsp_head, req_head = int_state[I_RSP_HEAD], int_state[I_REQ_HEAD]
+        if rsp_head < int_state[I_RSP_TAIL] and rsp_i[rsp_head, S_TS] < t:
+            t = rsp_i[rsp_head, S_TS]
             which = 1
-        if ei < n and ts_e[ei] < t:
-            t = ts_e[ei]
+        if exch_next < n and ts_e[exch_next] < t:
+            t = ts_e[exch_next]
             which = 2
-        if qh < ist[I_REQ_TAIL] and req_i[qh, R_TS] < t:
-            t = req_i[qh, R_TS]
+        if req_head < int_state[I_REQ_TAIL] and req_i[req_head, R_TS] < t:
+            t = req_i[req_head, R_TS]
             which = 3
         if t > limit:
             break
         if which == 1:
-            ist[I_RSP_HEAD] = rh + 1
+            int_state[I_RSP_HEAD] = rsp_head + 1
             continue
-        if which >= 2 and rsp_cap - ist[I_RSP_TAIL] < ist[I_ORD_ACTIVE] + MAX_WALK + 2:
+        if which >= 2 and rsp_cap - int_state[I_RSP_TAIL] < int_state[I_ORD_ACTIVE] + MAX_WALK + 2:
             status = ST_RSP_FULL
             break
         lat = const_lat
-        if lat < 0 and (which == 3 or ist[I_ORD_ACTIVE] > 0):
+        if lat < 0 and (which == 3 or int_state[I_ORD_ACTIVE] > 0):
             lat = _latency(lat_ts, lat_rsp, t)
         if which == 3:
-            if req_i[qh, R_KIND] == REQ_NEW and ist[I_ORD_ACTIVE] == ord_i.shape[0]:
+            if req_i[req_head, R_KIND] == REQ_NEW and int_state[I_ORD_ACTIVE] == ord_i.shape[0]:
                 status = ST_ORD_FULL
                 break
-            ist[I_REQ_HEAD] = qh + 1
-            oid, rside, rtick, rqty = req_i[qh, R_OID], req_i[qh, R_SIDE], req_i[qh, R_TICK], req_f[qh]
-            if req_i[qh, R_KIND] == REQ_CANCEL:
-                for o in range(ist[I_ORD_USED]):
+            int_state[I_REQ_HEAD] = req_head + 1
+            oid, rside, rtick = req_i[req_head, R_OID], req_i[req_head, R_SIDE], req_i[req_head, R_TICK]
+            rqty = req_f[req_head]
+            if req_i[req_head, R_KIND] == REQ_CANCEL:
+                for o in range(int_state[I_ORD_USED]):
                     if ord_i[o, O_ACTIVE] == 1 and ord_i[o, O_OID] == oid:
-                        _deactivate(ord_i, ist, o)
+                        _deactivate(ord_i, int_state, o)
                         break
-                if t + lat > ist[I_LAST_RSP]:  # the confirmation (or "not found") holds its FIFO place
-                    ist[I_LAST_RSP] = t + lat
+                if t + lat > int_state[I_LAST_RSP]:  # the confirmation (or "not found") holds its FIFO place
+                    int_state[I_LAST_RSP] = t + lat
                 continue
-            base = ist[I_BASE]
+            base = int_state[I_BASE]
             if rside > 0:
-                crossing = ist[I_BEST + EX_ASK] < w and rtick >= ist[I_BEST + EX_ASK] + base
+                crossing = int_state[I_BEST + EX_ASK] < w and rtick >= int_state[I_BEST + EX_ASK] + base
             else:
-                crossing = ist[I_BEST + EX_BID] >= 0 and rtick <= ist[I_BEST + EX_BID] + base
+                crossing = int_state[I_BEST + EX_BID] >= 0 and rtick <= int_state[I_BEST + EX_BID] + base
             if crossing:
-                if ist[I_POST_ONLY] == 1:
-                    _respond(rsp_i, rsp_f, ist, lat, t, RSP_REJECT, oid, rtick, 0, rqty)
+                if int_state[I_POST_ONLY] == 1:
+                    _respond(rsp_i, rsp_f, int_state, lat, t, RSP_REJECT, oid, rtick, 0, rqty)
                 else:
-                    _take(book, ist, fst, rsp_i, rsp_f, lat, oid, rside, rtick, rqty, t)
+                    _take(book, int_state, float_state, rsp_i, rsp_f, lat, oid, rside, rtick, rqty, t)
                 continue
-            used = ist[I_ORD_USED]
+            used = int_state[I_ORD_USED]
             o = 0
             while o < used and ord_i[o, O_ACTIVE] == 1:
                 o += 1
             if o == used:
-                ist[I_ORD_USED] = o + 1
-            ist[I_ORD_ACTIVE] += 1
+                int_state[I_ORD_USED] = o + 1
+            int_state[I_ORD_ACTIVE] += 1
             idx = rtick - base
             ord_i[o, O_OID], ord_i[o, O_SIDE], ord_i[o, O_TICK], ord_i[o, O_ACTIVE] = oid, rside, rtick, 1
             ord_f[o, OF_LEAVES] = rqty
             ord_f[o, OF_FRONT] = book[EX_BID if rside > 0 else EX_ASK, idx] if 0 <= idx < w else 0.0
             ord_f[o, OF_CUM] = 0.0
             arrival = t + lat  # the acknowledgement: not queued (the strategy's view needs nothing from it), but it
-            if arrival > ist[I_LAST_RSP]:  # holds its place in the FIFO of responses
-                ist[I_LAST_RSP] = arrival
+            if arrival > int_state[I_LAST_RSP]:  # holds its place in the FIFO of responses
+                int_state[I_LAST_RSP] = arrival
             continue
-        j, off = (perm[li], LO_BID) if which == 0 else (ei, EX_BID)
-        kj, sj = kind[j], side[j]
-        if kj == K_TRADE:
+        j, bid_row = (perm[local_next], LO_BID) if which == 0 else (exch_next, EX_BID)
+        ev_kind, ev_side = kind[j], side[j]
+        if ev_kind == K_TRADE:
             if which == 0:
                 px = tick_price(tick[j], grid)
-                if ist[I_TRADES] == 0:
-                    fst[F_OPEN], fst[F_HIGH], fst[F_LOW] = px, px, px
+                if int_state[I_TRADES] == 0:
+                    float_state[F_OPEN], float_state[F_HIGH], float_state[F_LOW] = px, px, px
                 else:
-                    fst[F_HIGH] = max(fst[F_HIGH], px)
-                    fst[F_LOW] = min(fst[F_LOW], px)
-                fst[F_CLOSE] = px
-                fst[F_VOLUME] += size[j]
-                ist[I_TRADES] += 1
-            elif ist[I_ORD_ACTIVE] > 0:
-                p_tick, qty, passive = tick[j], size[j], -sj
-                for o in range(ist[I_ORD_USED]):
+                    float_state[F_HIGH] = max(float_state[F_HIGH], px)
+                    float_state[F_LOW] = min(float_state[F_LOW], px)
+                float_state[F_CLOSE] = px
+                float_state[F_VOLUME] += size[j]
+                int_state[I_TRADES] += 1
+            elif int_state[I_ORD_ACTIVE] > 0:
+                p_tick, qty, passive = tick[j], size[j], -ev_side
+                for o in range(int_state[I_ORD_USED]):
                     if ord_i[o, O_ACTIVE] != 1 or ord_i[o, O_SIDE] != passive:
                         continue
                     ot = ord_i[o, O_TICK]
                     if (ot > p_tick) if passive > 0 else (ot < p_tick):
-                        _maker_fill(ord_i, ord_f, ist, fst, rsp_i, rsp_f, lat, o, ord_f[o, OF_LEAVES], t)
+                        _maker_fill(ord_i, ord_f, int_state, float_state, rsp_i, rsp_f, lat, o, ord_f[o, OF_LEAVES], t)
                     elif ot == p_tick:
                         front = ord_f[o, OF_FRONT] - qty
                         ord_f[o, OF_FRONT] = front
@@ -536,101 +538,102 @@ def advance(data_i, data_k, size, book, ist, fst, ord_i, ord_f, req_i, req_f, rs
                             if partial:
                                 ord_f[o, OF_FRONT] = 0.0
                                 leaves = min(lots * lot, qty, leaves)
-                            _maker_fill(ord_i, ord_f, ist, fst, rsp_i, rsp_f, lat, o, leaves, t)
-        elif kj == K_CLEAR:
+                            _maker_fill(ord_i, ord_f, int_state, float_state, rsp_i, rsp_f, lat, o, leaves, t)
+        elif ev_kind == K_CLEAR:
             whole = tick[j] == BIG
-            if sj >= 0:
-                _clear(book, ist, off, whole, tick[j])
-            if sj <= 0:
-                _clear(book, ist, off + 1, whole, tick[j])
+            if ev_side >= 0:
+                _clear(book, int_state, bid_row, whole, tick[j])
+            if ev_side <= 0:
+                _clear(book, int_state, bid_row + 1, whole, tick[j])
             if which == 0:
-                ist[I_SNAPSHOT] = 1
+                int_state[I_SNAPSHOT] = 1
         else:
             t_tick = tick[j]
-            idx = t_tick - ist[I_BASE]
+            idx = t_tick - int_state[I_BASE]
             if idx < 0 or idx >= w:
-                idx = _locate(book, ist, t_tick)
+                idx = _locate(book, int_state, t_tick)
             if idx >= 0:
                 qty = size[j]
-                r = off if sj > 0 else off + 1
+                r = bid_row if ev_side > 0 else bid_row + 1
                 prev = book[r, idx]
-                best = ist[I_BEST + r]
+                best = int_state[I_BEST + r]
                 prev_best = best
                 keep = math.floor(qty / lot + 0.5) > 0.0
                 if keep:
                     book[r, idx] = qty
-                    if sj > 0:
+                    if ev_side > 0:
                         if idx > best:
                             best = idx
-                        if idx < ist[I_BOUND + r]:
-                            ist[I_BOUND + r] = idx
+                        if idx < int_state[I_BOUND + r]:
+                            int_state[I_BOUND + r] = idx
                     else:
                         if idx < best:
                             best = idx
-                        if idx > ist[I_BOUND + r]:
-                            ist[I_BOUND + r] = idx
+                        if idx > int_state[I_BOUND + r]:
+                            int_state[I_BOUND + r] = idx
                 else:
                     book[r, idx] = 0.0
                     if idx == best:
-                        if sj > 0:
-                            best = _scan_down(book, r, idx - 1, ist[I_BOUND + r])
+                        if ev_side > 0:
+                            best = _scan_down(book, r, idx - 1, int_state[I_BOUND + r])
                             if best < 0:
-                                ist[I_BOUND + r] = w
+                                int_state[I_BOUND + r] = w
                         else:
-                            best = _scan_up(book, r, idx + 1, ist[I_BOUND + r])
+                            best = _scan_up(book, r, idx + 1, int_state[I_BOUND + r])
                             if best >= w:
-                                ist[I_BOUND + r] = -1
-                ist[I_BEST + r] = best
+                                int_state[I_BOUND + r] = -1
+                int_state[I_BEST + r] = best
                 if keep and best == idx:
-                    ist[I_BEST_TS + r] = t
+                    int_state[I_BEST_TS + r] = t
                 elif not keep and idx == prev_best:
-                    ist[I_BEST_TS + r] = 0
-                ist[I_LAST_SIDE + off // 2] = sj
+                    int_state[I_BEST_TS + r] = 0
+                int_state[I_LAST_SIDE + bid_row // 2] = ev_side
                 if which == 0:
-                    if kj == K_SNAPSHOT:
-                        ist[I_SNAPSHOT] = 1
-                elif ist[I_ORD_ACTIVE] > 0:
-                    for o in range(ist[I_ORD_USED]):
-                        if ord_i[o, O_ACTIVE] == 1 and ord_i[o, O_SIDE] == sj and ord_i[o, O_TICK] == t_tick:
+                    if ev_kind == K_SNAPSHOT:
+                        int_state[I_SNAPSHOT] = 1
+                elif int_state[I_ORD_ACTIVE] > 0:
+                    for o in range(int_state[I_ORD_USED]):
+                        if ord_i[o, O_ACTIVE] == 1 and ord_i[o, O_SIDE] == ev_side and ord_i[o, O_TICK] == t_tick:
                             front = ord_f[o, OF_FRONT]
                             if prob:
-                                chg = prev - qty - ord_f[o, OF_CUM]
+                                change = prev - qty - ord_f[o, OF_CUM]
                                 ord_f[o, OF_CUM] = 0.0
-                                if chg >= 0.0:
+                                if change >= 0.0:
                                     back = prev - front
-                                    p = _prob(weighting, n_exp, front, back)
-                                    front = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
+                                    p = _prob(weighting, prob_n, front, back)
+                                    front = front - (1.0 - p) * change + min(back - p * change, 0.0)
                             ord_f[o, OF_FRONT] = min(front, qty)
-                    base = ist[I_BASE]
-                    if sj > 0 and best > prev_best:
-                        for o in range(ist[I_ORD_USED]):
+                    base = int_state[I_BASE]
+                    if ev_side > 0 and best > prev_best:
+                        for o in range(int_state[I_ORD_USED]):
                             if ord_i[o, O_ACTIVE] == 1 and ord_i[o, O_SIDE] < 0 and ord_i[o, O_TICK] <= best + base:
-                                _maker_fill(ord_i, ord_f, ist, fst, rsp_i, rsp_f, lat, o,
+                                _maker_fill(ord_i, ord_f, int_state, float_state, rsp_i, rsp_f, lat, o,
                                             ord_f[o, OF_LEAVES], t)
-                    elif sj < 0 and best < prev_best:
-                        for o in range(ist[I_ORD_USED]):
+                    elif ev_side < 0 and best < prev_best:
+                        for o in range(int_state[I_ORD_USED]):
                             if ord_i[o, O_ACTIVE] == 1 and ord_i[o, O_SIDE] > 0 and ord_i[o, O_TICK] >= best + base:
-                                _maker_fill(ord_i, ord_f, ist, fst, rsp_i, rsp_f, lat, o,
+                                _maker_fill(ord_i, ord_f, int_state, float_state, rsp_i, rsp_f, lat, o,
                                             ord_f[o, OF_LEAVES], t)
         if which == 0:
-            li += 1
-            ist[I_EVENTS + 1] += 1
-            group_end = li >= n or ts_l[perm[li]] != t
+            local_next += 1
+            int_state[I_EVENTS + 1] += 1
+            group_end = local_next >= n or ts_l[perm[local_next]] != t
         else:
-            ei += 1
-            ist[I_EVENTS] += 1
-            group_end = ei >= n or ts_e[ei] != t
-        if group_end and ist[I_BEST + off] >= ist[I_BEST + off + 1] and ist[I_BEST + off] >= 0:
-            _uncross(book, ist, off)
-            ist[I_CROSSED + off // 2] += 1
-            if ist[I_ON_ERROR] == 1:
-                ist[I_ERR_TS], ist[I_ERR_BOOK] = t, off // 2
+            exch_next += 1
+            int_state[I_EVENTS] += 1
+            group_end = exch_next >= n or ts_e[exch_next] != t
+        best_bid = int_state[I_BEST + bid_row]
+        if group_end and best_bid >= int_state[I_BEST + bid_row + 1] and best_bid >= 0:
+            _uncross(book, int_state, bid_row)
+            int_state[I_CROSSED + bid_row // 2] += 1
+            if int_state[I_ON_ERROR] == 1:
+                int_state[I_ERR_TS], int_state[I_ERR_BOOK] = t, bid_row // 2
                 status = ST_CROSSED
                 break
-    ist[I_EI], ist[I_LI] = ei, li
-    if ist[I_REQ_HEAD] == ist[I_REQ_TAIL]:
-        ist[I_REQ_HEAD] = ist[I_REQ_TAIL] = 0
-    _top(book, ist, top, grid)
+    int_state[I_EI], int_state[I_LI] = exch_next, local_next
+    if int_state[I_REQ_HEAD] == int_state[I_REQ_TAIL]:
+        int_state[I_REQ_HEAD] = int_state[I_REQ_TAIL] = 0
+    _top(book, int_state, top, grid)
     return status
 
 
