@@ -199,8 +199,8 @@ def _quote_tick(price, grid, side):
 
 
 @njit(cache=True, error_model="numpy")
-def _touch_loop(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat,
-                top, grid, supply, loop, amounts, open_oids):
+def _touch_loop(data_i, data_k, size, book, occupied, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i,
+                rsp_f, lat, top, grid, supply, loop, amounts, open_oids):
     """``run_botmm``'s loop compiled against the replay kernel, as ``_hbt_touch`` is against hftbacktest: the same
     ticks, requests (with the venue's FIFO entry latency), tally and quotes, without a Python call per tick. Run by
     ``ReplayVenue.run_compiled`` (``supply``: the data loaded, and whether more is left)."""
@@ -208,8 +208,8 @@ def _touch_loop(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f
     while True:
         if loop[D_PHASE] == PHASE_ADVANCE:  # next_tick
             target = loop[D_TARGET]
-            status = kernels.advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f,
-                                     rsp_i, rsp_f, lat, top, grid, min(target, horizon))
+            status = kernels.advance(data_i, data_k, size, book, occupied, int_state, float_state, ord_i, ord_f, req_i,
+                                     req_f, rsp_i, rsp_f, lat, top, grid, min(target, horizon))
             _tally_responses(rsp_i, rsp_f, int_state, grid, loop, amounts, open_oids)
             if status != kernels.ST_DONE:
                 return status

@@ -104,7 +104,7 @@ class ReplayVenue(SimulatedVenue):
         self.latency = latency
         self.grid = price_grid(feed.meta.tick_size, asset.tick_size)
         self.lot = feed.meta.lot_size
-        self.book, self.ist, self.fst = kernels.new_state(
+        self.book, self.occupied, self.ist, self.fst = kernels.new_state(
             fill.book_ticks, QUEUE_CODES[fill.queue], WEIGHTING_CODES[fill.prob_weighting], fill.prob_n, self.lot,
             fill.partial_fills, fill.post_only, feed.on_bad_data == "error")
         self.top = np.zeros((4, max(1, fill.book_levels)), dtype=np.float64)
@@ -284,8 +284,8 @@ class ReplayVenue(SimulatedVenue):
 
     def _bind(self) -> None:
         """The kernel's arguments, gathered once and again whenever an array is replaced."""
-        self._args = (*self._data, self.book, self.ist, self.fst, self.ord_i, self.ord_f, self.req_i, self.req_f,
-                      self.rsp_i, self.rsp_f, self.lat, self.top, self.grid)
+        self._args = (*self._data, self.book, self.occupied, self.ist, self.fst, self.ord_i, self.ord_f, self.req_i,
+                      self.req_f, self.rsp_i, self.rsp_f, self.lat, self.top, self.grid)
 
     def _snap(self) -> None:
         """Build the market view at the current tick and start a new interval for the trade accumulators."""

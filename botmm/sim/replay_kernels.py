@@ -82,13 +82,16 @@ ST_DONE, ST_RSP_FULL, ST_CROSSED, ST_ORD_FULL = 0, 1, 2, 3
 LOOP_END, LOOP_LOAD, LOOP_REQUEST_ROOM = -1, -2, -3
 
 MAX_WALK = 64  # price levels a taker order may walk through
+BLOCK_BITS = 6  # the books' levels are counted by blocks of 64 ticks (``occupied``), so that a window move skips gaps
 BIG = np.iinfo(np.int64).max
 
 
 def new_state(width: int, queue: int, weighting: int, n: float, lot: float, partial: bool, post_only: bool,
-              on_error: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Empty books (4 x ``width`` ticks) and the integer and float state for the settings given."""
+              on_error: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Empty books (4 x ``width`` ticks), their levels counted by block, and the integer and float state for the
+    settings given."""
     book = np.zeros((4, width), dtype=np.float64)
+    occupied = np.zeros((4, (width >> BLOCK_BITS) + 1), dtype=np.int64)
     int_state = np.zeros(NI, dtype=np.int64)
     int_state[I_W] = width
     for r in (EX_BID, LO_BID):
@@ -100,7 +103,7 @@ def new_state(width: int, queue: int, weighting: int, n: float, lot: float, part
     int_state[I_LAST_RSP] = np.iinfo(np.int64).min
     float_state = np.zeros(NF, dtype=np.float64)
     float_state[F_LOT], float_state[F_N] = lot, n
-    return book, int_state, float_state
+    return book, occupied, int_state, float_state
 
 
 @njit(cache=True, error_model="numpy")
@@ -145,10 +148,21 @@ def _scan_up(book, r, start, bound):
 
 
 @njit(cache=True, error_model="numpy")
-def _recenter(book, int_state, new_base):
-    """Move the window so that index 0 is tick ``new_base``, dropping (and counting) levels that fall out. Only each
-    row's used range (between its best and its scan bound) is moved: a sparse book over a wide window moves in
-    proportion to its levels, not to the window."""
+def _delete_range(book, occupied, r, low, high):
+    """Delete row ``r``'s levels from index ``low`` to ``high`` inclusive, skipping blocks without levels."""
+    for block in range(low >> BLOCK_BITS, (high >> BLOCK_BITS) + 1):
+        if occupied[r, block] == 0:
+            continue
+        for i in range(max(low, block << BLOCK_BITS), min(high, ((block + 1) << BLOCK_BITS) - 1) + 1):
+            if book[r, i] > 0.0:
+                book[r, i] = 0.0
+                occupied[r, block] -= 1
+
+
+@njit(cache=True, error_model="numpy")
+def _recenter(book, occupied, int_state, new_base):
+    """Move the window so that index 0 is tick ``new_base``, dropping (and counting) levels that fall out. Only the
+    blocks holding levels are visited: a sparse book over a wide window moves in proportion to its levels."""
     w = int_state[I_W]
     shift = new_base - int_state[I_BASE]
     for r in range(4):
@@ -161,22 +175,23 @@ def _recenter(book, int_state, new_base):
             if best >= w:
                 continue
             low, high = best, bound
-        if shift > 0:  # levels move down: walk up, so that no level is overwritten before it moved
-            for i in range(low, high + 1):
+        step = 1 if shift > 0 else -1  # levels moving down go first when walking up, and up when walking down
+        first, last = (low >> BLOCK_BITS, high >> BLOCK_BITS) if step > 0 else (high >> BLOCK_BITS, low >> BLOCK_BITS)
+        for block in range(first, last + step, step):
+            if occupied[r, block] == 0:
+                continue
+            start, stop = block << BLOCK_BITS, min((block + 1) << BLOCK_BITS, w)
+            if step < 0:
+                start, stop = stop - 1, start - 1
+            for i in range(start, stop, step):  # written inline: a helper's array arguments cost a call per level
                 size = book[r, i]
                 if size > 0.0:
                     book[r, i] = 0.0
-                    if i - shift >= 0:
-                        book[r, i - shift] = size
-                    else:
-                        int_state[I_DROPPED] += 1
-        elif shift < 0:
-            for i in range(high, low - 1, -1):
-                size = book[r, i]
-                if size > 0.0:
-                    book[r, i] = 0.0
-                    if i - shift < w:
-                        book[r, i - shift] = size
+                    occupied[r, i >> BLOCK_BITS] -= 1
+                    j = i - shift
+                    if 0 <= j < w:
+                        book[r, j] = size
+                        occupied[r, j >> BLOCK_BITS] += 1
                     else:
                         int_state[I_DROPPED] += 1
         low, high = max(low - shift, 0), min(high - shift, w - 1)
@@ -192,7 +207,7 @@ def _recenter(book, int_state, new_base):
 
 
 @njit(cache=True, error_model="numpy")
-def _locate(book, int_state, t):
+def _locate(book, occupied, int_state, t):
     """The index of tick ``t``, re-centring the window when needed; -1 when ``t`` is too far from the mid."""
     w = int_state[I_W]
     base = int_state[I_BASE]
@@ -211,12 +226,12 @@ def _locate(book, int_state, t):
     if abs(t - center) >= w // 2:
         int_state[I_DROPPED] += 1
         return -1
-    _recenter(book, int_state, center - w // 2)
+    _recenter(book, occupied, int_state, center - w // 2)
     return t - int_state[I_BASE]
 
 
 @njit(cache=True, error_model="numpy")
-def _clear(book, int_state, r, whole, t):
+def _clear(book, occupied, int_state, r, whole, t):
     """Clear a book row: all of it, or from the best out to tick ``t`` inclusive."""
     w = int_state[I_W]
     best, bound = int_state[I_BEST + r], int_state[I_BOUND + r]
@@ -225,8 +240,7 @@ def _clear(book, int_state, r, whole, t):
     if r % 2 == 0:
         if best >= 0:
             lo = bound if whole else max(idx, bound)
-            for i in range(lo, best + 1):
-                book[r, i] = 0.0
+            _delete_range(book, occupied, r, lo, best)
         if whole or idx <= bound:
             int_state[I_BEST + r], int_state[I_BOUND + r] = -1, w
         else:
@@ -237,8 +251,7 @@ def _clear(book, int_state, r, whole, t):
     else:
         if best < w:
             hi = bound if whole else min(idx, bound)
-            for i in range(best, hi + 1):
-                book[r, i] = 0.0
+            _delete_range(book, occupied, r, best, hi)
         if whole or idx >= bound:
             int_state[I_BEST + r], int_state[I_BOUND + r] = w, -1
         else:
@@ -249,7 +262,7 @@ def _clear(book, int_state, r, whole, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _uncross(book, int_state, bid_row):
+def _uncross(book, occupied, int_state, bid_row):
     """Repair a crossed book (best bid >= best ask) by deleting the stale side's crossed levels: the side whose best
     level was set longer ago (on a tie, the side not updated last). Returns True when the book was crossed."""
     ask_row = bid_row + 1
@@ -259,15 +272,13 @@ def _uncross(book, int_state, bid_row):
         return False
     bid_ts, ask_ts = int_state[I_BEST_TS + bid_row], int_state[I_BEST_TS + ask_row]
     if bid_ts > ask_ts or (bid_ts == ask_ts and int_state[I_LAST_SIDE + bid_row // 2] > 0):
-        for i in range(ba, bb + 1):
-            book[ask_row, i] = 0.0
+        _delete_range(book, occupied, ask_row, ba, bb)
         best = _scan_up(book, ask_row, bb + 1, int_state[I_BOUND + ask_row])
         int_state[I_BEST + ask_row] = best
         if best >= w:
             int_state[I_BOUND + ask_row] = -1
     else:
-        for i in range(ba, bb + 1):
-            book[bid_row, i] = 0.0
+        _delete_range(book, occupied, bid_row, ba, bb)
         best = _scan_down(book, bid_row, ba - 1, int_state[I_BOUND + bid_row])
         int_state[I_BEST + bid_row] = best
         if best < 0:
@@ -404,14 +415,15 @@ def _top(book, int_state, top, grid):
         top[3, m] = 0.0
 
 
-ADVANCE_SIGNATURE = (int64[:, ::1], int8[:, ::1], float64[::1], float64[:, ::1], int64[::1], float64[::1],
+ADVANCE_SIGNATURE = (int64[:, ::1], int8[:, ::1], float64[::1], float64[:, ::1], int64[:, ::1], int64[::1],
+                     float64[::1],
                      int64[:, ::1], float64[:, ::1], int64[:, ::1], float64[::1], int64[:, ::1], float64[::1],
                      int64[:, ::1], float64[:, ::1], float64, int64)
 
 
 @njit(ADVANCE_SIGNATURE, cache=True, error_model="numpy")
-def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f, lat, top,
-            grid, limit):
+def advance(data_i, data_k, size, book, occupied, int_state, float_state, ord_i, ord_f, req_i, req_f, rsp_i, rsp_f,
+            lat, top, grid, limit):
     """Process every event and message with a time <= ``limit``, in time order (ties: local data, responses,
     exchange data, requests), then write the local book's top levels into ``top``.
 
@@ -542,16 +554,16 @@ def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, re
         elif ev_kind == K_CLEAR:
             whole = tick[j] == BIG
             if ev_side >= 0:
-                _clear(book, int_state, bid_row, whole, tick[j])
+                _clear(book, occupied, int_state, bid_row, whole, tick[j])
             if ev_side <= 0:
-                _clear(book, int_state, bid_row + 1, whole, tick[j])
+                _clear(book, occupied, int_state, bid_row + 1, whole, tick[j])
             if which == 0:
                 int_state[I_SNAPSHOT] = 1
         else:
             t_tick = tick[j]
             idx = t_tick - int_state[I_BASE]
             if idx < 0 or idx >= w:
-                idx = _locate(book, int_state, t_tick)
+                idx = _locate(book, occupied, int_state, t_tick)
             if idx >= 0:
                 qty = size[j]
                 r = bid_row if ev_side > 0 else bid_row + 1
@@ -561,6 +573,8 @@ def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, re
                 keep = math.floor(qty / lot + 0.5) > 0.0
                 if keep:
                     book[r, idx] = qty
+                    if prev == 0.0:
+                        occupied[r, idx >> BLOCK_BITS] += 1
                     if ev_side > 0:
                         if idx > best:
                             best = idx
@@ -573,6 +587,8 @@ def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, re
                             int_state[I_BOUND + r] = idx
                 else:
                     book[r, idx] = 0.0
+                    if prev > 0.0:
+                        occupied[r, idx >> BLOCK_BITS] -= 1
                     if idx == best:
                         if ev_side > 0:
                             best = _scan_down(book, r, idx - 1, int_state[I_BOUND + r])
@@ -624,7 +640,7 @@ def advance(data_i, data_k, size, book, int_state, float_state, ord_i, ord_f, re
             group_end = exch_next >= n or ts_e[exch_next] != t
         best_bid = int_state[I_BEST + bid_row]
         if group_end and best_bid >= int_state[I_BEST + bid_row + 1] and best_bid >= 0:
-            _uncross(book, int_state, bid_row)
+            _uncross(book, occupied, int_state, bid_row)
             int_state[I_CROSSED + bid_row // 2] += 1
             if int_state[I_ON_ERROR] == 1:
                 int_state[I_ERR_TS], int_state[I_ERR_BOOK] = t, bid_row // 2
