@@ -93,7 +93,8 @@ def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
     venue = touch_venue(feed, p)
     lot = meta.lot_size
     qty = p.qty_lots * lot
-    counts = {Side.BUY: 0, Side.SELL: 0}
+    buy, sell = Side.BUY, Side.SELL  # read once: an enum member read through its class costs ~0.2 us
+    counts = {buy: 0, sell: 0}
     steps = bids = asks = 0
     traded = cash = 0.0
     cursor = 0
@@ -117,14 +118,14 @@ def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
         pos = round(venue.inventory.position / lot)
         levels = []
         if pos < p.max_lots:
-            levels.append(QuoteLevel(Side.BUY, market.bid, qty))
+            levels.append(QuoteLevel(buy, market.bid, qty))
             bids += 1
         if pos > -p.max_lots:
-            levels.append(QuoteLevel(Side.SELL, market.ask, qty))
+            levels.append(QuoteLevel(sell, market.ask, qty))
             asks += 1
         venue.place_orders(levels, now)
     seconds = time.thread_time() - start
-    return _venue_result("botmm", venue, p, (counts[Side.BUY], counts[Side.SELL], traded, venue.inventory.position,
+    return _venue_result("botmm", venue, p, (counts[buy], counts[sell], traded, venue.inventory.position,
                                              cash, bids, asks, venue.rejected, steps), seconds)
 
 

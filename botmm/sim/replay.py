@@ -66,6 +66,7 @@ _tick_price = kernels.tick_price.py_func
 _RSP_HEAD, _RSP_READ = kernels.I_RSP_HEAD, kernels.I_RSP_READ
 _REQ_HEAD, _REQ_TAIL = kernels.I_REQ_HEAD, kernels.I_REQ_TAIL
 _TRADES, _REQ_NEW, _REQ_CANCEL = kernels.I_TRADES, kernels.REQ_NEW, kernels.REQ_CANCEL
+_BUY, _SELL = Side.BUY, Side.SELL  # an enum member read through its class costs ~0.2 us on Python 3.11
 
 # the registry boundary: fill_model.queue and fill_model.prob_weighting (names) -> the compiled kernel's codes
 QUEUE_CODES = {"risk_averse": kernels.Q_RISK_AVERSE, "prob": kernels.Q_PROB}
@@ -325,7 +326,7 @@ class ReplayVenue(SimulatedVenue):
                 maker = bool(flags & kernels.FLAG_MAKER)
                 price = _tick_price(tick, self.grid)
                 fee = (self.maker_fee if maker else self.taker_fee) * price * qty
-                fill = Fill(exch_ts // 1_000_000, oid, Side.SELL if flags & kernels.FLAG_SELL else Side.BUY, price, qty,
+                fill = Fill(exch_ts // 1_000_000, oid, _SELL if flags & kernels.FLAG_SELL else _BUY, price, qty,
                             fee, maker)
                 self.fills.append(fill)
                 self.inventory.record(fill)
@@ -395,7 +396,7 @@ class ReplayVenue(SimulatedVenue):
             units = price / grid
             tick = round(units)
             if abs(units - tick) > 1e-6:
-                tick = math.floor(units) if side is Side.BUY else math.ceil(units)
+                tick = math.floor(units) if side > 0 else math.ceil(units)
                 price = _tick_price(tick, grid)
             oid += 1
             order = Order(oid, side, price, size, now_ms)
@@ -405,7 +406,7 @@ class ReplayVenue(SimulatedVenue):
                 tail = iv[_REQ_TAIL]
             mv, at = self._req_mv, 5 * tail
             mv[at], mv[at + 1], mv[at + 2], mv[at + 3], mv[at + 4] = (
-                arrival, _REQ_NEW, oid, 1 if side is Side.BUY else -1, tick)
+                arrival, _REQ_NEW, oid, 1 if side > 0 else -1, tick)
             self._reqf_mv[tail] = size
             iv[_REQ_TAIL] = tail + 1
             opened[oid] = order
