@@ -1,7 +1,7 @@
 """botmm's order-book replay against hftbacktest 2.4.4 on every shared Binance capture, with the same touch quoter:
 fills, position and PnL side by side, then events per second of both engines (peak memory on the first capture).
 
-    python benchmarks/replay_vs_hftbacktest.py [--repeat 3]
+    python benchmarks/replay_vs_hftbacktest.py [--repeat 3] [--profile]
 
 Needs the shared data (``$BOTMM_SHARED_DATA`` or ``shared/data`` beside the repository) and hftbacktest
 (``pip install 'botmm[validate]'``). Speed is the CPU time of the strategy loop alone (data in memory, code compiled),
@@ -10,16 +10,19 @@ and the local side). Loading and converting the data is outside the timing for b
 its engine's data in memory. botmm runs the touch quoter twice: compiled against its kernel, as hftbacktest's loop
 is (``run_botmm_compiled``), and through the venue's Python methods that ``Strategy.step`` uses (``run_botmm``).
 Spot captures go to hftbacktest through the reference normalisation (``botmm.sim.differential.normalise_spot``).
-Peak memory is the resident set of a fresh process that loads and replays the file once.
+Peak memory is the resident set of a fresh process that loads and replays the file once. ``--profile`` adds, per
+capture, where the Python loop's time goes (cProfile, by function: the kernel call, the venue's methods, the quoter).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.util
 import json
 import logging
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -110,6 +113,7 @@ def best_seconds(events: Any, meta: Any, hbt: Any, p: Any, repeat: int) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="profile the Python loop on each capture")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.disable(logging.INFO)
@@ -182,6 +186,11 @@ def main() -> None:
                         ratios[label, engine] = best["hftbacktest"] / best[engine]
                         print(f"    ratio {engine} / hftbacktest throughput: {ratios[label, engine]:.2f}")
             summary.append((name, n, rows[-1][2].steps, ratios))
+            if args.profile:
+                profile = cProfile.Profile()
+                profile.runcall(run_botmm, MemoryL2Feed(events, meta), TouchParams())
+                print("\n  the Python loop by function (cProfile adds its own cost per call: compare shares)")
+                pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(10)
 
             if number == 0:
                 npz = Path(tmp) / "hbt.npz"
