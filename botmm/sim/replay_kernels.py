@@ -91,7 +91,7 @@ def new_state(width: int, queue: int, weighting: int, n: float, lot: float, part
     """Empty books (4 x ``width`` ticks), their levels counted by block, and the integer and float state for the
     settings given."""
     book = np.zeros((4, width), dtype=np.float64)
-    occupied = np.zeros((4, (width >> BLOCK_BITS) + 1), dtype=np.int64)
+    occupied = np.zeros((4, (width >> BLOCK_BITS) + 1), dtype=np.int8)  # at most 64 a block: small enough for cache
     int_state = np.zeros(NI, dtype=np.int64)
     int_state[I_W] = width
     for r in (EX_BID, LO_BID):
@@ -415,7 +415,7 @@ def _top(book, int_state, top, grid):
         top[3, m] = 0.0
 
 
-ADVANCE_SIGNATURE = (int64[:, ::1], int8[:, ::1], float64[::1], float64[:, ::1], int64[:, ::1], int64[::1],
+ADVANCE_SIGNATURE = (int64[:, ::1], int8[:, ::1], float64[::1], float64[:, ::1], int8[:, ::1], int64[::1],
                      float64[::1],
                      int64[:, ::1], float64[:, ::1], int64[:, ::1], float64[::1], int64[:, ::1], float64[::1],
                      int64[:, ::1], float64[:, ::1], float64, int64)
