@@ -41,15 +41,15 @@ def test_the_compiled_loop_fills_as_the_python_loop(flow, queue):
     assert compiled.filled_buy > 20 and compiled.filled_sell > 20 and compiled.rejected > 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(queue=st.sampled_from(["risk_averse", "power2"]), interval_ms=st.sampled_from([20, 100, 250, 1000]),
-       entry_ms=st.integers(0, 300), response_ms=st.integers(0, 300), max_lots=st.integers(0, 3),
+       entry_ms=st.integers(0, 600), response_ms=st.integers(0, 300), max_lots=st.integers(0, 3),
        qty_lots=st.integers(1, 40), chunk_rows=st.one_of(st.none(), st.integers(50, 5000)))
 def test_any_settings_and_chunking_give_the_same_run(flow, queue, interval_ms, entry_ms, response_ms, max_lots,
                                                      qty_lots, chunk_rows):
     """Latencies longer than the interval (requests pile up: the request queue grows), a position cap reached
     at once, and data in chunks (the loop returns for each) change nothing between the two loops."""
-    events = flow.take(slice(0, 20_000))
+    events = flow.take(slice(0, 8_000))
     p = TouchParams(queue=queue, interval_ns=interval_ms * 1_000_000, entry_ns=entry_ms * 1_000_000,
                     response_ns=response_ms * 1_000_000, qty_lots=qty_lots, max_lots=max_lots)
     python = run_botmm(MemoryL2Feed(events, META, chunk_rows), p)
