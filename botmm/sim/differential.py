@@ -181,6 +181,7 @@ def _tally_responses(rsp_i, rsp_f, int_state, grid, loop, amounts, open_oids):
 
 @njit(cache=True, error_model="numpy")
 def _request(req_i, req_f, int_state, arrival, kind, oid, side, tick, qty):
+    """Append a request to the kernel's queue, as ``ReplayVenue.place_orders`` and ``cancel_orders`` do."""
     tail = int_state[kernels.I_REQ_TAIL]
     req_i[tail, kernels.R_TS], req_i[tail, kernels.R_KIND], req_i[tail, kernels.R_OID] = arrival, kind, oid
     req_i[tail, kernels.R_SIDE], req_i[tail, kernels.R_TICK] = side, tick
