@@ -130,6 +130,14 @@ def botmm_conf_packages() -> list[str]:
     """
 
 
+@hookspec(firstresult=True)
+def botmm_venue_coin(venue: str, symbol: str) -> str | None:
+    """Return the name the exchange ``venue`` gives the user's ``symbol`` (Hyperliquid: ``ETH-PERP`` -> ``ETH``), or
+    None when the plugin does not serve ``venue``. The first answer wins. ``botmm record`` asks it for the coins it
+    subscribes to, so the recorder never imports an exchange plugin.
+    """
+
+
 @hookspec
 def botmm_run_start(run: Run) -> None:
     """Called once when a job starts, after every component is built and the venue is connected, before the first tick.

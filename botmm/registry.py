@@ -11,6 +11,9 @@ plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same
 
 ``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
 not shipped by botmm itself.
+
+Public for plugins: ``__all__`` (a plugin that composes other components, like ``exchange=sim`` asking for the job's
+fill model, looks them up with :func:`component` and :func:`params`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 from botmm import hookspecs
 from botmm.config import AssetConfig, ComponentParams, QuoteParams, to_params
 from botmm.errors import ConfigError, PluginError
+
+__all__ = ["BuildContext", "Component", "build", "component", "hookimpl", "params"]
 
 hookimpl = pluggy.HookimplMarker("botmm")
 

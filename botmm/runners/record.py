@@ -35,16 +35,14 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Record until ``duration`` or a signal; the summary (also written to ``output_dir/result.json``)."""
-    from botmm.plugins.exchanges.hyperliquid.symbols import candidates
-
     params, assets, notifier = check(cfg)
+    pm = load_plugins()
     status = open_server(cfg, "botmm record " + "+".join(a.symbol for a in assets))
     metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, SOURCE) for a in assets]
-    coins = [candidates(a.symbol)[-1] for a in assets]
+    coins = venue_coins(assets)
     run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir,
               extra={"url": params.ws_url, "root": params.root, "coins": coins})
     set_default_symbol(run.symbol)
-    pm = load_plugins()
     name = f"notifier:record:{id(run)}"
     pm.register(notifier, name=name)
     recorder = Recorder(params, metas, coins,
@@ -81,7 +79,18 @@ def check(cfg: DictConfig) -> tuple[RecorderParams, list[AssetConfig], Any]:
     if params.duration is not None:
         parse_duration(params.duration, "duration")
     assets = asset_configs(cfg)
+    venue_coins(assets)
     return params, assets, build("notifier", cfg.notifier, BuildContext(cfg=cfg, asset=assets[0]))
+
+
+def venue_coins(assets: list[AssetConfig]) -> list[str]:
+    """The recorded venue's coin for each asset, asked of the exchange plugins (``botmm_venue_coin``)."""
+    hook = load_plugins().hook
+    coins = [hook.botmm_venue_coin(venue=SOURCE, symbol=a.symbol) for a in assets]
+    if None in coins:
+        raise ConfigError(f"asset.symbol={assets[coins.index(None)].symbol}: no plugin names {SOURCE} coins "
+                          f"(botmm_venue_coin); is the {SOURCE} plugin disabled (BOTMM_DISABLE_PLUGINS)?")
+    return coins
 
 
 def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
