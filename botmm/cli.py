@@ -212,11 +212,12 @@ def _print_help(name: str, overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
     from botmm.help import help_page
+    from botmm.registry import SCHEMA_GROUP
 
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = _compose(name, overrides)
         hydra = GlobalHydra.instance().hydra
-        groups = hydra.format_config_groups(lambda group: group != "hydra" and not group.startswith("hydra/"))
+        groups = hydra.format_config_groups(lambda group: group.split("/")[0] not in ("hydra", SCHEMA_GROUP))
     click.echo(help_page(name, HYDRA_COMMANDS[name] if name in HYDRA_COMMANDS else _JOBS[name][0], cfg, groups))
 
 
