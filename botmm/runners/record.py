@@ -19,7 +19,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from botmm.runners.live import asset_list
 from botmm.config import AssetConfig, parse_duration, to_params
 from botmm.data.l2 import L2Meta
 from botmm.data.recorder import SOURCE, Recorder, RecorderParams
@@ -27,6 +26,7 @@ from botmm.errors import ConfigError
 from botmm.logs import set_default_symbol
 from botmm.pipeline import Run
 from botmm.registry import BuildContext, build, load_plugins
+from botmm.runners.per_asset import asset_list, compose_for_asset
 from botmm.status import open_server, serve_record
 
 log = logging.getLogger("botmm.recorder")
@@ -99,14 +99,7 @@ def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
     names = asset_list()
     if len(names) <= 1:
         return [to_params(AssetConfig, cfg.asset, "asset")]
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra_cfg = HydraConfig.get()
-    others = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") != "asset"]
-    return [to_params(AssetConfig, compose(config_name=hydra_cfg.job.config_name,
-                                           overrides=[*others, f"asset={name}"]).asset, f"asset={name}")
-            for name in names]
+    return [to_params(AssetConfig, compose_for_asset(name).asset, f"asset={name}") for name in names]
 
 
 async def _main(recorder: Recorder, duration: float | None) -> None:
