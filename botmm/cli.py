@@ -151,7 +151,7 @@ for _name, _doc in HYDRA_COMMANDS.items():
 def launch(name: str, args: list[str], multirun: bool) -> None:
     """Check the command line, pre-validate the config, then hand over to Hydra."""
     from botmm.registry import load_plugins
-    from botmm.runners.summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
+    from botmm.runners.sweep_summary import SWEEP_JOBS_ENV, SweepDir, summarise_sweep
 
     multirun = multirun or "hydra.mode=MULTIRUN" in args  # Hydra's own spelling of -m
     if multirun and name in ("run", "record"):
@@ -428,7 +428,7 @@ def _hydra_main(name: str) -> Callable[[], Any]:
     def task(cfg: DictConfig) -> dict[str, Any] | float:
         from botmm.config import SummaryWeights, to_params
         from botmm.logs import setup_logging
-        from botmm.runners.summary import objective
+        from botmm.runners.score import objective
 
         hydra_cfg = HydraConfig.get()
         output_dir = Path(hydra_cfg.runtime.output_dir)
@@ -465,7 +465,7 @@ def _runner(name: str) -> tuple[Callable[[DictConfig, Path], Any], Callable[[Any
         return _JOBS[name][1:]
     if name == "run":
         from botmm.runners import live
-        from botmm.runners.summary import print_result
+        from botmm.runners.result_table import print_result
 
         return live.run, print_result
     if name == "record":
@@ -481,7 +481,7 @@ def _runner(name: str) -> tuple[Callable[[DictConfig, Path], Any], Callable[[Any
 
         return supervise.supervise, supervise.print_report
     from botmm.runners import simulate
-    from botmm.runners.summary import print_result
+    from botmm.runners.result_table import print_result
 
     return simulate.backtest, print_result
 

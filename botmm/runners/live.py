@@ -57,7 +57,7 @@ from typing import Any, Callable, Optional
 from omegaconf import DictConfig
 
 from botmm.config import parse_duration
-from botmm.core.daily import daily_reports
+from botmm.runners.daily_report import daily_reports
 from botmm.core.metrics import prepare_write
 from botmm.core.risk import LimitsFile
 from botmm.errors import ConfigError, VenueError

@@ -10,7 +10,7 @@
 3. **Incumbent**: the same backtest with the live params file's values (what the bot runs now), in ``incumbent/``.
 4. **Walk-forward decision**, over the folds of ``backtest.walk_forward`` (or the one split of ``backtest.split``):
    on each fold the sweep job with the best score on the fold's *training* window (the composite score of
-   :mod:`botmm.runners.summary`; a job that risk stopped, ruined, is never one) is that fold's choice, judged against the incumbent on the fold's *test* window.
+   :mod:`botmm.runners.score`; a job that risk stopped, ruined, is never one) is that fold's choice, judged against the incumbent on the fold's *test* window.
    The choice of the last fold (the most recent training window) is the candidate; it replaces the incumbent only
    when the fold choices beat the incumbent's test score by at least ``reoptimize.threshold`` in a majority of
    folds AND their test windows' PnL adds up to a gain (losing less than the incumbent is still losing), and its
@@ -292,7 +292,7 @@ def _quoter_values(cfg: DictConfig, keys: set[str]) -> dict[str, Any]:
 
 
 def _score(figures: dict[str, Any], weights: SummaryWeights) -> float:
-    from botmm.runners.summary import score
+    from botmm.runners.score import score
 
     return round(score(figures, weights), 6)
 
