@@ -142,10 +142,11 @@ class Venue(Protocol):
 
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
         """Send orders (post-only unless the venue's settings say otherwise) and return those the order manager is to
-        track: every order the venue took, and, on a venue with order latency (the replay), every order sent, since
-        its answer comes later. A refusal known at once is left out, not raised; one known later takes the order out
-        of :meth:`get_open_orders` and counts in the venue's ``rejected``. An order that crosses on arrival without
-        post-only fills at once and shows in :meth:`fills_since`."""
+        track, at the price and size actually sent (a venue may round them to its grid): every order the venue took,
+        and, on a venue with order latency (the replay), every order sent, since its answer comes later. A refusal
+        known at once (post-only, a halted venue) is left out, not raised; one known later takes the order out of
+        :meth:`get_open_orders` and counts in the venue's ``rejected``. An order filled on arrival shows in
+        :meth:`fills_since`, returned or not."""
 
     def modify_orders(self, changes: Sequence[tuple[int, QuoteLevel]], now_ms: int) -> list[Order]: ...
 
