@@ -55,13 +55,14 @@ def _complete(config_name: str) -> Callable[..., list[Any]]:
         from hydra._internal.core_plugins.bash_completion import BashCompletion
         from hydra.core.global_hydra import GlobalHydra
 
-        from botmm.registry import load_plugins
+        from botmm.registry import SCHEMA_GROUP, load_plugins
 
         load_plugins()
         words = [*ctx.params.get("overrides", ()), incomplete]
         with initialize_config_module("botmm.conf", version_base="1.3"):
             loader = GlobalHydra.instance().config_loader()
-            return [CompletionItem(c) for c in BashCompletion(loader)._query(config_name, " ".join(words))]
+            found = BashCompletion(loader)._query(config_name, " ".join(words))
+            return [CompletionItem(c) for c in found if not c.startswith(SCHEMA_GROUP)]  # what presets extend
 
     return complete
 

@@ -7,6 +7,9 @@ places it under (``signal@signals.volatility=...`` for a group placed at a neste
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -317,3 +320,11 @@ def test_adaptive_composes_every_field_of_its_schema() -> None:
     schema = component("strategy", "adaptive").schema
     assert OmegaConf.to_container(cfg.strategy) == asdict(schema(name="adaptive"))
     assert cfg.sizer.name == "dynamic" and set(cfg.signals) == {"volatility", "toxicity", "imbalance", "signal"}
+
+
+def test_completion_offers_no_schema_group() -> None:
+    """The schemas presets extend are not options a user picks: shell completion does not offer them."""
+    env = {**os.environ, "_BOTMM_COMPLETE": "bash_complete", "COMP_WORDS": "botmm backtest ", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-m", "botmm"], env=env, capture_output=True, text=True, check=True)
+    offered = [item.split(",", 1)[1] for item in out.stdout.split()]
+    assert "quoter=" in offered and not [o for o in offered if SCHEMA_GROUP in o]
