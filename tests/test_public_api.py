@@ -20,21 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "plugins.md"
 PUBLIC = ("botmm", "botmm.registry", "botmm.sim", "botmm.data", "botmm.ml", "botmm.exchange")
 PLUGIN_FILES = sorted((ROOT / "plugins").rglob("*.py"))
+THIRD_PARTY_FILES = sorted([*(ROOT / "examples").rglob("*.py"), *(ROOT / "tests" / "fill_model_package").rglob("*.py")])
 
 
-def private_imports(source: str, package: str) -> list[str]:
+def private_imports(source: str, package: str | None) -> list[str]:
     """``module: name`` of every import in ``source`` that reaches into botmm outside the public modules; relative
-    imports and ``botmm.plugins.*`` (botmm's built-in plugin package, ``package``'s own) are allowed."""
+    imports and the modules of ``package`` (``botmm.plugins``: the built-ins' own package) are allowed."""
+
+    def private(module: str) -> bool:
+        return module not in PUBLIC and not (package and (module == package or module.startswith(package + ".")))
+
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [a.name for a in node.names if a.name.startswith("botmm.") and a.name not in PUBLIC
-                      and not a.name.startswith(package)]
+            found += [a.name for a in node.names if a.name.startswith("botmm.") and private(a.name)]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "botmm":
             if node.module == "botmm":
                 found += [f"botmm: {a.name}" for a in node.names
                           if a.name not in botmm.__all__ and f"botmm.{a.name}" not in PUBLIC]
-            elif node.module not in PUBLIC and not node.module.startswith(package):
+            elif private(node.module):
                 found += [f"{node.module}: {a.name}" for a in node.names]
     return found
 
@@ -44,11 +48,18 @@ def test_the_check_catches_private_imports() -> None:
               "from botmm import Quote\nfrom botmm.sim import Costs\nfrom .ladder import ladder\n"
               "from botmm.plugins.quoters.ladder import ladder\n")
     assert private_imports(source, "botmm.plugins") == ["botmm.config: require", "botmm.pipeline", "botmm: pipeline"]
+    assert private_imports(source, None) == ["botmm.config: require", "botmm.pipeline", "botmm: pipeline",
+                                             "botmm.plugins.quoters.ladder: ladder"]
 
 
 @pytest.mark.parametrize("path", PLUGIN_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_built_in_plugins_import_only_the_public_api(path: Path) -> None:
     assert private_imports(path.read_text(), "botmm.plugins") == []
+
+
+@pytest.mark.parametrize("path", THIRD_PARTY_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_example_third_party_plugins_import_only_the_public_api(path: Path) -> None:
+    assert private_imports(path.read_text(), None) == []
 
 
 def test_the_recorder_imports_no_plugin() -> None:
