@@ -6,8 +6,8 @@ runs once per process: it registers every plugin, asks each for its components a
 schema in Hydra's ConfigStore as ``_schema/<kind>/<name>`` (what YAML presets extend) and as ``<kind>/<name>``, so
 ``quoter=foo`` composes even when a plugin ships no YAML. When a YAML preset of the same name exists
 (``conf/strategy/adaptive.yaml``), the preset is the config option and ``<kind>/<name>`` is not stored, so Hydra does
-not merge the two (its deprecated "automatic schema matching"); the preset extends ``_schema/<kind>/<name>``. The subcommands
-plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same time.
+not merge the two (its deprecated "automatic schema matching"); the preset extends ``_schema/<kind>/<name>``. The
+subcommands plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same time.
 
 ``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
 not shipped by botmm itself.
