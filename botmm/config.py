@@ -204,7 +204,7 @@ def parse_split(text: str | None) -> float | str | None:
 
 @dataclass
 class SummaryWeights:
-    """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.summary`), and
+    """Weights of the composite score that ranks the jobs of a multirun (see :mod:`botmm.runners.score`), and
     ``objective``, the figure a sweeper that optimises (``hydra/sweeper=optuna``) receives from each job: ``score``
     or any figure of ``result.json`` (out-of-sample when ``backtest.split`` is set). A job with fewer than
     ``min_fills`` fills is flagged ``no trades`` and never ranked above one that traded."""

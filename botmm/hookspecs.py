@@ -130,12 +130,29 @@ def botmm_conf_packages() -> list[str]:
     """
 
 
+@hookspec(firstresult=True)
+def botmm_venue_coin(venue: str, symbol: str) -> str | None:
+    """Return the name the exchange ``venue`` gives the user's ``symbol`` (Hyperliquid: ``ETH-PERP`` -> ``ETH``), or
+    None when the plugin does not serve ``venue``. The first answer wins. ``botmm record`` asks it for the coins it
+    subscribes to, so the recorder never imports an exchange plugin.
+    """
+
+
 @hookspec
 def botmm_run_start(run: Run) -> None:
     """Called once when a job starts, after every component is built and the venue is connected, before the first tick.
 
-    ``run`` exposes ``cfg`` (the composed config), ``mode`` (``run``, ``backtest``, ``replay``, ``record`` or
-    ``train``), ``symbol``, ``output_dir`` and ``extra`` (a dict of mode-specific details). Returns nothing.
+    ``run`` exposes ``cfg`` (the composed config), ``mode``, ``symbol``, ``output_dir`` and ``extra`` (a dict of
+    mode-specific details). ``mode`` is one of
+
+    - ``run``: ``botmm run``, live on an exchange or paper trading (``exchange=paper``), once per asset;
+    - ``backtest``: ``botmm backtest``, each job of a sweep (``-m``), and each backtest ``botmm supervise`` (one per
+      asset) and ``botmm reoptimize`` (the incumbent's) run, as these two announce no job of their own;
+    - ``replay``: ``botmm replay`` (``fill_model=orderbook``);
+    - ``record``: ``botmm record`` (no pipeline: the L2 recorder; no fills);
+    - ``train``: ``botmm train``, the backtest that generates training data.
+
+    A plugin command (``botmm_register_commands``) that runs the pipeline uses one of these. Returns nothing.
     """
 
 

@@ -12,7 +12,7 @@ start                   ``botmm_run_start``                                    m
 stop                    ``botmm_run_end``                                      the result (pnl, fills / rows, files)
 error                   ``botmm_error``                                        error
 fill                    ``botmm_fill``                                         side, size, price, fee, maker
-daily_report            :mod:`botmm.core.daily` at 00:00 UTC in live runs      date, pnl, return_pct, fills, ...
+daily_report            :mod:`botmm.runners.daily_report`: 00:00 UTC, live     date, pnl, return_pct, fills, ...
 risk_state              pipeline: the risk state changed                       state, previous, reason
 circuit_break           pipeline: orders cancelled, quoting paused             reason
 venue_error             pipeline: a venue call failed (counted by risk)        error

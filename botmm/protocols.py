@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
-from botmm.model import Candles, Fill, Market, Order, Position, Quote, QuoteLevel
+from botmm.model import Fill, Market, Order, Position, Quote, QuoteLevel
 
 
 @dataclass(slots=True)
@@ -99,9 +99,15 @@ class StrategyPolicy(Protocol):
 
 @runtime_checkable
 class Feed(Protocol):
-    """A source of bars, in time order, in batches (so a long history or an endless stream never sits in memory)."""
+    """Market data in time order, in batches, so a long history or an endless stream never sits in memory. The fill
+    model decides the kind: a bar feed (``synthetic``, ``candles``, ``candles_file``, ``hyperliquid``) yields
+    :class:`~botmm.model.Candles` for ``fill_model=candle``; an L2 feed (``l2_file``, ``synthetic_l2``) yields
+    :class:`botmm.data.L2Events` (book changes and trades, ns timestamps) for ``fill_model=orderbook`` and also has
+    ``meta`` (:class:`botmm.data.L2Meta`: symbol, tick and lot sizes). Live venues read their own market data and
+    use no feed, except the paper venue, which fills against a bar feed on the wall clock."""
 
-    def batches(self) -> Iterator[Candles]: ...
+    def batches(self) -> Iterator[Any]:
+        """The batches in time order: ``Candles`` from a bar feed, ``L2Events`` from an L2 feed."""
 
 
 @runtime_checkable
@@ -135,7 +141,12 @@ class Venue(Protocol):
         """Bring the venue up to ``now_ms`` and return the latest market view (None before any data)."""
 
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
-        """Place post-only orders; returns those accepted (a rejected one is left out, not raised)."""
+        """Send orders (post-only unless the venue's settings say otherwise) and return those the order manager is to
+        track, at the price and size actually sent (a venue may round them to its grid): every order the venue took,
+        and, on a venue with order latency (the replay), every order sent, since its answer comes later. A refusal
+        known at once (post-only, a halted venue) is left out, not raised; one known later takes the order out of
+        :meth:`get_open_orders` and counts in the venue's ``rejected``. An order filled on arrival shows in
+        :meth:`fills_since`, returned or not."""
 
     def modify_orders(self, changes: Sequence[tuple[int, QuoteLevel]], now_ms: int) -> list[Order]: ...
 

@@ -3,14 +3,17 @@
 Plugins are modules or objects with ``@hookimpl`` functions, found through the ``botmm`` entry-point group (botmm's
 built-ins are entry points of its own distribution, exactly like a third-party ``botmm-foo``). :func:`load_plugins`
 runs once per process: it registers every plugin, asks each for its components and stores each component's params
-schema in Hydra's ConfigStore as ``<kind>/<name>``, so ``quoter=foo`` composes even when a plugin ships no YAML.
-When a YAML preset of the same name exists (``conf/strategy/adaptive.yaml``), the preset is the config option and
-the schema is not stored, so Hydra does not merge the two (its deprecated "automatic schema matching"); the preset's
-node is then checked against the schema when the component is built, still before anything runs. The subcommands
-plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same time.
+schema in Hydra's ConfigStore as ``_schema/<kind>/<name>`` (what YAML presets extend) and as ``<kind>/<name>``, so
+``quoter=foo`` composes even when a plugin ships no YAML. When a YAML preset of the same name exists
+(``conf/strategy/adaptive.yaml``), the preset is the config option and ``<kind>/<name>`` is not stored, so Hydra does
+not merge the two (its deprecated "automatic schema matching"); the preset extends ``_schema/<kind>/<name>``. The
+subcommands plugins add to ``botmm`` (``botmm_register_commands``) are collected at the same time.
 
 ``BOTMM_DISABLE_PLUGINS`` is a comma-separated list of plugin (entry-point) names to skip; ``*`` skips every plugin
 not shipped by botmm itself.
+
+Public for plugins: ``__all__`` (a plugin that composes other components, like ``exchange=sim`` asking for the job's
+fill model, looks them up with :func:`component` and :func:`params`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from botmm import hookspecs
 from botmm.config import AssetConfig, ComponentParams, QuoteParams, to_params
 from botmm.errors import ConfigError, PluginError
 
+__all__ = ["BuildContext", "Component", "build", "component", "hookimpl", "params"]
+
 hookimpl = pluggy.HookimplMarker("botmm")
 
 KINDS = {  # kind -> the plural in its registration hook, botmm_register_<plural>
@@ -44,6 +49,7 @@ KINDS = {  # kind -> the plural in its registration hook, botmm_register_<plural
 }
 ENTRY_POINT_GROUP = "botmm"
 DISABLE_ENV = "BOTMM_DISABLE_PLUGINS"
+SCHEMA_GROUP = "_schema"  # every component's schema, as _schema/<kind>/<name>: what a YAML preset extends
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,11 @@ class Registry:
             other = self.components[name].plugin
             raise PluginError(f"{self.kind} {name!r} from plugin {plugin!r} is already provided by plugin {other!r}")
         self.components[name] = Component(self.kind, name, factory, schema, plugin)
+        node = OmegaConf.structured(schema(name=name))
+        if self.kind == "quoter":
+            _default_from_asset(node)
+        ConfigStore.instance().store(group=f"{SCHEMA_GROUP}/{self.kind}", name=name, node=node, provider=plugin)
         if name not in self.presets:
-            node = OmegaConf.structured(schema(name=name))
-            if self.kind == "quoter":
-                _default_from_asset(node)
             ConfigStore.instance().store(group=self.kind, name=name, node=node, provider=plugin)
 
 

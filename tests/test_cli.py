@@ -473,7 +473,7 @@ def test_a_bad_swept_value_fails_the_sweep_in_one_line(tmp_path: Path, sweep: li
     ([], "capital=50000"),
 ])
 def test_prevalidation_sets_a_swept_value_exactly_as_composing_does(base: list[str], override: str) -> None:
-    from botmm.cli import _compose, _with_value
+    from botmm.job_commands import _compose, _with_value
 
     load_plugins()  # as the CLI does before composing: plugins' schemas and presets
     fast = _with_value(_compose("backtest", base), override)
@@ -484,7 +484,7 @@ def test_prevalidation_sets_a_swept_value_exactly_as_composing_does(base: list[s
 
 
 def test_prevalidation_composes_config_groups_and_additions() -> None:
-    from botmm.cli import _compose, _with_value
+    from botmm.job_commands import _compose, _with_value
 
     load_plugins()
     first = _compose("backtest", [])

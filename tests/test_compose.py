@@ -7,6 +7,10 @@ places it under (``signal@signals.volatility=...`` for a group placed at a neste
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from botmm.config import AssetConfig
 from botmm.errors import ConfigError
 from botmm.pipeline import Components, build_components
-from botmm.registry import KINDS, component, load_plugins, registry
+from botmm.registry import KINDS, SCHEMA_GROUP, component, load_plugins, plugin_infos, registry
 
 KNOWN_PRIMARY = ("run", "backtest")
 CONFIG_MODULE = "botmm.conf"
@@ -38,7 +42,7 @@ def _groups(loader: Any, parent: str = "") -> list[str]:
     found = []
     for name in loader.list_groups(parent):
         group = f"{parent}/{name}" if parent else name
-        if group == "hydra" or group.startswith("hydra/"):
+        if group.split("/")[0] in ("hydra", SCHEMA_GROUP):  # Hydra's own; the schemas presets extend
             continue
         found.append(group)
         found.extend(_groups(loader, group))
@@ -259,3 +263,68 @@ def test_command_line_beats_asset(primary: str) -> None:
     assert cfg.asset.symbol == "BTC"
     assert cfg.quoter.spread_bps == 7.5
     assert cfg.risk.max_position_usd == 123
+
+
+CONF = Path(str(resources.files(CONFIG_MODULE)))
+
+
+def _preset_node(kind: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """The component a preset of ``kind`` extends (following its defaults list to ``/_schema/<kind>/<name>``) and
+    the values the preset itself sets."""
+    raw = OmegaConf.to_container(OmegaConf.load(path))
+    parents = [d for d in raw.pop("defaults", []) if isinstance(d, str) and d != "_self_"]
+    values = raw.get(kind, {}) if path.read_text().startswith("# @package _global_") else raw
+    schema = [d for d in parents if d.startswith(f"/{SCHEMA_GROUP}/{kind}/")]
+    if schema:
+        return schema[0].split("/")[-1].split("@")[0], values
+    assert len(parents) == 1, f"conf/{kind}/{path.name}: extends no schema (/{SCHEMA_GROUP}/{kind}/<name>)"
+    return _preset_node(kind, path.with_name(parents[0] + ".yaml"))[0], values
+
+
+def _restated(values: dict[str, Any], defaults: dict[str, Any], path: str = "") -> list[str]:
+    """The keys of ``values`` equal to their default."""
+    found = []
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            found += _restated(value, defaults[key], f"{path}{key}.")
+        elif key in defaults and value == defaults[key] and key != "name":
+            found.append(f"{path}{key}={value}")
+    return found
+
+
+PRESETS = sorted((kind, path.stem) for kind in KINDS for path in (CONF / kind).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("kind", "preset"), PRESETS, ids=[f"{k}/{p}" for k, p in PRESETS])
+def test_a_preset_holds_only_what_differs_from_its_schema(kind: str, preset: str) -> None:
+    name, values = _preset_node(kind, CONF / kind / f"{preset}.yaml")
+    defaults = asdict(component(kind, name).schema(name=name))
+    assert _restated(values, defaults) == [], f"conf/{kind}/{preset}.yaml restates defaults of {kind} {name}"
+    assert set(values) <= set(defaults), f"conf/{kind}/{preset}.yaml sets keys {kind} {name} does not have"
+
+
+def test_the_restated_check_finds_defaults() -> None:
+    defaults = {"name": "x", "a": 1.0, "nested": {"b": "1h", "c": None}}
+    assert _restated({"name": "x", "a": 1, "nested": {"b": "1h", "c": 2}}, defaults) == ["a=1", "nested.b=1h"]
+
+
+def test_every_built_in_component_has_a_visible_preset() -> None:
+    infos = plugin_infos()
+    missing = [f"conf/{kind}/{name}.yaml" for kind in KINDS for name, c in registry(kind).components.items()
+               if infos[c.plugin].distribution == "botmm" and not (CONF / kind / f"{name}.yaml").is_file()]
+    assert missing == []
+
+
+def test_adaptive_composes_every_field_of_its_schema() -> None:
+    cfg = compose_cfg("backtest", ["strategy=adaptive"])
+    schema = component("strategy", "adaptive").schema
+    assert OmegaConf.to_container(cfg.strategy) == asdict(schema(name="adaptive"))
+    assert cfg.sizer.name == "dynamic" and set(cfg.signals) == {"volatility", "toxicity", "imbalance", "signal"}
+
+
+def test_completion_offers_no_schema_group() -> None:
+    """The schemas presets extend are not options a user picks: shell completion does not offer them."""
+    env = {**os.environ, "_BOTMM_COMPLETE": "bash_complete", "COMP_WORDS": "botmm backtest ", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-m", "botmm"], env=env, capture_output=True, text=True, check=True)
+    offered = [item.split(",", 1)[1] for item in out.stdout.split()]
+    assert "quoter=" in offered and not [o for o in offered if SCHEMA_GROUP in o]

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from botmm.core.daily import DAY_MS, DAY_S, MetricsTracker, daily_reports
+from botmm.core.daily_metrics import DAY_MS, DAY_S, MetricsTracker
+from botmm.runners.daily_report import daily_reports
 from botmm.core.metrics import MIN_DAYS
 from botmm.model import Fill, Side
 from jobs import backtest_strategy

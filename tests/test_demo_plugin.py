@@ -136,3 +136,17 @@ def test_disabled_plugin_is_gone(cli: Cli, tmp_path: Path, disabled: str) -> Non
     assert "demo" not in plugins and "avellaneda" in plugins
     line = one_line_error(cli(tmp_path, "backtest", "quoter=demo", BARS, BOTMM_DISABLE_PLUGINS=disabled))
     assert "demo" in line
+
+
+def test_supervise_finds_the_plugins_preset(cli: Cli, tmp_path: Path) -> None:
+    """``botmm supervise`` composes each asset's backtest again with the plugins' YAML presets on the search path,
+    as ``botmm backtest`` does (it used to lose them: ``quoter/demo_wide`` not found)."""
+    reports = {}
+    for quoter in ("demo", "demo_wide"):
+        proc = cli(tmp_path, "supervise", f"quoter={quoter}", "assets=[btc,eth]", BARS, f"hydra.run.dir={quoter}")
+        assert proc.returncode == 0, proc.stderr
+        reports[quoter] = json.loads((tmp_path / quoter / "supervise.json").read_text())
+    for asset in ("btc", "eth"):
+        fills = {q: r["assets"][asset]["in_sample"]["fills"] + r["assets"][asset]["out_of_sample"]["fills"]
+                 for q, r in reports.items()}
+        assert 0 < fills["demo_wide"] < fills["demo"], fills  # the preset's 20 bps spread, not the schema's

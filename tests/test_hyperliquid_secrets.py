@@ -200,7 +200,7 @@ def clean_hydra_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 ], ids=["none", "no-position-limit", "no-order-cap", "null-order-cap"])
 def test_mainnet_refuses_limits_not_given_on_the_command_line(clean_hydra_config, overrides: list[str],
                                                               message: str) -> None:
-    from botmm.cli import _check, _compose
+    from botmm.job_commands import _check, _compose
 
     cfg = _compose("run", [*MAINNET, *overrides])
     assert cfg.risk.max_position_usd == 1000.0  # the asset preset's value is there, but not the user's choice
@@ -212,7 +212,7 @@ def test_mainnet_refuses_limits_not_given_on_the_command_line(clean_hydra_config
 @pytest.mark.parametrize("limits", [["risk.max_order_usd=200", "risk.max_position_usd=1000"],
                                     ["++risk.max_order_usd=50", "risk.max_position_usd=300", "asset=btc"]])
 def test_mainnet_with_explicit_limits_passes_the_check(clean_hydra_config, limits: list[str]) -> None:
-    from botmm.cli import _check, _compose
+    from botmm.job_commands import _check, _compose
 
     cfg = _compose("run", [*MAINNET, *limits])
     _check("run", cfg)  # builds the venue without connecting

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import botmm.core.metrics as metrics
-from botmm.core.daily import MetricsTracker
+from botmm.core.daily_metrics import MetricsTracker
 from botmm.core.metrics import FillLog, MetricsRecorder, column_numpy
 from botmm.model import Fill, Side
 

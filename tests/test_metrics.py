@@ -130,7 +130,7 @@ def test_a_file_feed_reaches_the_venue_in_bounded_batches_with_the_same_fills(tm
 
 def test_an_optimiser_gets_nan_for_a_figure_that_is_not_available():
     from botmm.config import SummaryWeights
-    from botmm.runners.summary import objective, score
+    from botmm.runners.score import objective, score
 
     short = {"sharpe": None, "return_pct": -1.0, "max_drawdown_pct": 2.0, "pnl": -10.0, "fills": 5}
     assert math.isnan(objective(short, SummaryWeights(objective="sharpe")))

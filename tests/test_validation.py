@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jobs import backtest_strategy, compose_job
 
-from botmm.cli import _check
+from botmm.job_commands import _check
 from botmm.config import QuoteParams, to_params
 from botmm.errors import BotmmError, ConfigError
 from botmm.pipeline import Run, Strategy

@@ -5,7 +5,7 @@ folds train on the ``train`` fraction just before the purge gap; anchored folds 
 A backtest runs its fixed parameters once over the whole data; its ``result.json`` then holds, per fold, the figures
 of the training window (``train``) and of the test window (``test``). What was chosen on a fold's training window is
 judged on its test window only: a sweep ranks jobs by the mean test score across folds and shows its spread
-(:mod:`botmm.runners.summary`); ``botmm reoptimize`` picks the best parameters on each training window and compares
+(:mod:`botmm.runners.score`); ``botmm reoptimize`` picks the best parameters on each training window and compares
 them with the incumbent on the test window that follows.
 """
 

@@ -4,7 +4,7 @@
   in-sample and out-of-sample parts when ``backtest.split`` was set), equity and drawdown, inventory over time,
   fills on the price, the quoted spread over time and PnL by UTC hour of day.
 * **A sweep** (a multirun dir: numbered job dirs with ``.hydra/overrides.yaml``): the jobs ranked by the composite
-  score of :mod:`botmm.runners.summary` (out-of-sample when split), a heatmap of the score over the two swept
+  score of :mod:`botmm.runners.score` (out-of-sample when split), a heatmap of the score over the two swept
   parameters with the most values (a bar chart when one parameter was swept; the best score where other swept
   parameters vary), and the equity curves of the jobs side by side.
 
@@ -229,8 +229,8 @@ def _hourly_plot(ticks: dict[str, np.ndarray]) -> str:
 # -- a sweep ---------------------------------------------------------------------------------------------------
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job of a multirun with its overrides (parsed), status, score and figures, ranked as the sweep summary
-    ranks them (:mod:`botmm.runners.summary`)."""
-    from botmm.runners.summary import job_row, rank_rows
+    ranks them (:mod:`botmm.runners.sweep_summary`)."""
+    from botmm.runners.sweep_summary import job_row, rank_rows
 
     rows = []
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
@@ -251,7 +251,7 @@ def _swept(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _sweep_report(path: Path) -> tuple[str, str]:
-    from botmm.runners.summary import SHOWN
+    from botmm.runners.sweep_summary import SHOWN
 
     rows = sweep_rows(path)
     swept = _swept(rows)

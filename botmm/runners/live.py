@@ -57,7 +57,7 @@ from typing import Any, Callable, Optional
 from omegaconf import DictConfig
 
 from botmm.config import parse_duration
-from botmm.core.daily import daily_reports
+from botmm.runners.daily_report import daily_reports
 from botmm.core.metrics import prepare_write
 from botmm.core.risk import LimitsFile
 from botmm.errors import ConfigError, VenueError
@@ -65,6 +65,7 @@ from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_sym
 from botmm.pipeline import Run, Strategy
 from botmm.status import StatusServer, open_server, serve_run
 from botmm.protocols import LiveVenue, PushVenue
+from botmm.runners.per_asset import asset_list, compose_for_asset
 
 log = logging.getLogger("botmm.live")
 
@@ -96,34 +97,13 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return combined
 
 
-def asset_list() -> list[str]:
-    """The assets of an ``asset=[a,b,...]`` override of the running Hydra job ([] when there is none)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if not HydraConfig.initialized():
-        return []
-    for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
-        if override.get_key_element() == "asset" and isinstance(override.value(), list):
-            return [str(v) for v in override.value()]
-    return []
-
-
 def _jobs(cfg: DictConfig, output_dir: Path) -> list[tuple[DictConfig, Path]]:
     """One (config, output dir) per asset: the job's own config, or one composed per asset of ``asset=[...]``."""
     assets = asset_list()
     if len(assets) <= 1:
         return [(cfg, output_dir)]
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = HydraConfig.get().overrides
-    others = [o for o in overrides.task if not o.split("=", 1)[0].lstrip("+~") == "asset"]
-    others += [o for o in overrides.hydra if o.startswith("hydra.searchpath=")]  # plugins' YAML presets
     capital = float(cfg.capital) / len(assets)
-    return [(compose(config_name=HydraConfig.get().job.config_name,
-                     overrides=[*others, f"asset={asset}", f"capital={capital}"]), output_dir / asset)
-            for asset in assets]
+    return [(compose_for_asset(asset, extra=[f"capital={capital}"]), output_dir / asset) for asset in assets]
 
 
 def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from botmm.runners.live import asset_list
 from botmm.config import AssetConfig, parse_duration, to_params
 from botmm.data.l2 import L2Meta
 from botmm.data.recorder import SOURCE, Recorder, RecorderParams
@@ -27,6 +26,7 @@ from botmm.errors import ConfigError
 from botmm.logs import set_default_symbol
 from botmm.pipeline import Run
 from botmm.registry import BuildContext, build, load_plugins
+from botmm.runners.per_asset import asset_list, compose_for_asset
 from botmm.status import open_server, serve_record
 
 log = logging.getLogger("botmm.recorder")
@@ -35,16 +35,14 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Record until ``duration`` or a signal; the summary (also written to ``output_dir/result.json``)."""
-    from botmm.plugins.exchanges.hyperliquid.symbols import candidates
-
     params, assets, notifier = check(cfg)
+    pm = load_plugins()
     status = open_server(cfg, "botmm record " + "+".join(a.symbol for a in assets))
     metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, SOURCE) for a in assets]
-    coins = [candidates(a.symbol)[-1] for a in assets]
+    coins = venue_coins(assets)
     run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir,
               extra={"url": params.ws_url, "root": params.root, "coins": coins})
     set_default_symbol(run.symbol)
-    pm = load_plugins()
     name = f"notifier:record:{id(run)}"
     pm.register(notifier, name=name)
     recorder = Recorder(params, metas, coins,
@@ -81,7 +79,18 @@ def check(cfg: DictConfig) -> tuple[RecorderParams, list[AssetConfig], Any]:
     if params.duration is not None:
         parse_duration(params.duration, "duration")
     assets = asset_configs(cfg)
+    venue_coins(assets)
     return params, assets, build("notifier", cfg.notifier, BuildContext(cfg=cfg, asset=assets[0]))
+
+
+def venue_coins(assets: list[AssetConfig]) -> list[str]:
+    """The recorded venue's coin for each asset, asked of the exchange plugins (``botmm_venue_coin``)."""
+    hook = load_plugins().hook
+    coins = [hook.botmm_venue_coin(venue=SOURCE, symbol=a.symbol) for a in assets]
+    if None in coins:
+        raise ConfigError(f"asset.symbol={assets[coins.index(None)].symbol}: no plugin names {SOURCE} coins "
+                          f"(botmm_venue_coin); is the {SOURCE} plugin disabled (BOTMM_DISABLE_PLUGINS)?")
+    return coins
 
 
 def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
@@ -90,14 +99,7 @@ def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
     names = asset_list()
     if len(names) <= 1:
         return [to_params(AssetConfig, cfg.asset, "asset")]
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra_cfg = HydraConfig.get()
-    others = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") != "asset"]
-    return [to_params(AssetConfig, compose(config_name=hydra_cfg.job.config_name,
-                                           overrides=[*others, f"asset={name}"]).asset, f"asset={name}")
-            for name in names]
+    return [to_params(AssetConfig, compose_for_asset(name).asset, f"asset={name}") for name in names]
 
 
 async def _main(recorder: Recorder, duration: float | None) -> None:

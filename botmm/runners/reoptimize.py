@@ -10,7 +10,7 @@
 3. **Incumbent**: the same backtest with the live params file's values (what the bot runs now), in ``incumbent/``.
 4. **Walk-forward decision**, over the folds of ``backtest.walk_forward`` (or the one split of ``backtest.split``):
    on each fold the sweep job with the best score on the fold's *training* window (the composite score of
-   :mod:`botmm.runners.summary`; a job that risk stopped, ruined, is never one) is that fold's choice, judged against the incumbent on the fold's *test* window.
+   :mod:`botmm.runners.score`; a job that risk stopped, ruined, is never one) is that fold's choice, judged against the incumbent on the fold's *test* window.
    The choice of the last fold (the most recent training window) is the candidate; it replaces the incumbent only
    when the fold choices beat the incumbent's test score by at least ``reoptimize.threshold`` in a majority of
    folds AND their test windows' PnL adds up to a gain (losing less than the incumbent is still losing), and its
@@ -42,14 +42,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from botmm.config import JobConfig, SummaryWeights, require, to_params
 from botmm.errors import ConfigError, DataError
+from botmm.runners.per_asset import job_overrides, override_key
 
 log = logging.getLogger("botmm.reoptimize")
 SWEEP_LOG = "sweep.log"
-
-
-def _key(override: str) -> str:
-    """The key an override sets (``quoter.spread_bps`` in ``+quoter.spread_bps=2,4``)."""
-    return override.partition("=")[0].lstrip("+~")
 
 
 @dataclass
@@ -81,7 +77,7 @@ class ReoptimizeParams:
         require(self.keep_runs >= 1, self, "keep_runs", "must be >= 1")
         require(bool(self.sweep), self, "sweep", "must list at least one quoter.<key>=<values> override")
         for override in self.sweep:
-            key = _key(override)
+            key = override_key(override)
             require(key.startswith("quoter.") and "=" in override, self, "sweep",
                     f"{override!r}: only quoter.* keys can be swept (they are what a running bot hot-reloads)")
         require(self.threshold >= 0, self, "threshold", "must be >= 0")
@@ -114,18 +110,15 @@ def check(cfg: DictConfig) -> ReoptimizeParams:
 
 def reoptimize(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Run the steps of the module docstring; returns the decision record."""
-    from hydra.core.hydra_config import HydraConfig
-
     from botmm.runners.simulate import backtest
 
     params = check(cfg)
     weights = to_params(SummaryWeights, cfg.summary, "summary")
     output_dir.mkdir(parents=True, exist_ok=True)
-    swept = {_key(o) for o in params.sweep}
+    swept = {override_key(o) for o in params.sweep}
     window = {"feed.start": _fetch(cfg, params.fetch)} if params.fetch.days is not None else {}
     set_here = swept | set(window) | {"progress"}  # given to the sweep below
-    job = [o for o in HydraConfig.get().overrides.task
-           if not _key(o).startswith(("reoptimize.", "hydra.")) and _key(o) not in set_here]
+    job = job_overrides("reoptimize.", *set_here)
     job += [f"{key}={_value(value)}" for key, value in window.items()]
     params_file = Path(params.params_file)
     current = _read_params(params_file)
@@ -289,7 +282,7 @@ def _jobs(sweep_dir: Path, weights: SummaryWeights) -> list[dict[str, Any]]:
             continue
         overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
         cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-        swept = {_key(o) for o in overrides if _key(o).startswith("quoter.")}
+        swept = {override_key(o) for o in overrides if override_key(o).startswith("quoter.")}
         jobs.append({"job": job_dir.name, "params": _quoter_values(cfg, swept), "folds": _folds(result, weights)})
     return jobs
 
@@ -299,7 +292,7 @@ def _quoter_values(cfg: DictConfig, keys: set[str]) -> dict[str, Any]:
 
 
 def _score(figures: dict[str, Any], weights: SummaryWeights) -> float:
-    from botmm.runners.summary import score
+    from botmm.runners.score import score
 
     return round(score(figures, weights), 6)
 

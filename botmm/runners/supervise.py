@@ -43,6 +43,7 @@ from omegaconf import DictConfig
 
 from botmm.config import JobConfig, require, to_params
 from botmm.errors import ConfigError
+from botmm.runners.per_asset import compose_for_asset
 
 log = logging.getLogger("botmm.supervise")
 METHODS = ("risk_parity", "sharpe", "equal")
@@ -119,9 +120,6 @@ def cap(w: np.ndarray, max_weight: float) -> np.ndarray:
 
 def supervise(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Backtest every asset, allocate, simulate the portfolio; returns the report (also ``supervise.json``)."""
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-
     from botmm.core.metrics import split_index
     from botmm.runners.simulate import backtest
 
@@ -131,13 +129,10 @@ def supervise(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"assets={assets}: list each asset once, at least one")
     if cfg.backtest.split is None:
         raise ConfigError("backtest.split: null; weights come from the in-sample part, set a split (0.5)")
-    hydra = HydraConfig.get()
-    overrides = [o for o in hydra.overrides.task
-                 if not o.lstrip("+~").startswith(("assets", "allocation.", "asset=", "hydra."))]
     curves, results = {}, {}
     for name in assets:
         try:
-            job = compose(config_name=hydra.job.config_name, overrides=[*overrides, f"asset={name}"])
+            job = compose_for_asset(name, "assets", "allocation.")
         except Exception as exc:
             raise ConfigError(f"assets: {name}: {str(exc).splitlines()[0]}") from None
         log.info("supervise: backtest %s", name)

@@ -2,7 +2,7 @@
 the jobs that ``botmm -m`` has already composed and checked.
 
 Hydra composes every job of a batch in the launching process before it starts any, to fail early. By then the botmm
-CLI has composed each swept value and built its components (:func:`botmm.cli.launch`), and a composition costs
+CLI has composed each swept value and built its components (:func:`botmm.job_commands.launch`), and a composition costs
 about 0.1 s, paid one job after another while no job runs: a twelve-job sweep waited over a second for checks
 already made. Jobs the CLI did not check (the rest of a grid, ``hydra.sweeper.params``) are still composed here.
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from botmm.config import require
-from botmm.model import Order, QuoteLevel
-from botmm.protocols import GuardianSpec, LiveVenue, Reconciliation
-from botmm.registry import BuildContext, hookimpl
-from botmm.sim.candle import CandleVenue
+from botmm import BuildContext, GuardianSpec, LiveVenue, Order, QuoteLevel, Reconciliation, hookimpl, require
+from botmm.sim import CandleVenue
 
 from .sim import SimParams, candle_venue
 

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from botmm import registry
-from botmm.config import ComponentParams, require, to_params
-from botmm.errors import ConfigError
-from botmm.registry import BuildContext, hookimpl
-from botmm.sim.costs import Costs
+from botmm import BuildContext, ComponentParams, ConfigError, hookimpl, require, to_params
+from botmm.sim import Costs
 
 
 @dataclass
@@ -37,7 +35,7 @@ def candle_venue(params: SimParams, ctx: BuildContext, venue: Optional[type] = N
     """The candle fill model's venue (or its subclass ``venue``) for an exchange that only fills against bars (the
     paper exchange)."""
     from botmm.plugins.fill_models.candle import make_candle
-    from botmm.sim.candle import CandleFillParams
+    from botmm.sim import CandleFillParams
 
     if ctx.cfg.fill_model.name != "candle":
         raise ConfigError(f"fill_model={ctx.cfg.fill_model.name}: exchange={params.name} fills against bars "

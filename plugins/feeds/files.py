@@ -25,17 +25,14 @@ from typing import Dict, Iterator, Optional
 import numpy as np
 from omegaconf import MISSING
 
-from botmm.config import AssetConfig, ComponentParams, require
-from botmm.errors import ConfigError
-from botmm.model import Candles
-from botmm.registry import BuildContext, hookimpl
+from botmm import AssetConfig, BuildContext, Candles, ComponentParams, ConfigError, hookimpl, require
 
 log = logging.getLogger(__name__)
 SCALE_MISMATCH = 10.0  # a median close this many times above or below the asset's ref_price is another instrument
 
 
 def _check_repair(params: CandlesFileParams | CandlesDatasetParams) -> None:
-    from botmm.data.candles import parse_repair
+    from botmm.data import parse_repair
 
     try:
         parse_repair(params.repair)
@@ -66,7 +63,7 @@ class CandlesFile:
         self.params, self.asset = params, asset
 
     def batches(self) -> Iterator[Candles]:
-        from botmm.data.candles import read_candles
+        from botmm.data import read_candles
 
         p = self.params
         bars = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
@@ -96,7 +93,7 @@ class CandlesDatasetParams(ComponentParams):
     repair: str = "none"  # as for candles_file
 
     def __post_init__(self) -> None:
-        from botmm.data.dataset import INTERVALS, parse_time
+        from botmm.data import INTERVALS, parse_time
 
         require(self.interval in INTERVALS, self, "interval", f"must be one of {', '.join(INTERVALS)}")
         _check_repair(self)
@@ -108,7 +105,7 @@ class CandlesDataset:
     """One series of the dataset, streamed as one ``Candles`` batch per month file."""
 
     def __init__(self, directory: Path, params: CandlesDatasetParams):
-        from botmm.data.dataset import interval_ms, parse_time
+        from botmm.data import interval_ms, parse_time
 
         self.directory, self.params = directory, params
         self.bar_ms = interval_ms(params.interval)
@@ -116,13 +113,13 @@ class CandlesDataset:
         self.end_ms = parse_time(params.end, "feed.end") if params.end else None
 
     def batches(self) -> Iterator[Candles]:
-        from botmm.data.dataset import read_dataset
+        from botmm.data import read_dataset
 
         return read_dataset(self.directory, self.bar_ms, self.start_ms, self.end_ms, self.params.repair)
 
 
 def make_candles_dataset(params: CandlesDatasetParams, ctx: BuildContext) -> CandlesDataset:
-    from botmm.data.dataset import dataset_dir
+    from botmm.data import dataset_dir
 
     symbol = params.symbol or ctx.asset.symbol
     try:

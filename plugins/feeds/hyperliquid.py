@@ -21,13 +21,10 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from botmm.config import ComponentParams, require
-from botmm.errors import DataError
-from botmm.model import Candles
+from botmm import BuildContext, Candles, ComponentParams, DataError, hookimpl, require
 from botmm.plugins.exchanges.hyperliquid.config import websocket_url
 from botmm.plugins.exchanges.hyperliquid.live_data import LiveData, close_live_data, open_live_data
 from botmm.plugins.exchanges.hyperliquid.stream import StreamSettings
-from botmm.registry import BuildContext, hookimpl
 
 @dataclass
 class HyperliquidFeedParams(ComponentParams):

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 from omegaconf import MISSING
 
-from botmm.config import ComponentParams, parse_duration, require
-from botmm.data.l2 import ON_BAD_DATA, L2Events, L2Meta, ValidationReport
-from botmm.errors import ConfigError
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, ConfigError, hookimpl, parse_duration, require
+from botmm.data import L2Events, L2Meta, ON_BAD_DATA, ValidationReport
 
 if TYPE_CHECKING:
-    from botmm.data.synthetic_l2 import SyntheticL2Params
+    from botmm.data import SyntheticL2Params
 
 
 @dataclass
@@ -64,7 +62,7 @@ class L2FileFeed:
 
     def __init__(self, path: str, on_bad_data: str = "repair", max_gap_ns: int | None = None,
                  max_latency_ns: int | None = 60_000_000_000):
-        from botmm.data.l2 import read_meta
+        from botmm.data import read_meta
 
         self.path, self.on_bad_data = path, on_bad_data
         self.max_gap_ns, self.max_latency_ns = max_gap_ns, max_latency_ns
@@ -72,7 +70,7 @@ class L2FileFeed:
         self.report = ValidationReport()
 
     def batches(self) -> Iterator[L2Events]:
-        from botmm.data.l2 import iter_l2
+        from botmm.data import iter_l2
 
         self.report = ValidationReport()
         return iter_l2(self.path, on_bad_data=self.on_bad_data, report=self.report, max_gap_ns=self.max_gap_ns,
@@ -85,14 +83,14 @@ class SyntheticL2Feed:
     on_bad_data = "repair"
 
     def __init__(self, params: SyntheticL2Params, symbol: str):
-        from botmm.data.synthetic_l2 import synthetic_meta
+        from botmm.data import synthetic_meta
 
         self.params = params
         self.meta: L2Meta = synthetic_meta(params, symbol)
         self.report = ValidationReport()
 
     def batches(self) -> Iterator[L2Events]:
-        from botmm.data.synthetic_l2 import iter_synthetic_l2
+        from botmm.data import iter_synthetic_l2
 
         self.report = ValidationReport()
         return iter_synthetic_l2(self.params)
@@ -110,7 +108,7 @@ def make_l2_file(params: L2FileParams, ctx: BuildContext) -> L2FileFeed:
 
 
 def make_synthetic_l2(params: SyntheticL2FeedParams, ctx: BuildContext) -> L2FileFeed | SyntheticL2Feed:
-    from botmm.data.synthetic_l2 import SyntheticL2Params
+    from botmm.data import SyntheticL2Params
 
     if params.path is not None:
         defaults = L2FileParams(name="l2_file", path=params.path)

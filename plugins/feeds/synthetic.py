@@ -11,9 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from botmm.config import ComponentParams, require
-from botmm.model import Candles
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, Candles, ComponentParams, hookimpl, require
 
 
 @dataclass
@@ -36,7 +34,7 @@ class SyntheticFeedParams(ComponentParams):
 
 class SyntheticFeed:
     def __init__(self, params: SyntheticFeedParams, seed: int, start_price: float, symbol: str = ""):
-        from botmm.data.synthetic import SyntheticParams
+        from botmm.data import SyntheticParams
 
         self.n_bars = params.bars
         self.params = SyntheticParams(
@@ -46,7 +44,7 @@ class SyntheticFeed:
         )
 
     def batches(self) -> Iterator[Candles]:
-        from botmm.data.synthetic import iter_synthetic
+        from botmm.data import iter_synthetic
 
         return iter_synthetic(self.params, self.n_bars)
 

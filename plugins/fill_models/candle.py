@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from botmm.errors import ConfigError
-from botmm.registry import BuildContext, hookimpl
-from botmm.sim.candle import CandleFillParams, CandleVenue
+from botmm import BuildContext, ConfigError, hookimpl
+from botmm.sim import CandleFillParams, CandleVenue
 
 
 def make_candle(fill: CandleFillParams, ctx: BuildContext, exchange: Any, venue: Optional[type] = None,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from botmm.registry import BuildContext, hookimpl
-from botmm.sim.orderbook_fill import OrderBookFillParams
+from botmm import BuildContext, hookimpl
+from botmm.sim import OrderBookFillParams
 
 
 def make_orderbook(fill: OrderBookFillParams, ctx: BuildContext, exchange: Any) -> Any:
     """The :class:`~botmm.sim.replay.ReplayVenue` over the job's L2 feed."""
-    from botmm.sim.replay import replay_venue
+    from botmm.sim import replay_venue
 
     return replay_venue(fill, ctx, exchange)
 

@@ -7,9 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import List, Optional
 
-from botmm.config import ComponentParams, require
-from botmm.notify import HookNotifier, Notification
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, HookNotifier, Notification, hookimpl, require
 
 log = logging.getLogger("botmm.notify")
 

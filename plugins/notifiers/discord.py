@@ -32,9 +32,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional
 
-from botmm.config import ComponentParams, require
-from botmm.notify import HookNotifier, Notification
-from botmm.registry import BuildContext, hookimpl
+from botmm import (REDACTOR, BuildContext, ComponentParams, HookNotifier, Notification, hookimpl, install_redaction,
+                   require)
 
 log = logging.getLogger("botmm.notify.discord")
 notes_log = logging.getLogger("botmm.notify")
@@ -211,8 +210,6 @@ class DiscordNotifier(HookNotifier):
         return self._url is not None
 
     def _webhook(self) -> Optional[str]:
-        from botmm.secrets import REDACTOR, install_redaction
-
         name = self.params.webhook_env
         url = os.environ.get(name, "").strip()
         if not url.startswith(("http://", "https://")):

@@ -30,10 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from botmm.config import is_duration, require
-from botmm.model import Quote
-from botmm.protocols import QuoteInputs
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ConfigError, Quote, QuoteInputs, hookimpl, is_duration, parse_duration, require
 
 from .ladder import LadderParams, ladder
 
@@ -74,9 +71,7 @@ class AvellanedaQuoter:
             self.filter = self._load_filter(self._model_path)
 
     def _load_filter(self, path: str) -> Any:
-        from botmm.errors import ConfigError
-        from botmm.config import parse_duration
-        from botmm.ml.predictor import FEATURES, FillFilter, FillPredictor, ModelError, check_use
+        from botmm.ml import FEATURES, FillFilter, FillPredictor, ModelError, check_use
 
         p = self.params
         try:
@@ -90,8 +85,6 @@ class AvellanedaQuoter:
     def _filtered(self, quote: Quote, inputs: QuoteInputs) -> Quote:
         p = self.params
         if p.model_path != self._model_path:  # changed by a hot reload
-            from botmm.errors import ConfigError
-
             self._model_path = p.model_path
             try:
                 self.filter = self._load_filter(p.model_path)

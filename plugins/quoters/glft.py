@@ -34,10 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from botmm.config import require
-from botmm.model import Quote
-from botmm.protocols import QuoteInputs
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, Quote, QuoteInputs, hookimpl, require
 
 from .ladder import LadderParams, ladder
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm.config import QuoteParams, require
-from botmm.model import Quote, QuoteLevel, Side
-from botmm.rounding import round_ask, round_bid, round_lot
+from botmm import Quote, QuoteLevel, QuoteParams, Side, require, round_ask, round_bid, round_lot
 
 # Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
 _BUY, _SELL = Side.BUY, Side.SELL

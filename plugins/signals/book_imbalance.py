@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm.config import ComponentParams, require
-from botmm.model import Market
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, Market, hookimpl, require
 
 
 @dataclass

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from botmm.config import ComponentParams, require
-from botmm.model import Fill, Market
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, Fill, Market, hookimpl, require
 
 
 @dataclass

@@ -11,9 +11,7 @@ from __future__ import annotations
 from math import log, sqrt
 from dataclasses import dataclass
 
-from botmm.config import ComponentParams, require
-from botmm.model import Market
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, Market, hookimpl, require
 
 
 @dataclass

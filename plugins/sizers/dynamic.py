@@ -21,10 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm.config import ComponentParams, require
-from botmm.model import Quote, QuoteLevel, Side
-from botmm.registry import BuildContext, hookimpl
-from botmm.protocols import SizeContext
+from botmm import BuildContext, ComponentParams, Quote, QuoteLevel, Side, SizeContext, hookimpl, require
 
 from .fixed import FixedSizer
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from botmm.config import AssetConfig, ComponentParams
-from botmm.model import Quote, QuoteLevel
-from botmm.registry import BuildContext, hookimpl
-from botmm.protocols import SizeContext
-from botmm.rounding import lots_for_notional, round_lot
+from botmm import (AssetConfig, BuildContext, ComponentParams, Quote, QuoteLevel, SizeContext, hookimpl,
+                   lots_for_notional, round_lot)
 
 log = logging.getLogger(__name__)
 

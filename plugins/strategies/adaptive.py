@@ -21,9 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from botmm.config import require
-from botmm.protocols import QuoteInputs, TickState
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, QuoteInputs, TickState, hookimpl, require
 
 from .basic import BasicParams, BasicPolicy, check_params_file
 

@@ -19,11 +19,8 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from botmm.config import ComponentParams, require, to_params
-from botmm.errors import ConfigError
-from botmm.ml.autotune import AutoTuneParams, AutoTuning
-from botmm.protocols import QuoteInputs, TickState
-from botmm.registry import BuildContext, hookimpl
+from botmm import BuildContext, ComponentParams, ConfigError, QuoteInputs, TickState, hookimpl, require, to_params
+from botmm.ml import AutoTuneParams, AutoTuning
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Callable
 
 import click
 
-from botmm import BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl, require
-from botmm.rounding import round_ask, round_bid, round_lot
+from botmm import (BuildContext, Quote, QuoteInputs, QuoteLevel, QuoteParams, Side, hookimpl, require, round_ask,
+                   round_bid, round_lot)
 
 
 @dataclass

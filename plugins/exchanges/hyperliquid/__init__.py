@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from botmm.errors import ConfigError
-from botmm.registry import BuildContext, hookimpl
-from botmm.secrets import load_key
+from botmm import BuildContext, ConfigError, hookimpl, load_key
 
 from .config import HyperliquidParams
+from .symbols import candidates
 
 MAINNET_LIMITS = ("risk.max_order_usd", "risk.max_position_usd")
 
@@ -70,3 +69,9 @@ def check_mainnet_limits(cfg: DictConfig) -> None:
 @hookimpl
 def botmm_register_exchanges(register):
     register("hyperliquid", make_hyperliquid, HyperliquidParams)
+
+
+@hookimpl
+def botmm_venue_coin(venue: str, symbol: str) -> str | None:
+    """The Hyperliquid coin ``symbol`` stands for without asking the exchange (``ETH-PERP`` -> ``ETH``)."""
+    return candidates(symbol)[-1] if venue == "hyperliquid" else None

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Optional
 
-from botmm.errors import VenueError
+from botmm import VenueError
 
 INFO_WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2, "spotClearinghouseState": 2,
                 "exchangeStatus": 2, "userRole": 60}

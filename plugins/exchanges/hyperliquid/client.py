@@ -40,7 +40,7 @@ from hyperliquid.utils.error import ClientError, ServerError
 from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_to_order_action, sign_l1_action
 from hyperliquid.utils.types import Cloid
 
-from botmm.errors import VenueError
+from botmm import VenueError
 
 from .budget import (ITEMS_PER_WEIGHT, AddressBudget, RateBudget, RateLimited, WeightBudget, action_weight,
                      info_weight)

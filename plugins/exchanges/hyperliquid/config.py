@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import unquote, urlparse
 
-from botmm.config import ComponentParams, InvalidValue, require
-from botmm.secrets import KEY_HELP, KEY_SHAPED, MASK
+from botmm import ComponentParams, InvalidValue, require
+from botmm.exchange import KEY_HELP, KEY_SHAPED, MASK
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"

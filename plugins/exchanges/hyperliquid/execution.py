@@ -74,12 +74,9 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional, Sequence
 
-from botmm.config import AssetConfig
-from botmm.errors import VenueError
-from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
-from botmm.protocols import GuardianSpec, Reconciliation
-from botmm.secrets import Secret
-from botmm.sim.costs import FundingPayment
+from botmm import (AssetConfig, Book, Fill, GuardianSpec, Market, Order, Position, QuoteLevel, Reconciliation, Secret,
+                   Side, VenueError)
+from botmm.exchange import FundingPayment
 
 from .budget import RateBudget
 from .client import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from botmm.runners.guardian import Canceller, serve
-from botmm.secrets import load_key
+from botmm import load_key
+from botmm.exchange import Canceller, serve_guardian
 
 from .client import ClientSettings, HyperliquidClient, NonceSource, WeightBudget
 from .config import WEIGHT_LIMIT
@@ -55,7 +55,7 @@ def make_canceller(settings: dict[str, Any]) -> Canceller:
 
 
 def main() -> int:
-    return serve(make_canceller)
+    return serve_guardian(make_canceller)
 
 
 if __name__ == "__main__":

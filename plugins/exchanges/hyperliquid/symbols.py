@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from botmm.errors import ConfigError
+from botmm import ConfigError
 
 _SUFFIXES = re.compile(r"(?:[-_/]?(?:PERP|USDT|USDC|USD))+$", re.IGNORECASE)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from botmm import BuildContext, hookimpl, require
-from botmm.sim.candle import CandleFillParams, CandleVenue
+from botmm.sim import CandleFillParams, CandleVenue
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Daily figures of a job (the seed's MetricsTracker), the ``daily_stats`` files and the live daily report.
+"""Daily figures of a job (the seed's MetricsTracker), and the ``daily_stats`` files that hold them.
 
 :class:`MetricsTracker` takes equity marks and fills and keeps one aggregate per UTC day, so memory grows with days,
 not ticks. A day's figures (:meth:`MetricsTracker.daily_stats`):
@@ -14,32 +14,26 @@ not ticks. A day's figures (:meth:`MetricsTracker.daily_stats`):
 :meth:`MetricsTracker.cumulative_stats` sums the whole job, with the all-time drawdown, the Sharpe of every
 daily return and ``profitable_days``, the days with a positive PnL.
 
-This module is also a built-in plugin: at the end of every job that traded (its output dir holds
-``equity.parquet``), ``botmm_run_end`` writes ``daily_stats.json`` (days and cumulative figures) and
-``daily_stats.csv`` (one row per day) there. Live runs also send the ``daily_report`` event at every 00:00 UTC and
-rewrite those files then (:func:`daily_reports`).
+:mod:`botmm.core.daily_stats` writes these figures at the end of every job that traded, and
+:mod:`botmm.runners.daily_report` reports each finished day of a live run at 00:00 UTC.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
 from botmm.core.metrics import annualised, column_numpy
 from botmm.model import Fill
-from botmm.registry import hookimpl
 
 DAY_MS = 86_400_000
 DAY_S = 86_400
-REPORT_DELAY_S = 1.0  # the daily report goes out this long after 00:00 UTC
 DAY_COLUMNS = ("date", "start_equity", "end_equity", "pnl", "return_pct", "max_drawdown", "max_drawdown_pct",
                "fills", "buys", "sells", "maker_fills", "volume", "fees", "sharpe")
 
@@ -248,64 +242,6 @@ def _row_groups(path: Path, names: list[str]) -> Iterator[dict[str, np.ndarray]]
     for group in range(parquet.num_row_groups):
         table = parquet.read_row_group(group, columns=names)
         yield {name: column_numpy(table.column(name)) for name in names}
-
-
-@hookimpl
-def botmm_run_end(run: Any, result: dict[str, Any]) -> None:
-    """Write ``daily_stats.json``/``.csv`` beside ``result.json`` for jobs that traded (see the module docstring)."""
-    output_dir = Path(run.output_dir)
-    if (output_dir / "equity.parquet").is_file():
-        MetricsTracker.from_outputs(output_dir, float(run.cfg.capital)).write(output_dir, run.symbol)
-
-
-class DailyReporter:
-    """Feeds a live strategy's marks and fills into a tracker and reports finished days."""
-
-    def __init__(self, strategy: Any):
-        self.strategy = strategy
-        self.tracker = MetricsTracker(float(strategy.capital))
-        self._ticks = 0
-        self._fills = 0
-
-    def update(self) -> None:
-        """Take in the marks and fills the strategy recorded since the last call."""
-        metrics = self.strategy.metrics
-        end = min(len(metrics.ts), len(metrics.equity))
-        if end > self._ticks:
-            self.tracker.record_equity(np.asarray(metrics.ts[self._ticks:end], dtype=np.int64),
-                                       np.asarray(metrics.equity[self._ticks:end], dtype=float))
-            self._ticks = end
-        fills = metrics.fills[self._fills:]
-        for fill in fills:
-            self.tracker.record_fill(fill)
-        self._fills += len(fills)
-
-    def report(self, day: int) -> dict[str, Any]:
-        """Send the ``daily_report`` event of UTC day ``day`` (days since the epoch), rewrite the daily_stats files;
-        the day's figures."""
-        self.update()
-        stats = self.tracker.daily_stats(day)
-        run = self.strategy.run
-        self.tracker.write(Path(run.output_dir), run.symbol)
-        self.strategy.event("daily_report", **stats)
-        return stats
-
-
-async def daily_reports(strategies: Sequence[Any], stop: asyncio.Event,
-                        clock: Callable[[], float] = time.time) -> None:
-    """Until ``stop``: at every 00:00 UTC (by ``clock``) report the day that ended for each strategy. The live
-    runner starts it as a task beside its tickers."""
-    reporters = [DailyReporter(s) for s in strategies]
-    while not stop.is_set():
-        now = clock()
-        ended = int(now // DAY_S)
-        try:  # a second past midnight, so the day's last tick has landed
-            await asyncio.wait_for(stop.wait(), (ended + 1) * DAY_S - now + REPORT_DELAY_S)
-            return
-        except TimeoutError:
-            pass
-        for reporter in reporters:
-            await asyncio.to_thread(reporter.report, ended)
 
 
 def _worst_fall(equity: np.ndarray, peak: float) -> tuple[float, float, float]:
