@@ -166,7 +166,9 @@ class CandleVenue(SimulatedVenue):
         cap = self.fill.volume_cap
         budget = math.inf if cap is None else cap * volume
         for order in hits:
-            size = min(order.size, budget)
+            size = order.size
+            if budget < size:  # min(size, budget)
+                size = budget
             if size <= 0:
                 return
             budget -= size
