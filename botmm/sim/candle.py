@@ -44,6 +44,7 @@ from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import Feed, SimulatedVenue
+from botmm.rounding import round12
 from botmm.sim.costs import Costs, Funding
 
 
@@ -211,8 +212,9 @@ class CandleVenue(SimulatedVenue):
         if not maker:
             self.taker_fills += 1
         remaining = order.size - size
-        order.size = round(remaining, 12) if remaining else 0.0
-        order.filled = round(order.filled + size, 12)
+        order.size = round12(remaining) if remaining else 0.0
+        filled = order.filled + size
+        order.filled = round12(filled) if filled else filled
         if order.size <= 0:
             self.orders.pop(order.oid, None)
         self.book.record_fill(side, price, size, fee)
