@@ -1,5 +1,8 @@
-"""The cost of one ``Strategy.step`` with all default components, and with the adaptive strategy's full set
-(dynamic sizer, toxicity, book imbalance and directional signals), in microseconds per tick. The last setup runs
+"""The cost of one ``Strategy.step`` with all default components; with the touch quoter, the pipeline's
+counterpart of the replay comparison's touch quoter (one level a side at the mid rounded out to the tick: no minimum
+spread, no volatility widening, no inventory skew, so the quoter's own arithmetic is least and the step's fixed
+costs show); and with the adaptive strategy's full set (dynamic sizer, toxicity, book imbalance and directional
+signals), in microseconds per tick. The last setup runs
 the defaults while the status server (:mod:`botmm.status`) serves the strategy and is asked for its page and
 metrics every 0.5 s, as a browser and a busy Prometheus would (its CPU figure includes the server's threads).
 
@@ -24,7 +27,9 @@ from botmm.pipeline import Run, Strategy
 from botmm.registry import load_plugins
 from botmm.status import open_server, serve_run
 
-SETUPS = {"default": [], "adaptive + glft": ["strategy=adaptive", "quoter=glft"], "default, status served": []}
+TOUCH = ["quoter.spread_bps=1e-9", "quoter.vol_multiplier=0", "quoter.inventory_skew_factor=0", "quoter.num_levels=1"]
+SETUPS = {"default": [], "touch quoter": TOUCH, "adaptive + glft": ["strategy=adaptive", "quoter=glft"],
+          "default, status served": []}
 BARS = 30_000
 ASKED_EVERY_S = 0.5
 
