@@ -17,7 +17,7 @@ modified), and only reduce-only levels are placed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from botmm.config import OrderManagerConfig
 from botmm.model import Order, Quote, QuoteLevel, Side
@@ -112,7 +112,9 @@ def _price(order: Order) -> float:
     return order.price
 
 
-def batched(items: Sequence, size: int) -> Iterator[Sequence]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def batched(items: Sequence, size: int) -> list[Sequence]:
+    """Consecutive slices of at most ``size`` items; ``items`` itself when it fits in one (the usual case: no copy,
+    no generator per tick)."""
+    if len(items) <= size:
+        return [items] if items else []
+    return [items[start:start + size] for start in range(0, len(items), size)]
