@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 from botmm.config import RiskLimits
 from botmm.errors import ConfigError
-from botmm.model import Quote, QuoteLevel, RiskState
+from botmm.model import Quote, QuoteLevel, RiskState, make_level
 from botmm.rounding import round_lot
 
 _DAY_MS = 86_400_000
@@ -167,9 +167,9 @@ class RiskManager:
         bids, asks = quote.bids, quote.asks
         if state is _POSITION_LIMIT:
             if position > 0:
-                bids, asks = [], [level._replace(reduce_only=True) for level in asks]
+                bids, asks = [], [make_level((*level[:3], True)) for level in asks]
             else:
-                bids, asks = [level._replace(reduce_only=True) for level in bids], []
+                bids, asks = [make_level((*level[:3], True)) for level in bids], []
         limits = self.limits
         cap = limits.max_open_orders
         if len(bids) + len(asks) > cap:

@@ -42,7 +42,7 @@ import numpy as np
 from botmm.config import AssetConfig, ComponentParams, require
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
-from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
+from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side, make_fill
 from botmm.protocols import Feed, SimulatedVenue
 from botmm.rounding import round12
 from botmm.sim.costs import Costs, Funding
@@ -208,7 +208,7 @@ class CandleVenue(SimulatedVenue):
     def _fill(self, order: Order, size: float, ts: int, price: float, maker: bool) -> None:
         side = order.side
         fee = self._fee_rates[maker] * price * size
-        self.fills.append(Fill(ts, order.oid, side, price, size, fee, maker))
+        self.fills.append(make_fill((ts, order.oid, side, price, size, fee, maker, 0)))
         if not maker:
             self.taker_fills += 1
         remaining = order.size - size
