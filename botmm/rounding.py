@@ -41,6 +41,11 @@ def round_lot(size: float, lot: float) -> float:
     return _lots(math.floor(size / lot * _UP + _EPS), lot)
 
 
+relot = lru_cache(maxsize=1024, typed=True)(round_lot)
+""":func:`round_lot` of a size that recurs (one a quoter already rounded to the lot), remembered. Safe for every size:
+0.0 and -0.0, one key, both round to 0 lots."""
+
+
 def lots_for_notional(notional: float, price: float, lot: float) -> float:
     """The smallest whole number of lots worth at least ``notional`` at ``price``."""
     return _lots(math.ceil(notional / price / lot * _DOWN - _EPS), lot)

@@ -3,7 +3,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botmm.rounding import lots_for_notional, round12, round_ask, round_bid, round_lot
+from botmm.rounding import lots_for_notional, relot, round12, round_ask, round_bid, round_lot
 
 ticks = st.sampled_from([0.01, 0.1, 0.5, 1.0, 0.0001, 0.25])
 prices = st.decimals(min_value="0.5", max_value="100000", places=6).map(float)
@@ -53,3 +53,11 @@ def test_remembered_rounding_gives_round_s_exact_bits(value):
     expected = round(value, 12).hex()
     assert round12(value).hex() == expected
     assert round12(float(repr(value))).hex() == expected  # an equal float, another object: a cache hit
+
+
+@given(st.one_of(st.just(-0.0), st.floats(min_value=0.0, max_value=1e6)), ticks)
+def test_remembered_lot_rounding_gives_round_lot_s_exact_bits(size, lot):
+    """relot, asked twice (the second a cache hit), equals round_lot bit for bit, signed zeros included."""
+    expected = round_lot(size, lot).hex()
+    assert relot(size, lot).hex() == expected
+    assert relot(size, lot).hex() == expected

@@ -86,7 +86,8 @@ class CandleVenue(SimulatedVenue):
         self.orders: dict[int, Order] = {}
         self.fills = FillLog()
         self.rejected = self.taker_fills = 0
-        self.book = InventoryTracker()  # the venue's own record of the account's position
+        self._book = InventoryTracker()  # the venue's own record of the account's position (see ``book``)
+        self._booked = 0  # fills booked into it so far
         self._oid = 0
         self._batches: Iterator[Candles] | None = None
         self._bar: list[tuple] = []  # the current batch's bars, each a tuple of the CANDLE_ARRAYS values
@@ -217,7 +218,16 @@ class CandleVenue(SimulatedVenue):
         order.filled = round12(filled) if filled else filled
         if order.size <= 0:
             self.orders.pop(order.oid, None)
-        self.book.record_fill(side, price, size, fee)
+
+    @property
+    def book(self) -> InventoryTracker:
+        """The venue's own record of the account's position, brought up to date with its fills when read: most
+        backtests never read it (no funding), so each fill is booked once, by the job, rather than twice."""
+        fills, self._booked = self.fills.since(self._booked)
+        record = self._book.record_fill
+        for fill in fills:
+            record(fill.side, fill.price, fill.size, fill.fee)
+        return self._book
 
     # -- orders ------------------------------------------------------------------------------------------------
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
@@ -264,7 +274,8 @@ class CandleVenue(SimulatedVenue):
                 "taker_fills": self.taker_fills}
 
     def get_position(self) -> Position:
-        return Position(self.book.position, self.book.avg_entry)
+        book = self.book
+        return Position(book.position, book.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         return self.fills.since(cursor)

@@ -9,7 +9,7 @@ from botmm.config import AssetConfig, ComponentParams
 from botmm.model import Quote, QuoteLevel
 from botmm.registry import BuildContext, hookimpl
 from botmm.protocols import SizeContext
-from botmm.rounding import lots_for_notional, round_lot
+from botmm.rounding import lots_for_notional, relot
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class FixedSizer:
         out = None  # a copy, from the first level resized on
         for k, level in enumerate(levels):
             side, price, size, _ = level
-            lots = round_lot(size, lot)
+            lots = relot(size, lot)
             if lots * price < min_notional:
                 if not self.lifted:
                     self.lifted = True
