@@ -10,13 +10,14 @@ other module is private to botmm; docs/plugins.md lists each public name.
 from botmm.config import (AssetConfig, ComponentParams, InvalidValue, QuoteParams, RiskLimits, is_duration,
                           parse_duration, require, to_params)
 from botmm.errors import BotmmError, ConfigError, DataError, PluginError, VenueError
-from botmm.model import Book, Candles, Fill, Market, Order, Position, Quote, QuoteLevel, RiskState, Side, Trade
+from botmm.model import (Book, Candles, Fill, Market, Order, Position, Quote, QuoteLevel, RiskState, Side, Trade,
+                         make_level)
 from botmm.notify import HookNotifier, Notification
 from botmm.protocols import (Feed, FundingLedger, GuardianSpec, LiveVenue, PushVenue, QuoteInputs, Quoter,
                              Reconciliation, Signal, SimulatedVenue, SizeContext, Sizer, StrategyPolicy, TickState,
                              Venue)
 from botmm.registry import BuildContext, hookimpl
-from botmm.rounding import lots_for_notional, round_ask, round_bid, round_lot
+from botmm.rounding import lots_for_notional, relot, round_ask, round_bid, round_lot
 from botmm.secrets import REDACTOR, Secret, install_redaction, load_key
 
 __all__ = [
@@ -66,10 +67,12 @@ __all__ = [
     "is_duration",
     "load_key",
     "lots_for_notional",
+    "make_level",
     "parse_duration",
     "require",
     "round_ask",
     "round_bid",
+    "relot",
     "round_lot",
     "to_params",
 ]

@@ -28,7 +28,7 @@ from botmm.core.metrics import MetricsRecorder
 from botmm.core.order_manager import NORMAL, REDUCE_ONLY, WIDENED, OrderManager, batched
 from botmm.core.risk import LimitsFile, RiskManager, day_number, day_name
 from botmm.errors import ConfigError, VenueError
-from botmm.model import Market, RiskState
+from botmm.model import Market, QuoteLevel, RiskState
 from botmm.registry import BuildContext, build, hookimpl, load_plugins
 from botmm.protocols import QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext, TickState
 
@@ -282,40 +282,48 @@ class Strategy:
                             "paused_until_ms": until, "pause_reason": reason})
 
     def _step(self, now_ms: int, market: Market) -> None:
-        venue = self.venue
+        venue, inventory = self.venue, self.inventory
         self.market = market
         new_fills = self._take_fills()
         payments, self._funding_cursor = self._funding.since(self._funding_cursor)
         for payment in payments:
-            self.inventory.record_funding(payment.amount)
+            inventory.record_funding(payment.amount)
         self._mid = mid = market.mid
-        position = self.inventory.position
+        position = inventory.position
         state = self._update_state(now_ms, mid, position, new_fills)
-        inputs = self.policy.adjust(self._inputs(market, position), state)
+        equity = state.equity
+        inputs = self.policy.adjust(self._inputs(market, mid, position), state)
         if self.compound:
-            inputs.size_mult *= state.equity / self.capital
+            inputs.size_mult *= equity / self.capital
         self.inputs = inputs
-        quote = self.quoter.quote(inputs)
-        ctx = SizeContext(mid, position, state.equity, inputs.vol, inputs.toxicity, inputs.inventory,
-                          state.fill_rate, state.drawdown)
-        quote = self.sizer.size(quote, ctx)
-        self._guard(now_ms, mid, position, state.equity, market.ts)
+        vol, toxicity = inputs.vol, inputs.toxicity
+        quote = self.sizer.size(self.quoter.quote(inputs), SizeContext(
+            mid, position, equity, vol, toxicity, inputs.inventory, state.fill_rate, state.drawdown))
+        self._guard(now_ms, mid, position, equity, market.ts)
         allowed = self.risk.apply(quote, position)
+        bids, asks = allowed.bids, allowed.asks
         actions = self.order_manager.reconcile(allowed, venue.get_open_orders(), self._budget_mode)
-        if actions.cancel:
-            venue.cancel_orders(actions.cancel)
-            self.calls["cancelled"] += len(actions.cancel)
-        if actions.modify:
-            for batch in batched(actions.modify, self.max_batch):
+        cancel, modify, place = actions.cancel, actions.modify, actions.place
+        if cancel or modify or place:
+            self._send(now_ms, cancel, modify, place)
+        self.metrics.record(now_ms, mid, position, equity, bids[0].price if bids else _NAN,
+                            asks[0].price if asks else _NAN, vol, inputs.signal, inputs.imbalance, toxicity)
+
+    def _send(self, now_ms: int, cancel: list[int], modify: list[tuple[int, QuoteLevel]],
+              place: list[QuoteLevel]) -> None:
+        """Send the order manager's actions: cancels, then modifies (in batches of the venue's size), then new
+        orders."""
+        venue, calls = self.venue, self.calls
+        if cancel:
+            venue.cancel_orders(cancel)
+            calls["cancelled"] += len(cancel)
+        if modify:
+            for batch in batched(modify, self.max_batch):
                 venue.modify_orders(batch, now_ms)
-                self.calls["modified"] += len(batch)
-        if actions.place:
-            venue.place_orders(actions.place, now_ms)
-            self.calls["placed"] += len(actions.place)
-        bid = allowed.bids[0].price if allowed.bids else _NAN
-        ask = allowed.asks[0].price if allowed.asks else _NAN
-        self.metrics.record(now_ms, mid, position, state.equity, bid, ask, inputs.vol, inputs.signal,
-                            inputs.imbalance, inputs.toxicity)
+                calls["modified"] += len(batch)
+        if place:
+            venue.place_orders(place, now_ms)
+            calls["placed"] += len(place)
 
     def _update_state(self, now_ms: int, mid: float, position: float, new_fills: int) -> TickState:
         state = self.state
@@ -342,13 +350,16 @@ class Strategy:
         self._last_position = position
         return state
 
-    def _inputs(self, market: Market, position: float) -> QuoteInputs:
-        mid = market.mid
-        vol = self.volatility.update(market)
-        inventory = max(-1.0, min(1.0, position * mid / self.max_position_usd))
-        inputs = QuoteInputs(mid, vol, self.volatility.atr, position, inventory, market=market)
-        for slot, signal in self.signals.items():
-            setattr(inputs, slot, signal.update(market))
+    def _inputs(self, market: Market, mid: float, position: float) -> QuoteInputs:
+        volatility = self.volatility
+        vol = volatility.update(market)
+        inventory = position * mid / self.max_position_usd
+        inventory = inventory if inventory < 1.0 else 1.0  # min(1.0, x), NaN included
+        inventory = inventory if inventory > -1.0 else -1.0  # max(-1.0, x)
+        inputs = QuoteInputs(mid, vol, volatility.atr, position, inventory, market=market)
+        if self.signals:
+            for slot, signal in self.signals.items():
+                setattr(inputs, slot, signal.update(market))
         return inputs
 
     def _take_fills(self) -> int:
@@ -356,10 +367,10 @@ class Strategy:
         if not fills:
             return 0
         self.metrics.fills.extend(fills)
-        record, hook = self.inventory.record, self._fill_hook
+        record, hook, listeners = self.inventory.record_fill, self._fill_hook, self.fill_listeners
         for fill in fills:
-            record(fill)
-            for listener in self.fill_listeners:
+            record(fill.side, fill.price, fill.size, fill.fee)
+            for listener in listeners:
                 listener.on_fill(fill)
             if hook is not None:
                 hook(run=self.run, fill=fill)

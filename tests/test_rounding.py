@@ -3,7 +3,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botmm.rounding import lots_for_notional, round_ask, round_bid, round_lot
+from botmm.rounding import lots_for_notional, relot, round12, round_ask, round_bid, round_lot
 
 ticks = st.sampled_from([0.01, 0.1, 0.5, 1.0, 0.0001, 0.25])
 prices = st.decimals(min_value="0.5", max_value="100000", places=6).map(float)
@@ -45,3 +45,19 @@ def test_lots_for_notional_reaches_the_notional_with_the_fewest_lots(notional, p
     size = lots_for_notional(notional, price, lot)
     assert size * price >= notional * (1 - 1e-9)
     assert (size - lot) * price < notional
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(bool))
+def test_remembered_rounding_gives_round_s_exact_bits(value):
+    """round12 remembers results: asked again (a hit) or for an equal value, it returns round(value, 12) exactly."""
+    expected = round(value, 12).hex()
+    assert round12(value).hex() == expected
+    assert round12(float(repr(value))).hex() == expected  # an equal float, another object: a cache hit
+
+
+@given(st.one_of(st.just(-0.0), st.floats(min_value=0.0, max_value=1e6)), ticks)
+def test_remembered_lot_rounding_gives_round_lot_s_exact_bits(size, lot):
+    """relot, asked twice (the second a cache hit), equals round_lot bit for bit, signed zeros included."""
+    expected = round_lot(size, lot).hex()
+    assert relot(size, lot).hex() == expected
+    assert relot(size, lot).hex() == expected

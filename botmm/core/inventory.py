@@ -39,7 +39,9 @@ class InventoryTracker:
             self.avg_entry = (self.avg_entry * abs(pos) + price * size) / abs(new)
             self.position = new
             return
-        closed = min(size, abs(pos))
+        closed = -pos if pos < 0 else pos  # abs(pos)
+        if not closed < size:  # min(size, abs(pos))
+            closed = size
         self.realized_pnl += closed * (price - self.avg_entry) * (1.0 if pos > 0 else -1.0)
         new = pos + signed
         if abs(new) < 1e-12:

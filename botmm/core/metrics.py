@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import tempfile
 import threading
 from array import array
@@ -85,8 +86,8 @@ class FillLog:
         """Move the pending fills into the columns (by the appending thread)."""
         with self._lock:
             pending, self._pending = self._pending, []
-            for column, values in zip(self._columns(), zip(*pending)):
-                column.extend(values)
+            for column, values in zip(self._columns(), zip(*pending)):  # packed: an array's extend parses each item
+                column.frombytes(struct.pack(f"{len(values)}{column.typecode}", *values))
 
     def _columns(self) -> tuple[array, ...]:
         return self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid
@@ -174,7 +175,7 @@ class MetricsRecorder:
         self.mid.append(mid)
         self.position.append(position)
         self.equity.append(equity)
-        self.ticks.extend(extra)
+        self.ticks.frombytes(_pack_extra(*extra))  # an array's extend parses each value: packing is 2x cheaper
         if len(self.ticks) >= _SPOOL_VALUES:
             self._spill()
 
@@ -255,6 +256,7 @@ ROW_GROUP = 16_384
 year of ticks or fills takes a few MB beyond the records themselves. Also the ticks spooled at a time."""
 _WIDTH = len(TICK_COLUMNS) - 3  # the spooled columns
 _SPOOL_VALUES = ROW_GROUP * _WIDTH
+_pack_extra = struct.Struct(f"{_WIDTH}d").pack
 
 
 def _write_parquet(path: Path, table: Callable[[int, int], Any], rows: int) -> None:

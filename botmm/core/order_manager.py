@@ -17,7 +17,7 @@ modified), and only reduce-only levels are placed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from botmm.config import OrderManagerConfig
 from botmm.model import Order, Quote, QuoteLevel, Side
@@ -55,42 +55,48 @@ class OrderManager:
 
     def reconcile(self, desired: Quote, open_orders: Sequence[Order], mode: str = NORMAL) -> Actions:
         """The actions that turn ``open_orders`` into ``desired`` in quoting ``mode`` (see the module doc)."""
-        actions = Actions()
+        actions = Actions([], [], [])
         bids: list[Order] = []
         asks: list[Order] = []
         for order in open_orders:
-            if order.side is _BUY:
+            side = order.side
+            if side is _BUY:
                 bids.append(order)
-            elif order.side is _SELL:
+            elif side is _SELL:
                 asks.append(order)
         if len(bids) > 1:
             bids.sort(key=_price, reverse=True)
         if len(asks) > 1:
             asks.sort(key=_price)
         threshold_frac = self.threshold_frac if mode == NORMAL else self.band_frac
-        self._pair(desired.bids, bids, actions, threshold_frac)
-        self._pair(desired.asks, asks, actions, threshold_frac)
+        kept = self._pair(desired.bids, bids, actions, threshold_frac)
+        kept += self._pair(desired.asks, asks, actions, threshold_frac)
+        actions.kept = kept
         if mode == REDUCE_ONLY:
             _reduce_only(actions)
-        self.calls_saved += actions.kept
+        self.calls_saved += kept
         return actions
 
-    def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions, threshold_frac: float) -> None:
+    def _pair(self, levels: list[QuoteLevel], orders: list[Order], actions: Actions, threshold_frac: float) -> int:
+        """Pair one side's levels with its orders into ``actions``; returns how many orders are kept."""
+        kept = 0
         if orders:
             refill, tolerance, threshold_abs = self.refill_partial, self.size_tolerance, self.threshold_abs
+            modify = actions.modify
             for level, order in zip(levels, orders):
+                price = order.price
                 size = order.size if refill else order.size + order.filled
-                moved = abs(level.price - order.price)
-                if abs(level.size - size) <= tolerance and (
-                    moved <= threshold_abs or moved <= threshold_frac * order.price
-                ):
-                    actions.kept += 1
+                moved = abs(level.price - price)
+                if abs(level.size - size) <= tolerance and (moved <= threshold_abs or moved <= threshold_frac * price):
+                    kept += 1
                 else:
-                    actions.modify.append((order.oid, level))
-        if len(levels) > len(orders):
-            actions.place.extend(levels[len(orders):])
-        elif len(orders) > len(levels):
-            actions.cancel.extend(order.oid for order in orders[len(levels):])
+                    modify.append((order.oid, level))
+        n_levels, n_orders = len(levels), len(orders)
+        if n_levels > n_orders:
+            actions.place.extend(levels[n_orders:] if n_orders else levels)
+        elif n_orders > n_levels:
+            actions.cancel.extend(order.oid for order in orders[n_levels:])
+        return kept
 
 
 def _reduce_only(actions: Actions) -> None:
@@ -106,7 +112,9 @@ def _price(order: Order) -> float:
     return order.price
 
 
-def batched(items: Sequence, size: int) -> Iterator[Sequence]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def batched(items: Sequence, size: int) -> list[Sequence]:
+    """Consecutive slices of at most ``size`` items; ``items`` itself when it fits in one (the usual case: no copy,
+    no generator per tick)."""
+    if len(items) <= size:
+        return [items] if items else []
+    return [items[start:start + size] for start in range(0, len(items), size)]

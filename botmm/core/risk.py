@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 from botmm.config import RiskLimits
 from botmm.errors import ConfigError
-from botmm.model import Quote, QuoteLevel, RiskState
+from botmm.model import Quote, QuoteLevel, RiskState, make_level
 from botmm.rounding import round_lot
 
 _DAY_MS = 86_400_000
@@ -54,7 +54,8 @@ class RiskManager:
         self.capital = capital
         self.lot = lot
         self.state = RiskState.SAFE
-        self.reason = ""
+        self._reason: Optional[str] = ""  # None: at the position limit, worded when read (see ``reason``)
+        self._exposure = 0.0  # position * mid at the last check
         self._day = -1
         self._day_open_equity = capital
         self._carried = 0.0  # the day's realised PnL of earlier processes (a restart), for the daily loss
@@ -84,9 +85,17 @@ class RiskManager:
     def reset(self) -> None:
         """Lift a circuit break by hand (an operator's decision, also after ruin): errors forgotten, the day's loss and
         the drawdown's peak measured afresh from the next check."""
-        self._paused_until, self._day, self.state, self.reason = 0, -1, _SAFE, ""
+        self._paused_until, self._day, self.state, self._reason = 0, -1, _SAFE, ""
         self.stopped, self._peak = "", 0.0
         self._errors.clear()
+
+    @property
+    def reason(self) -> str:
+        """Why the last check was not SAFE ("" when it was). The position limit's reason is worded only when read:
+        a bot can sit at the limit for many ticks, and formatting floats each tick costs more than the check."""
+        if self._reason is None:
+            self._reason = f"position {self._exposure:+.2f} USD at the limit"
+        return self._reason
 
     @property
     def day(self) -> int:
@@ -130,10 +139,10 @@ class RiskManager:
               and now_ms - data_ms > self._max_data_age_ms):
             state, reason = _CIRCUIT_BREAK, f"stale data: {(now_ms - data_ms) / 1000:.1f}s"
         elif abs(position) * mid >= (self._release_usd if self.state is _POSITION_LIMIT else self._entry_usd):
-            state, reason = _POSITION_LIMIT, f"position {position * mid:+.2f} USD at the limit"
+            state, reason, self._exposure = _POSITION_LIMIT, None, position * mid
         else:
             state, reason = _SAFE, ""
-        self.state, self.reason = state, reason
+        self.state, self._reason = state, reason
         return state
 
     def _ruin(self, equity: float) -> str:
@@ -158,9 +167,9 @@ class RiskManager:
         bids, asks = quote.bids, quote.asks
         if state is _POSITION_LIMIT:
             if position > 0:
-                bids, asks = [], [level._replace(reduce_only=True) for level in asks]
+                bids, asks = [], [make_level((*level[:3], True)) for level in asks]
             else:
-                bids, asks = [level._replace(reduce_only=True) for level in bids], []
+                bids, asks = [make_level((*level[:3], True)) for level in bids], []
         limits = self.limits
         cap = limits.max_open_orders
         if len(bids) + len(asks) > cap:

@@ -42,8 +42,9 @@ import numpy as np
 from botmm.config import AssetConfig, ComponentParams, require
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
-from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side
+from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side, make_fill
 from botmm.protocols import Feed, SimulatedVenue
+from botmm.rounding import round12
 from botmm.sim.costs import Costs, Funding
 
 
@@ -77,6 +78,7 @@ class CandleVenue(SimulatedVenue):
         wall_clock: bool = False, speed: float = 1.0,
     ):
         self.feed, self.fill, self.asset, self.costs = feed, fill, asset, costs
+        self._fee_rates = (costs.taker_fee, costs.maker_fee)  # indexed by ``maker``
         tick = asset.tick_size  # how far beyond the price a bar must trade, less float noise
         self.margin = (tick if fill.rule == "through" else 0.0) - tick * 1e-6
         self.wall_clock, self.speed = wall_clock, speed
@@ -84,10 +86,11 @@ class CandleVenue(SimulatedVenue):
         self.orders: dict[int, Order] = {}
         self.fills = FillLog()
         self.rejected = self.taker_fills = 0
-        self.book = InventoryTracker()  # the venue's own record of the account's position
+        self._book = InventoryTracker()  # the venue's own record of the account's position (see ``book``)
+        self._booked = 0  # fills booked into it so far
         self._oid = 0
         self._batches: Iterator[Candles] | None = None
-        self._bar: list[list] = []  # columns of the current batch as Python lists
+        self._bar: list[tuple] = []  # the current batch's bars, each a tuple of the CANDLE_ARRAYS values
         self._i = self._n = 0  # the next bar and the length of the current batch
         self._bar_ms = 0
         self._t0 = 0  # wall-clock ms of the first bar's open (paper)
@@ -117,7 +120,7 @@ class CandleVenue(SimulatedVenue):
                 half = 0.5 * self.asset.tick_size
                 columns["bid"] = np.where(no_book, columns["close"] - half, columns["bid"])
                 columns["ask"] = np.where(no_book, columns["close"] + half, columns["ask"])
-            self._bar = [columns[name].tolist() for name in CANDLE_ARRAYS]
+            self._bar = list(zip(*(columns[name].tolist() for name in CANDLE_ARRAYS)))
             self._i, self._n = 0, len(batch)
         return True
 
@@ -127,25 +130,32 @@ class CandleVenue(SimulatedVenue):
             return None
         if self.wall_clock:
             return self._t0 + int((self._k + 1) * self._bar_ms / self.speed)
-        return self._bar[0][self._i] + self._bar_ms
+        return self._bar[self._i][0] + self._bar_ms
 
     def poll(self, now_ms: int) -> Market | None:
-        end = self.next_tick()
-        while end is not None and end <= now_ms:
-            self._release(end)
+        if self.wall_clock:
             end = self.next_tick()
+            while end is not None and end <= now_ms:
+                self._release(end)
+                end = self.next_tick()
+        else:  # a backtest: the bars' own clock, read here without a call per bar
+            while self._i < self._n or self._load():
+                end = self._bar[self._i][0] + self._bar_ms
+                if end > now_ms:
+                    break
+                self._release(end)
         return self._market
 
     def _release(self, end_ms: int) -> None:
         i = self._i
-        _, o, h, low, c, v, bid, ask, bid_size, ask_size = self._bar
+        _, o, h, low, c, v, bid, ask, bid_size, ask_size = self._bar[i]
         self._i = i + 1
         self._k += 1
         if self.orders:
-            self._match(end_ms, o[i], h[i], low[i], c[i], v[i])
-        self._market = Market(end_ms, bid[i], ask[i], o[i], h[i], low[i], c[i], v[i], bid_size[i], ask_size[i])
+            self._match(end_ms, o, h, low, c, v)
+        self._market = Market(end_ms, bid, ask, o, h, low, c, v, bid_size, ask_size)
         if end_ms >= self.funding.due_ms:
-            self.funding.settle(end_ms, self.book.position, c[i])
+            self.funding.settle(end_ms, self.book.position, c)
 
     def _match(self, end_ms: int, open_: float, high: float, low: float, close: float, volume: float) -> None:
         margin = self.margin
@@ -158,7 +168,9 @@ class CandleVenue(SimulatedVenue):
         cap = self.fill.volume_cap
         budget = math.inf if cap is None else cap * volume
         for order in hits:
-            size = min(order.size, budget)
+            size = order.size
+            if budget < size:  # min(size, budget)
+                size = budget
             if size <= 0:
                 return
             budget -= size
@@ -195,39 +207,51 @@ class CandleVenue(SimulatedVenue):
         return walked
 
     def _fill(self, order: Order, size: float, ts: int, price: float, maker: bool) -> None:
-        fee = (self.costs.maker_fee if maker else self.costs.taker_fee) * price * size
-        fill = Fill(ts, order.oid, order.side, price, size, fee, maker)
-        self.fills.append(fill)
-        self.taker_fills += not maker
+        side = order.side
+        fee = self._fee_rates[maker] * price * size
+        self.fills.append(make_fill((ts, order.oid, side, price, size, fee, maker, 0)))
+        if not maker:
+            self.taker_fills += 1
         remaining = order.size - size
-        order.size = round(remaining, 12) if remaining else 0.0
-        order.filled = round(order.filled + size, 12)
+        order.size = round12(remaining) if remaining else 0.0
+        filled = order.filled + size
+        order.filled = round12(filled) if filled else filled
         if order.size <= 0:
             self.orders.pop(order.oid, None)
-        self.book.record(fill)
+
+    @property
+    def book(self) -> InventoryTracker:
+        """The venue's own record of the account's position, brought up to date with its fills when read: most
+        backtests never read it (no funding), so each fill is booked once, by the job, rather than twice."""
+        fills, self._booked = self.fills.since(self._booked)
+        record = self._book.record_fill
+        for fill in fills:
+            record(fill.side, fill.price, fill.size, fill.fee)
+        return self._book
 
     # -- orders ------------------------------------------------------------------------------------------------
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
         placed = []
-        market = self._market
-        for level in levels:
-            crossing = market is not None and (
-                level.price >= market.ask if level.side is _BUY else level.price <= market.bid)
-            if crossing and self.fill.post_only:
+        market, orders, post_only = self._market, self.orders, self.fill.post_only
+        for side, price, size, _ in levels:
+            crossing = market is not None and (price >= market.ask if side is _BUY else price <= market.bid)
+            if crossing and post_only:
                 self.rejected += 1  # post-only: would cross on arrival
                 continue
-            self._oid += 1
-            order = Order(self._oid, level.side, level.price, level.size, now_ms)
+            self._oid = oid = self._oid + 1
+            order = Order(oid, side, price, size, now_ms)
             placed.append(order)
             if crossing:  # takes liquidity: all of it at the best opposite price
-                self._fill(order, order.size, now_ms, market.ask if level.side is _BUY else market.bid, False)
+                self._fill(order, size, now_ms, market.ask if side is _BUY else market.bid, False)
             else:
-                self.orders[order.oid] = order
+                orders[oid] = order
         return placed
 
     def modify_orders(self, changes: Sequence[tuple[int, QuoteLevel]], now_ms: int) -> list[Order]:
         """Cancel-and-replace, as on Hyperliquid: the new order gets a new id and a new place in the queue."""
-        self.cancel_orders([oid for oid, _ in changes])
+        pop = self.orders.pop
+        for oid, _ in changes:
+            pop(oid, None)
         return self.place_orders([level for _, level in changes], now_ms)
 
     def cancel_orders(self, oids: Sequence[int]) -> None:
@@ -250,7 +274,8 @@ class CandleVenue(SimulatedVenue):
                 "taker_fills": self.taker_fills}
 
     def get_position(self) -> Position:
-        return Position(self.book.position, self.book.avg_entry)
+        book = self.book
+        return Position(book.position, book.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         return self.fills.since(cursor)

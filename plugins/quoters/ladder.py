@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm import Quote, QuoteLevel, QuoteParams, Side, require, round_ask, round_bid, round_lot
+from botmm import Quote, QuoteParams, Side, make_level, require, round_ask, round_bid, round_lot
 
 # Enum members are slow class attributes on Python 3.11 (a descriptor call each): look them up once.
 _BUY, _SELL = Side.BUY, Side.SELL
@@ -39,8 +39,8 @@ def ladder(bid: float, ask: float, mid: float, p: LadderParams, size_mult: float
     if bid0 >= ask0:
         ask0 = round_ask(bid0 + tick, tick)
     notional = p.order_size_usd * size_mult
-    bids = [QuoteLevel(_BUY, bid0, round_lot(notional / bid0, lot))] if bid0 > 0 else []
-    asks = [QuoteLevel(_SELL, ask0, round_lot(notional / ask0, lot))]
+    bids = [make_level((_BUY, bid0, round_lot(notional / bid0, lot), False))] if bid0 > 0 else []
+    asks = [make_level((_SELL, ask0, round_lot(notional / ask0, lot), False))]
     if p.num_levels > 1:
         step = p.level_spacing_bps * 1e-4 * mid
         for k in range(1, p.num_levels):
@@ -48,6 +48,6 @@ def ladder(bid: float, ask: float, mid: float, p: LadderParams, size_mult: float
             bid_k = round_bid(bid0 - k * step, tick)
             ask_k = round_ask(ask0 + k * step, tick)
             if bid_k > 0:
-                bids.append(QuoteLevel(_BUY, bid_k, round_lot(notional / bid_k, lot)))
-            asks.append(QuoteLevel(_SELL, ask_k, round_lot(notional / ask_k, lot)))
+                bids.append(make_level((_BUY, bid_k, round_lot(notional / bid_k, lot), False)))
+            asks.append(make_level((_SELL, ask_k, round_lot(notional / ask_k, lot), False)))
     return Quote(bids, asks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from botmm import (AssetConfig, BuildContext, ComponentParams, Quote, QuoteLevel, SizeContext, hookimpl,
-                   lots_for_notional, round_lot)
+                   lots_for_notional, relot)
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,10 @@ class FixedSizer:
 
     def _side(self, levels: list[QuoteLevel]) -> list[QuoteLevel]:
         lot, min_notional = self.lot, self.min_notional
-        out = []
-        for level in levels:
+        out = None  # a copy, from the first level resized on
+        for k, level in enumerate(levels):
             side, price, size, _ = level
-            lots = round_lot(size, lot)
+            lots = relot(size, lot)
             if lots * price < min_notional:
                 if not self.lifted:
                     self.lifted = True
@@ -35,8 +35,13 @@ class FixedSizer:
                                 "sizer scaling) is raised to asset.min_notional=%g (said once)",
                                 self.order_size_usd, lots * price, min_notional)
                 lots = lots_for_notional(min_notional, price, lot)
-            out.append(level if lots == size else QuoteLevel(side, price, lots))
-        return levels if out == levels else out  # every level kept: the list given
+            if lots != size:
+                if out is None:
+                    out = levels[:k]
+                out.append(QuoteLevel(side, price, lots))
+            elif out is not None:
+                out.append(level)
+        return levels if out is None else out  # every level kept: the list given
 
 
 def make_fixed(params: ComponentParams, ctx: BuildContext) -> FixedSizer:
