@@ -69,10 +69,10 @@ __all__ = [
     "lots_for_notional",
     "make_level",
     "parse_duration",
+    "relot",
     "require",
     "round_ask",
     "round_bid",
-    "relot",
     "round_lot",
     "to_params",
 ]
