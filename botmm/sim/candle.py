@@ -86,7 +86,7 @@ class CandleVenue(SimulatedVenue):
         self.orders: dict[int, Order] = {}
         self.fills = FillLog()
         self.rejected = self.taker_fills = 0
-        self._book = InventoryTracker()  # the venue's own record of the account's position (see ``book``)
+        self._inventory = InventoryTracker()  # the venue's own record of the account's position (see ``inventory``)
         self._booked = 0  # fills booked into it so far
         self._oid = 0
         self._batches: Iterator[Candles] | None = None
@@ -155,7 +155,7 @@ class CandleVenue(SimulatedVenue):
             self._match(end_ms, o, h, low, c, v)
         self._market = Market(end_ms, bid, ask, o, h, low, c, v, bid_size, ask_size)
         if end_ms >= self.funding.due_ms:
-            self.funding.settle(end_ms, self.book.position, c)
+            self.funding.settle(end_ms, self.inventory.position, c)
 
     def _match(self, end_ms: int, open_: float, high: float, low: float, close: float, volume: float) -> None:
         margin = self.margin
@@ -220,14 +220,14 @@ class CandleVenue(SimulatedVenue):
             self.orders.pop(order.oid, None)
 
     @property
-    def book(self) -> InventoryTracker:
+    def inventory(self) -> InventoryTracker:
         """The venue's own record of the account's position, brought up to date with its fills when read: most
         backtests never read it (no funding), so each fill is booked once, by the job, rather than twice."""
         fills, self._booked = self.fills.since(self._booked)
-        record = self._book.record_fill
+        record = self._inventory.record_fill
         for fill in fills:
             record(fill.side, fill.price, fill.size, fill.fee)
-        return self._book
+        return self._inventory
 
     # -- orders ------------------------------------------------------------------------------------------------
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
@@ -274,8 +274,8 @@ class CandleVenue(SimulatedVenue):
                 "taker_fills": self.taker_fills}
 
     def get_position(self) -> Position:
-        book = self.book
-        return Position(book.position, book.avg_entry)
+        inventory = self.inventory
+        return Position(inventory.position, inventory.avg_entry)
 
     def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
         return self.fills.since(cursor)

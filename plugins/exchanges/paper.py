@@ -47,7 +47,7 @@ class PaperVenue(CandleVenue, LiveVenue):
         return f"paper-{self.asset.symbol}"
 
     def reconcile(self) -> Reconciliation:
-        return Reconciliation(self.book.position, self.book.avg_entry, len(self.orders))
+        return Reconciliation(self.inventory.position, self.inventory.avg_entry, len(self.orders))
 
     def arm_dead_mans_switch(self) -> bool:
         return True
