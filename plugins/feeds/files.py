@@ -9,15 +9,18 @@ dataset that ``botmm data fetch`` writes.
   defaults to the asset's symbol.
 
 ``candles_file`` warns when the file's prices are more than ``SCALE_MISMATCH`` times off the asset's ``ref_price``
-(BTC bars run as ``asset=eth``, say). Both check the bars and refuse bad ones with one line naming the file, unless ``repair`` names repairs: ``none``,
-``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates, fill_gaps (semantics in
-:mod:`botmm.data.candles`; each repair is counted in a logged warning). Factories only check that the data exists;
-the bars are read and checked when the run starts.
+(BTC bars run as ``asset=eth``, say). Both check the bars and refuse bad ones with one line naming the file, unless
+``repair`` names repairs: ``none``, ``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates,
+fill_gaps (semantics in :mod:`botmm.data.candles`; each repair is counted in a logged warning). ``candles_file`` reads
+and checks its file when it is built, so the CLI's up-front check reports a bad row before the job starts; the
+dataset's month files are read and checked as the run reaches them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, Optional
@@ -27,7 +30,7 @@ from omegaconf import MISSING
 
 from botmm.config import AssetConfig, ComponentParams, require
 from botmm.errors import ConfigError
-from botmm.model import Candles
+from botmm.model import CANDLE_ARRAYS, Candles
 from botmm.registry import BuildContext, hookimpl
 
 log = logging.getLogger(__name__)
@@ -62,21 +65,36 @@ BATCH_BARS = 10_000
 
 
 class CandlesFile:
+    """A candle file, read and checked when the feed is built, so that a bad row is reported in one line before the
+    job starts (the CLI builds every component first)."""
+
     def __init__(self, params: CandlesFileParams, asset: AssetConfig):
         self.params, self.asset = params, asset
+        stat = os.stat(params.path)
+        self.bars = _read(params.path, (stat.st_size, stat.st_mtime_ns), tuple(sorted(params.columns.items())),
+                          params.ts_unit, params.volume_unit, params.repair)
 
     def batches(self) -> Iterator[Candles]:
-        from botmm.data.candles import read_candles
-
-        p = self.params
-        bars = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
-                            repair=p.repair)
+        p, bars = self.params, self.bars
         median = float(np.median(bars.close)) if len(bars) else self.asset.ref_price
         if not self.asset.ref_price / SCALE_MISMATCH <= median <= self.asset.ref_price * SCALE_MISMATCH:
             log.warning("feed.path=%s: prices around %.4g do not fit asset=%s (typically %g); is asset= right?",
                         p.path, median, self.asset.symbol.lower(), self.asset.ref_price)
         for start in range(0, len(bars), BATCH_BARS):  # the venue turns each batch into Python lists
             yield bars.slice(start, start + BATCH_BARS)
+
+
+@functools.lru_cache(maxsize=1)
+def _read(path: str, stamp: tuple[int, int], columns: tuple[tuple[str, str], ...], ts_unit: str, volume_unit: str,
+          repair: str) -> Candles:
+    """The file's bars, read once for the CLI's check and the job that follows it (``stamp``: the file's size and
+    modification time, so a changed file is read again); read-only, as the job and a sweep's next job share them."""
+    from botmm.data.candles import read_candles
+
+    bars = read_candles(path, columns=dict(columns), ts_unit=ts_unit, volume_unit=volume_unit, repair=repair)
+    for name in CANDLE_ARRAYS:
+        getattr(bars, name).flags.writeable = False
+    return bars
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:
