@@ -121,6 +121,7 @@ CASES = [
     case("data convert binance {tmp}/truncated.gz", "{tmp}/truncated.gz"),
     case("data convert binance {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert binance {tmp}/nosnapshot.gz", "{tmp}/nosnapshot.gz"),
+    case("data convert binance {tmp}/continuation.gz", "{tmp}/continuation.gz"),
     case("data convert hyperliquid {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert hyperliquid {tmp}/hyperliquid.gz --out {tmp}/afile/out", "{tmp}/afile"),
     case("data convert tardis {tmp}/bad.csv", "{tmp}/bad.csv"),
@@ -158,6 +159,8 @@ def _write_inputs(tmp: Path) -> None:
         f.write(b"1 {not json\n")
     with gzip.open(tmp / "nosnapshot.gz", "wb") as f:
         f.write(diff)
+    with gzip.open(tmp / "continuation.gz", "wb") as f:  # a day's second file, given without the first
+        f.write(diff * 200_000)
     book = (b'1737918843000000000 {"channel": "l2Book", "data": {"coin": "BTC", "time": 1737918843000, "levels": '
             b'[[{"px": "100.0", "sz": "1.0", "n": 1}], [{"px": "101.0", "sz": "1.0", "n": 1}]]}}\n')
     with gzip.open(tmp / "hyperliquid.gz", "wb") as f:
