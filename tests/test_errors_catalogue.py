@@ -43,14 +43,15 @@ class Case:
     args: tuple[str, ...]
     names: str  # what the line must contain: the bad key, value, file or option
     network: bool = False
+    cwd: str | None = None  # where it runs: its own empty folder unless given
 
     @property
     def limit_s(self) -> float:
         return NETWORK_LIMIT_S if self.network else WALL_LIMIT_S
 
 
-def case(command: str, names: str, network: bool = False) -> Case:
-    return Case(tuple(command.split()), names, network)
+def case(command: str, names: str, network: bool = False, cwd: str | None = None) -> Case:
+    return Case(tuple(command.split()), names, network, cwd)
 
 
 CASES = [
@@ -115,6 +116,9 @@ CASES = [
     case("backtest feed=candles_file feed.path={tmp}/empty.csv", "{tmp}/empty.csv"),
     case("backtest feed=candles_file feed.path={tmp}/afile", "{tmp}/afile"),
     case("backtest hydra.run.dir={tmp}/afile/out", "{tmp}/afile"),
+    # sysfs refuses new files even to root, whom permission bits do not stop: a folder nobody can write into
+    case("backtest hydra.run.dir=/sys/botmm_out", "cannot write into /sys"),
+    case("backtest feed.bars=50", "cannot write into /sys", cwd="/sys"),
     case("backtest feed.bars=50 logging.path={tmp}/afile/bot.log", "{tmp}/afile"),
     case("replay feed.path={tmp}/missing", "{tmp}/missing"),
     case("replay feed.path={tmp}/fake.parquet", "{tmp}/fake.parquet"),
@@ -124,6 +128,7 @@ CASES = [
     case("data convert binance {tmp}/continuation.gz", "{tmp}/continuation.gz"),
     case("data convert hyperliquid {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert hyperliquid {tmp}/hyperliquid.gz --out {tmp}/afile/out", "{tmp}/afile"),
+    case("data convert hyperliquid {tmp}/hyperliquid.gz --out /sys/botmm_out", "/sys/botmm_out"),
     case("data convert tardis {tmp}/bad.csv", "{tmp}/bad.csv"),
     # command-line options
     case("data fetch --venue hyperliquid --symbol BTC --start 2024-13-01", "--start"),
@@ -216,7 +221,7 @@ def _run(server: ForkCli, case: Case, tmp: Path, places: dict[str, str], attempt
     cwd = tmp / f"cwd_{CASES.index(case)}_{attempt}"
     cwd.mkdir()
     out, err = cwd / ".stdout", cwd / ".stderr"
-    ran = server.run(argv, cwd, out, err)
+    ran = server.run(argv, Path(case.cwd) if case.cwd else cwd, out, err)
     results = [*cwd.rglob("result.json"), *tmp.glob("afile*/**/result.json")]
     outcome = Outcome(case, argv, case.names.format(tmp=tmp), ran.code, out.read_text(), err.read_text(),
                       server.startup_s + ran.wall_s, server.startup_cpu_s + ran.cpu_s, results)
@@ -261,7 +266,8 @@ def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str], server: Fo
             text = text.replace(f"'127.0.0.1', {port})", f"'127.0.0.1', {placeholder})")
         return text
 
-    entries = [f"$ botmm {shown(' '.join(o.argv))}\n{shown(o.stderr.rstrip())}" for o in ran]
+    entries = [f"$ {f'cd {o.case.cwd} && ' if o.case.cwd else ''}botmm {shown(' '.join(o.argv))}\n"
+               f"{shown(o.stderr.rstrip())}" for o in ran]
     page = (
         "# What a bad input gets\n\n"
         "Each command below is a mistake a user can make; each stops before anything trades, with one line on stderr\n"
@@ -296,7 +302,7 @@ def _without_figures(page: str) -> str:
 
 
 def test_there_are_at_least_60_distinct_bad_inputs() -> None:
-    assert len({c.args for c in CASES}) == len(CASES) >= 60
+    assert len({(c.args, c.cwd) for c in CASES}) == len(CASES) >= 60
 
 
 def _problem(outcome: Outcome) -> str | None:
