@@ -51,7 +51,7 @@ import numpy as np
 from botmm.config import AssetConfig, parse_duration
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
-from botmm.data.l2 import L2Events, L2Feed, L2Meta, ValidationReport
+from botmm.data.l2 import L2Events, L2Feed
 from botmm.errors import DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import SimulatedVenue
