@@ -122,6 +122,7 @@ CASES = [
     case("backtest feed.bars=50 logging.path={tmp}/afile/bot.log", "{tmp}/afile"),
     case("replay feed.path={tmp}/missing", "{tmp}/missing"),
     case("replay feed.path={tmp}/fake.parquet", "{tmp}/fake.parquet"),
+    case("replay feed.path={tmp}/l2/BTC", "{tmp}/l2/BTC/2024-01-01_00.parquet"),  # an hour file that is a folder
     case("data convert binance {tmp}/truncated.gz", "{tmp}/truncated.gz"),
     case("data convert binance {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert binance {tmp}/nosnapshot.gz", "{tmp}/nosnapshot.gz"),
@@ -154,6 +155,7 @@ def _write_inputs(tmp: Path) -> None:
     (tmp / "bad.csv").write_text("ts,open,high,low,close,volume\n1704067200000,1,2,0.5,oops,3\n")
     (tmp / "empty.csv").write_text("")
     (tmp / "fake.parquet").write_text("not parquet\n")
+    (tmp / "l2" / "BTC" / "2024-01-01_00.parquet").mkdir(parents=True)
     snapshot = b'1 {"lastUpdateId": 5, "E": 1, "T": 1, "bids": [["100.0", "1"]], "asks": [["101.0", "1"]]}\n'
     diff = (b'2 {"stream": "btcusdt@depth", "data": {"e": "depthUpdate", "E": 2, "T": 2, "U": 5, "u": 6, "pu": 4, '
             b'"b": [["100.0", "2"]], "a": []}}\n')
