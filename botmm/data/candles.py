@@ -113,6 +113,7 @@ def load_candles(
     volume_unit: str = "base",
     bar_ms: int | None = None,
     repair: str = "none",
+    quiet: bool = False,
 ) -> tuple[Candles, Repairs]:
     """Read a candle file, format by suffix (.csv, .csv.gz, .parquet, .pq); return the bars and what was repaired.
 
@@ -121,12 +122,13 @@ def load_candles(
     ("auto" picks s, ms, us or ns by magnitude: below 1e11, 1e14, 1e17, else ns), ISO-8601 strings or Arrow
     timestamps; those without a zone are UTC. ``volume_unit="quote"`` divides volume by the close to get base units.
     Files have no book, so bid = ask = close and the book sizes are 0. ``bar_ms`` defaults to the median spacing of
-    the timestamps. ``repair`` is described in the module docstring.
+    the timestamps. ``repair`` is described in the module docstring; what it changed is logged unless ``quiet``
+    (the caller then reports it with :func:`log_repairs`).
     """
     name = os.fspath(path)
     _check_options(name, columns, ts_unit, volume_unit, bar_ms, repair)
     return table_candles(_read_table(name), name, columns=columns, ts_unit=ts_unit, volume_unit=volume_unit,
-                         bar_ms=bar_ms, repair=repair)
+                         bar_ms=bar_ms, repair=repair, quiet=quiet)
 
 
 def table_candles(
@@ -139,6 +141,7 @@ def table_candles(
     bar_ms: int | None = None,
     repair: str = "none",
     prev: tuple[int, float] | None = None,
+    quiet: bool = False,
 ) -> tuple[Candles, Repairs]:
     """Check and repair an Arrow table of bars (``name`` labels messages), as :func:`load_candles` does for a file.
 
@@ -203,9 +206,15 @@ def table_candles(
     else:
         _check_gaps(candles, name, None if prev is None else prev[0])
     repairs = Repairs(**counts)
+    if not quiet:
+        log_repairs(name, repairs)
+    return candles, repairs
+
+
+def log_repairs(name: str, repairs: Repairs) -> None:
+    """The warning that says what the repairs changed in ``name`` (nothing when they changed nothing)."""
     if repairs:
         log.warning("%s: repaired: %s", name, repairs)
-    return candles, repairs
 
 
 def check_values(values: Mapping[str, np.ndarray], name: str, sources: Mapping[str, str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Bars from files: ``feed=candles_file`` reads one CSV or Parquet file, ``feed=candles`` a series of the candles
 dataset that ``botmm data fetch`` writes.
 
-* ``candles_file`` (``feed.path=...``), read by :func:`botmm.data.candles.read_candles`: ``columns`` maps botmm's
+* ``candles_file`` (``feed.path=...``), read by :func:`botmm.data.candles.load_candles`: ``columns`` maps botmm's
   names (ts, open, high, low, close, volume) to the file's; ``volume_unit=quote`` converts notional volume to base
   units.
 * ``candles`` reads ``<root>/candles/<venue>/<symbol>/<interval>/`` (:mod:`botmm.data.dataset`) one month file at a
@@ -23,7 +23,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, Optional
 
 import numpy as np
 from omegaconf import MISSING
@@ -32,6 +32,9 @@ from botmm.config import AssetConfig, ComponentParams, require
 from botmm.errors import ConfigError
 from botmm.model import CANDLE_ARRAYS, Candles
 from botmm.registry import BuildContext, hookimpl
+
+if TYPE_CHECKING:
+    from botmm.data.candles import Repairs
 
 log = logging.getLogger(__name__)
 SCALE_MISMATCH = 10.0  # a median close this many times above or below the asset's ref_price is another instrument
@@ -71,11 +74,15 @@ class CandlesFile:
     def __init__(self, params: CandlesFileParams, asset: AssetConfig):
         self.params, self.asset = params, asset
         stat = os.stat(params.path)
-        self.bars = _read(params.path, (stat.st_size, stat.st_mtime_ns), tuple(sorted(params.columns.items())),
-                          params.ts_unit, params.volume_unit, params.repair)
+        self.bars, self.repairs = _read(params.path, (stat.st_size, stat.st_mtime_ns),
+                                        tuple(sorted(params.columns.items())), params.ts_unit, params.volume_unit,
+                                        params.repair)
 
     def batches(self) -> Iterator[Candles]:
+        from botmm.data.candles import log_repairs
+
         p, bars = self.params, self.bars
+        log_repairs(p.path, self.repairs)  # in the job's log, not at the check before it
         median = float(np.median(bars.close)) if len(bars) else self.asset.ref_price
         if not self.asset.ref_price / SCALE_MISMATCH <= median <= self.asset.ref_price * SCALE_MISMATCH:
             log.warning("feed.path=%s: prices around %.4g do not fit asset=%s (typically %g); is asset= right?",
@@ -86,15 +93,17 @@ class CandlesFile:
 
 @functools.lru_cache(maxsize=1)
 def _read(path: str, stamp: tuple[int, int], columns: tuple[tuple[str, str], ...], ts_unit: str, volume_unit: str,
-          repair: str) -> Candles:
-    """The file's bars, read once for the CLI's check and the job that follows it (``stamp``: the file's size and
-    modification time, so a changed file is read again); read-only, as the job and a sweep's next job share them."""
-    from botmm.data.candles import read_candles
+          repair: str) -> tuple[Candles, Repairs]:
+    """The file's bars and what repairing them changed, read once for the CLI's check and the job that follows it
+    (``stamp``: the file's size and modification time, so a changed file is read again); the bars read-only, as the
+    job and a sweep's next job share them."""
+    from botmm.data.candles import load_candles
 
-    bars = read_candles(path, columns=dict(columns), ts_unit=ts_unit, volume_unit=volume_unit, repair=repair)
+    bars, repairs = load_candles(path, columns=dict(columns), ts_unit=ts_unit, volume_unit=volume_unit,
+                                 repair=repair, quiet=True)
     for name in CANDLE_ARRAYS:
         getattr(bars, name).flags.writeable = False
-    return bars
+    return bars, repairs
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:
