@@ -13,6 +13,7 @@ import copy
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -191,14 +192,18 @@ def _check_output_dir(overrides: list[str], multirun: bool) -> None:
 
 
 def _check_folder(key: str, value: str, folder: Path, hint: str = "") -> None:
-    """``folder`` can be created and written into: the nearest part of it that exists is a writable folder."""
+    """``folder`` can be created and written into: the nearest part of it that exists is a folder a folder can be
+    made in, tried with an empty one removed at once (permission bits do not tell: root ignores them, and a read-only
+    or special file system refuses root too)."""
     existing = folder.expanduser().absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise BotmmError(f"{key}={value}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BotmmError(f"{key}={value}: cannot write into {existing}{hint}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".botmm-write-check-", dir=existing))
+    except OSError as exc:
+        raise BotmmError(f"{key}={value}: cannot write into {existing} ({exc.strerror}){hint}") from None
 
 
 def _plugin_searchpath() -> str | None:

@@ -80,6 +80,28 @@ def candles_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def candles_dataset(tmp_path: Path, candles_csv: Callable[..., Path]) -> Callable[..., Path]:
+    """A factory writing a candles dataset root (``feed=candles feed.root=<root>``) holding the ETH 1-minute bars of
+    ``candles_csv``. ``broken=True`` writes a month file that is not Parquet: the series folder has the file a config
+    check looks for, so only the job, reading it, finds the problem."""
+    from botmm.data.candles import read_candles
+    from botmm.data.dataset import FIELDS, dataset_dir, write_bars
+
+    def write(name: str, broken: bool = False) -> Path:
+        root = tmp_path / name
+        directory = dataset_dir(root, "hyperliquid", "ETH", "1m")
+        directory.mkdir(parents=True)
+        if broken:
+            (directory / "2024-01.parquet").write_text("not parquet\n")
+        else:
+            bars = read_candles(candles_csv(f"{name}.csv"))
+            write_bars(directory, {f: getattr(bars, f) for f in FIELDS}, bars.bar_ms, name)
+        return root
+
+    return write
+
+
+@pytest.fixture
 def restore_root_logger() -> Iterator[None]:
     """Put the root logger's handlers and level back after a test that sets up logging."""
     root = logging.getLogger()

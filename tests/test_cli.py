@@ -176,18 +176,26 @@ def test_multirun_with_joblib_launcher_runs_jobs_in_parallel(tmp_path: Path) -> 
         assert result_of(sweep / str(row["job"]))["fills"] == row["fills"]
 
 
-def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_csv) -> None:
-    good = candles_csv("good.csv")
-    bad = candles_csv("bad.csv", bad_close_row=5)  # exists, so pre-validation passes; reading it fails
-    proc = botmm(tmp_path, "-m", "backtest", "feed=candles_file", f"feed.path={good},{bad}")
+def test_sweep_with_a_failing_job_still_writes_summary(tmp_path: Path, candles_dataset) -> None:
+    good, bad = candles_dataset("good"), candles_dataset("bad", broken=True)  # only reading its month file fails
+    proc = botmm(tmp_path, "-m", "backtest", "feed=candles", f"feed.root={good},{bad}", "asset=eth")
     assert proc.returncode != 0, output(proc)
-    assert "non-numeric value 'oops'" in proc.stdout + proc.stderr, output(proc)
+    month = bad / "candles" / "hyperliquid" / "ETH" / "1m" / "2024-01.parquet"
+    assert f"{month}: cannot read parquet" in proc.stdout + proc.stderr, output(proc)
     rows = summary_rows(sweep_dir(tmp_path))
     assert [(r["rank"], r["status"].partition(":")[0]) for r in rows] == [(1, "ok"), (None, "failed")]
-    assert rows[1]["status"].startswith(f"failed: DataError: {bad}: column 'close' row 5: non-numeric value 'oops'")
-    assert f"feed.path={good}" in rows[0]["overrides"] and f"feed.path={bad}" in rows[1]["overrides"]
+    assert rows[1]["status"].startswith(f"failed: DataError: {month}: cannot read parquet")
+    assert f"feed.root={good}" in rows[0]["overrides"] and f"feed.root={bad}" in rows[1]["overrides"]
     assert rows[0]["fills"] > 0 and rows[0]["score"] is not None
     assert rows[1]["fills"] is None and rows[1]["score"] is None
+
+
+def test_a_sweep_over_a_bad_candle_file_is_refused_before_any_job(tmp_path: Path, candles_csv) -> None:
+    """The file is read when its feed is built, so the up-front check finds its bad row (and the job reuses it)."""
+    good, bad = candles_csv("good.csv"), candles_csv("bad.csv", bad_close_row=5)
+    proc = botmm(tmp_path, "-m", "backtest", "feed=candles_file", f"feed.path={good},{bad}")
+    assert_one_line_error(proc, f"{bad}: column 'close' row 5: non-numeric value 'oops'")
+    assert not (tmp_path / "multirun").exists()
 
 
 # --- modes and Hydra pass-through --------------------------------------------------------------------------------

@@ -116,6 +116,17 @@ def test_a_capture_without_snapshot_or_with_bad_lines_is_refused_in_one_line(tmp
         convert_binance(bad, tmp_path / "out")
 
 
+
+def test_a_capture_without_snapshot_is_refused_before_its_lines_are_parsed(tmp_path):
+    """A continuation file given alone fails at once: the snapshot is looked for in the raw lines, so a bad line
+    after the first (which is parsed, to tell a capture from anything else) is never reached."""
+    src = capture(tmp_path / "continuation.gz", [MESSAGES[4]])
+    with gzip.open(src, "at") as f:
+        f.write("1722470400000000001 {not json\n")
+    with pytest.raises(DataError, match=r"continuation.gz: no REST depth snapshot .*\(convert binance first.gz"):
+        convert_binance(src, tmp_path / "out")
+
+
 def test_the_command_line_writes_the_dataset_and_reports_what_it_did(tmp_path):
     src = capture(tmp_path / "cap.gz")
     out = tmp_path / "orderbook"

@@ -1,43 +1,41 @@
 """The catalogue of bad inputs (``docs/errors.md``): each runs as a user would type it and must end in one line on
-stderr naming what is wrong, exit non-zero, leave no ``result.json`` and fail fast.
+stderr naming what is wrong, exit non-zero, leave no ``result.json`` and fail fast: within ``WALL_LIMIT_S`` (2 s) of
+wall-clock time, start-up included; the network cases within ``NETWORK_LIMIT_S`` (10 s).
 
-Fast is checked twice. The process's own CPU time must stay under ``CPU_LIMIT_S`` (2 s; 3.5 s for the few cases that
-build the order-book replay, whose numba kernels load, or read a candle file, where pyarrow's first array imports
-pandas): that is what a user waits for on an idle machine, and the machine's load does not count against it. The
-wall-clock time must stay under ``WALL_LIMIT_S`` (20 s): generous, so a loaded 2-core CI machine running the suite
-beside it holds it, and the network cases must end within ``NETWORK_LIMIT_S`` more than the slowest case that makes
-no network call. When anything but the measured figures changed, the test rewrites ``docs/errors.md`` from what it
-saw, with the figures of that run, and fails, so the page is never stale.
-
-Slow (77 processes: about 70 s on 2 idle cores, too much for the default suite's budget): ``python -m pytest -m slow
-tests/test_errors_catalogue.py``."""
+The cases run one after another through a fork server (:mod:`fork_cli`): each case is a child forked from a fresh
+interpreter that has imported the CLI and loaded the plugins, so that start-up, paid once, is not paid about 80 times.
+A case's time is the server's start-up (launch to ready) plus the child's own, fork to exit: what a user waits for
+with ``botmm ...``. A case over its limit is timed once more and keeps the faster time (the page counts them). On a
+machine already busier than its cores when the run starts (load average above the core count: other work, not this
+test, sets the pace), wall-clock time measures that work, so the bound is checked on the case's CPU time instead
+(start-up's and the child's); the page says which was checked. When anything but the measured figures changed, the
+test rewrites ``docs/errors.md`` from what it saw, with the figures of that run, and fails, so the page is never
+stale."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import re
 import socket
 import statistics
-import subprocess
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from jobs import BOTMM, cli_env
-
-pytestmark = pytest.mark.slow
+from fork_cli import ForkCli
+from jobs import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "errors.md"
-CPU_LIMIT_S = 2.0
-HEAVY_CPU_LIMIT_S = 3.5  # the order-book replay (numba) and candle files (pyarrow imports pandas)
-WALL_LIMIT_S = 20.0
+WALL_LIMIT_S = 2.0
 NETWORK_LIMIT_S = 10.0
 FIGURES = "Measured when this page was generated"  # the line of the page the test leaves out of its comparison
+CORES = os.cpu_count() or 1
+LOAD = os.getloadavg()[0]  # before any case runs: the machine's other work
+BUSY = LOAD > CORES
 
 
 @dataclass(frozen=True)
@@ -45,16 +43,15 @@ class Case:
     args: tuple[str, ...]
     names: str  # what the line must contain: the bad key, value, file or option
     network: bool = False
-    heavy: bool = False  # builds the order-book replay or reads a candle file: HEAVY_CPU_LIMIT_S
+    cwd: str | None = None  # where it runs: its own empty folder unless given
 
     @property
-    def cpu_limit_s(self) -> float:
-        return HEAVY_CPU_LIMIT_S if self.heavy else CPU_LIMIT_S
+    def limit_s(self) -> float:
+        return NETWORK_LIMIT_S if self.network else WALL_LIMIT_S
 
 
-def case(command: str, names: str, network: bool = False) -> Case:
-    heavy = command.startswith("replay") or "feed=synthetic_l2" in command or "feed=candles_file" in command
-    return Case(tuple(command.split()), names, network, heavy)
+def case(command: str, names: str, network: bool = False, cwd: str | None = None) -> Case:
+    return Case(tuple(command.split()), names, network, cwd)
 
 
 CASES = [
@@ -119,14 +116,20 @@ CASES = [
     case("backtest feed=candles_file feed.path={tmp}/empty.csv", "{tmp}/empty.csv"),
     case("backtest feed=candles_file feed.path={tmp}/afile", "{tmp}/afile"),
     case("backtest hydra.run.dir={tmp}/afile/out", "{tmp}/afile"),
+    # sysfs refuses new files even to root, whom permission bits do not stop: a folder nobody can write into
+    case("backtest hydra.run.dir=/sys/botmm_out", "cannot write into /sys"),
+    case("backtest feed.bars=50", "cannot write into /sys", cwd="/sys"),
     case("backtest feed.bars=50 logging.path={tmp}/afile/bot.log", "{tmp}/afile"),
     case("replay feed.path={tmp}/missing", "{tmp}/missing"),
     case("replay feed.path={tmp}/fake.parquet", "{tmp}/fake.parquet"),
+    case("replay feed.path={tmp}/l2/BTC", "{tmp}/l2/BTC/2024-01-01_00.parquet"),  # an hour file that is a folder
     case("data convert binance {tmp}/truncated.gz", "{tmp}/truncated.gz"),
     case("data convert binance {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert binance {tmp}/nosnapshot.gz", "{tmp}/nosnapshot.gz"),
+    case("data convert binance {tmp}/continuation.gz", "{tmp}/continuation.gz"),
     case("data convert hyperliquid {tmp}/notjson.gz", "{tmp}/notjson.gz"),
     case("data convert hyperliquid {tmp}/hyperliquid.gz --out {tmp}/afile/out", "{tmp}/afile"),
+    case("data convert hyperliquid {tmp}/hyperliquid.gz --out /sys/botmm_out", "/sys/botmm_out"),
     case("data convert tardis {tmp}/bad.csv", "{tmp}/bad.csv"),
     # command-line options
     case("data fetch --venue hyperliquid --symbol BTC --start 2024-13-01", "--start"),
@@ -152,6 +155,7 @@ def _write_inputs(tmp: Path) -> None:
     (tmp / "bad.csv").write_text("ts,open,high,low,close,volume\n1704067200000,1,2,0.5,oops,3\n")
     (tmp / "empty.csv").write_text("")
     (tmp / "fake.parquet").write_text("not parquet\n")
+    (tmp / "l2" / "BTC" / "2024-01-01_00.parquet").mkdir(parents=True)
     snapshot = b'1 {"lastUpdateId": 5, "E": 1, "T": 1, "bids": [["100.0", "1"]], "asks": [["101.0", "1"]]}\n'
     diff = (b'2 {"stream": "btcusdt@depth", "data": {"e": "depthUpdate", "E": 2, "T": 2, "U": 5, "u": 6, "pu": 4, '
             b'"b": [["100.0", "2"]], "a": []}}\n')
@@ -162,6 +166,8 @@ def _write_inputs(tmp: Path) -> None:
         f.write(b"1 {not json\n")
     with gzip.open(tmp / "nosnapshot.gz", "wb") as f:
         f.write(diff)
+    with gzip.open(tmp / "continuation.gz", "wb") as f:  # a day's second file, given without the first
+        f.write(diff * 200_000)
     book = (b'1737918843000000000 {"channel": "l2Book", "data": {"coin": "BTC", "time": 1737918843000, "levels": '
             b'[[{"px": "100.0", "sz": "1.0", "n": 1}], [{"px": "101.0", "sz": "1.0", "n": 1}]]}}\n')
     with gzip.open(tmp / "hyperliquid.gz", "wb") as f:
@@ -206,57 +212,53 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
-    cpu_s: float
-    wall_s: float
+    wall_s: float  # start-up plus the case's own time
+    cpu_s: float  # the same in CPU time
     results: list[Path]
+    timed: int = 1  # runs: a case over its limit runs once more and keeps the faster time
 
 
-def _run(case: Case, tmp: Path, places: dict[str, str]) -> Outcome:
+def _run(server: ForkCli, case: Case, tmp: Path, places: dict[str, str], attempt: int = 1) -> Outcome:
     argv = [arg.format(tmp=tmp, **places) for arg in case.args]
-    cwd = tmp / f"cwd_{CASES.index(case)}"
+    cwd = tmp / f"cwd_{CASES.index(case)}_{attempt}"
     cwd.mkdir()
     out, err = cwd / ".stdout", cwd / ".stderr"
-    start = time.monotonic()
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([*BOTMM, *argv], cwd=cwd, env=cli_env(), stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own CPU time, whatever else the machine runs
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
+    ran = server.run(argv, Path(case.cwd) if case.cwd else cwd, out, err)
     results = [*cwd.rglob("result.json"), *tmp.glob("afile*/**/result.json")]
-    return Outcome(case, argv, case.names.format(tmp=tmp), proc.returncode, out.read_text(), err.read_text(),
-                   usage.ru_utime + usage.ru_stime, wall, results)
+    outcome = Outcome(case, argv, case.names.format(tmp=tmp), ran.code, out.read_text(), err.read_text(),
+                      server.startup_s + ran.wall_s, server.startup_cpu_s + ran.cpu_s, results)
+    if attempt > 1 or (outcome.cpu_s if BUSY and not case.network else outcome.wall_s) < case.limit_s:
+        return outcome
+    # over the limit: the machine's other load, or the case? Timed once more, the faster kept (as timeit keeps its
+    # best repeat); a result.json of either run still fails it
+    again = _run(server, case, tmp, places, attempt + 1)
+    faster = min(outcome, again, key=lambda o: o.wall_s)
+    return dataclasses.replace(faster, results=outcome.results + again.results, timed=2)
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
+def _run_all(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
+    """Every case, two at a time; docs/errors.md rewritten when what they printed changed."""
     tmp = tmp_path_factory.mktemp("bad_inputs")
     _write_inputs(tmp)
     silent = SilentServer()
     refused = _refused_port()
     places = {"refused": f"http://127.0.0.1:{refused}", "silent": f"http://127.0.0.1:{silent.port}",
               "refused_ws": f"ws://127.0.0.1:{refused}", "silent_ws": f"ws://127.0.0.1:{silent.port}"}
+    env = cli_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's second run finds the bytecode the first wrote ...
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.mktemp("bytecode"))  # ... kept out of the checkout
+    ForkCli(env).close()  # that first run
+    server = ForkCli(env)
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            ran = list(pool.map(lambda c: _run(c, tmp, places), CASES))
+        ran = [_run(server, case, tmp, places) for case in CASES]
     finally:
         silent.close()
-    _write_page(ran, tmp, {refused: "<port>", silent.port: "<port>"})
+        server.close()
+    _write_page(ran, tmp, {refused: "<port>", silent.port: "<port>"}, server)
     return ran
 
 
-@pytest.fixture(scope="module")
-def startup_s(outcomes: list[Outcome]) -> float:
-    """Wall-clock time of the slowest case that makes no network call: what start-up takes on this machine now."""
-    return max(o.wall_s for o in outcomes if not o.case.network)
-
-
-@pytest.fixture(scope="module")
-def page_before() -> str:
-    """docs/errors.md as committed, read before the catalogue rewrites it."""
-    return PAGE.read_text() if PAGE.is_file() else ""
-
-
-def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str]) -> None:
+def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str], server: ForkCli) -> None:
     """docs/errors.md from what the cases printed, the test's folder and ports replaced by placeholders."""
 
     def shown(text: str) -> str:
@@ -266,59 +268,69 @@ def _write_page(ran: list[Outcome], tmp: Path, ports: dict[int, str]) -> None:
             text = text.replace(f"'127.0.0.1', {port})", f"'127.0.0.1', {placeholder})")
         return text
 
-    entries = [f"$ botmm {shown(' '.join(o.argv))}\n{shown(o.stderr.rstrip())}" for o in ran]
+    entries = [f"$ {f'cd {o.case.cwd} && ' if o.case.cwd else ''}botmm {shown(' '.join(o.argv))}\n"
+               f"{shown(o.stderr.rstrip())}" for o in ran]
     page = (
         "# What a bad input gets\n\n"
         "Each command below is a mistake a user can make; each stops before anything trades, with one line on stderr\n"
         "naming the bad key, value, file or option, exits non-zero and writes no `result.json`. `<tmp>` is a folder\n"
-        "holding the bad files. Generated by `tests/test_errors_catalogue.py` (`python -m pytest -m slow\n"
+        "holding the bad files. Generated by `tests/test_errors_catalogue.py` (`python -m pytest\n"
         "tests/test_errors_catalogue.py`), which rewrites this page: do not edit it by hand.\n\n"
-        f"Each exits in under {CPU_LIMIT_S:g} s of CPU time ({HEAVY_CPU_LIMIT_S:g} s when it builds the order-book "
-        f"replay or reads a\ncandle file), under {WALL_LIMIT_S:g} s of wall-clock time, the network cases within "
-        f"{NETWORK_LIMIT_S:g} s more.\n{_figures(ran)}\n\n"
+        f"Each exits in under {WALL_LIMIT_S:g} s of wall-clock time, start-up included; the network cases in under "
+        f"{NETWORK_LIMIT_S:g} s.\n{_figures(ran, server)}\n\n"
         "```\n" + "\n\n".join(entries) + "\n```\n")
     before = PAGE.read_text() if PAGE.is_file() else ""
     if _without_figures(page) != _without_figures(before):  # the figures alone change on every run: kept
         PAGE.write_text(page)
 
 
-def _figures(ran: list[Outcome]) -> str:
-    """The line of measured times (median and slowest, CPU and wall-clock) the page records."""
+def _figures(ran: list[Outcome], server: ForkCli) -> str:
+    """The line of measured times (start-up, median and slowest case, wall-clock and CPU) the page records."""
     local = [o for o in ran if not o.case.network]
-    cpu, wall = sorted(o.cpu_s for o in local), sorted(o.wall_s for o in local)
-    slowest = max(local, key=lambda o: o.cpu_s)
+    slowest = max(local, key=lambda o: o.wall_s)
     network = max(o.wall_s for o in ran if o.case.network)
-    return (f"{FIGURES} (two cases at a time): median {statistics.median(cpu):.2f} s of CPU and "
-            f"{statistics.median(wall):.2f} s wall-clock, slowest {cpu[-1]:.2f} s of CPU (`botmm "
-            f"{' '.join(slowest.case.args).replace('{tmp}', '<tmp>')}`) and {wall[-1]:.2f} s wall-clock; slowest network case {network:.2f} s.")
+    command = " ".join(slowest.case.args).replace("{tmp}", "<tmp>")
+    retimed = sum(o.timed > 1 for o in ran)
+    checked = "CPU time (the machine was busy)" if BUSY else "wall-clock time"
+    return (f"{FIGURES} (load average {LOAD:.1f} on {CORES} cores, so the bound was checked on {checked}; start-up "
+            f"{server.startup_s:.2f} s, {server.startup_cpu_s:.2f} s of CPU, included): median "
+            f"{statistics.median(o.wall_s for o in local):.2f} s wall-clock and "
+            f"{statistics.median(o.cpu_s for o in local):.2f} s of CPU, slowest {slowest.wall_s:.2f} s "
+            f"(`botmm {command}`); slowest network case {network:.2f} s; {retimed} case(s) over the limit timed twice.")
 
 
 def _without_figures(page: str) -> str:
     return re.sub(rf"{FIGURES}.*", "", page)
 
 
-def test_the_page_was_current(page_before: str, outcomes: list[Outcome]) -> None:
-    assert _without_figures(PAGE.read_text()) == _without_figures(page_before), \
-        "docs/errors.md was stale; it has been rewritten: review and commit it"
-
-
 def test_there_are_at_least_60_distinct_bad_inputs() -> None:
-    assert len({c.args for c in CASES}) == len(CASES) >= 60
+    assert len({(c.args, c.cwd) for c in CASES}) == len(CASES) >= 60
 
 
-@pytest.mark.parametrize("index", range(len(CASES)), ids=[" ".join(c.args) for c in CASES])
-def test_each_bad_input_is_one_line_fast_and_runs_nothing(outcomes: list[Outcome], startup_s: float,
-                                                          index: int) -> None:
-    outcome = outcomes[index]
-    report = f"{outcome.argv}: exit {outcome.code}\n{outcome.stdout[-2000:]}\n{outcome.stderr[-2000:]}"
-    assert outcome.code != 0, report
+def _problem(outcome: Outcome) -> str | None:
+    """What is wrong with a case's outcome, or None."""
     lines = outcome.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("botmm: "), report
-    assert "Traceback" not in outcome.stdout
-    assert outcome.names in lines[0], report
-    assert outcome.results == [], report
-    if outcome.case.network:
-        assert outcome.wall_s < startup_s + NETWORK_LIMIT_S, f"{outcome.wall_s:.2f} s\n{report}"
-    else:
-        assert outcome.cpu_s < outcome.case.cpu_limit_s, f"{outcome.cpu_s:.2f} s of CPU\n{report}"
-        assert outcome.wall_s < WALL_LIMIT_S, f"{outcome.wall_s:.2f} s wall-clock\n{report}"
+    if outcome.code == 0:
+        return "exit 0"
+    if len(lines) != 1 or not lines[0].startswith("botmm: ") or "Traceback" in outcome.stdout:
+        return f"not one 'botmm: ' line on stderr:\n{outcome.stdout[-2000:]}\n{outcome.stderr[-2000:]}"
+    if outcome.names not in lines[0]:
+        return f"the line does not name {outcome.names!r}: {lines[0]}"
+    if outcome.results:
+        return f"left {outcome.results}"
+    took = outcome.cpu_s if BUSY and not outcome.case.network else outcome.wall_s
+    if took >= outcome.case.limit_s:
+        return (f"{outcome.wall_s:.2f} s wall-clock, {outcome.cpu_s:.2f} s of CPU (limit {outcome.case.limit_s:g} s "
+                f"on {'CPU' if BUSY else 'wall-clock'} time, timed {outcome.timed}x)")
+    return None
+
+
+def test_each_bad_input_is_one_line_fast_and_runs_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One test for all the cases, so that under pytest-xdist one worker runs them (a fixture shared by
+    parametrized tests would run once per worker), and the page is checked after them."""
+    before = PAGE.read_text() if PAGE.is_file() else ""
+    outcomes = _run_all(tmp_path_factory)
+    problems = [f"botmm {' '.join(o.argv)}: {problem}" for o in outcomes if (problem := _problem(o))]
+    assert not problems, f"{len(problems)} of {len(outcomes)} cases:\n" + "\n".join(problems)
+    assert _without_figures(PAGE.read_text()) == _without_figures(before), \
+        "docs/errors.md was stale; it has been rewritten: review and commit it"

@@ -109,14 +109,14 @@ def test_optuna_maximises_botmms_score_by_default(tmp_path):
     assert best["best_value"] == pytest.approx(max(r["score"] for r in rows), abs=1e-5)
 
 
-def test_a_crashed_job_is_listed_last_with_its_reason_and_no_score(tmp_path, candles_csv):
-    """A value that fails only when the job runs (a data file whose 5th row is bad: checking a config reads no data);
-    values that are wrong on their face (``inf``) are refused before any job starts."""
-    good, bad = candles_csv("good.csv"), candles_csv("bad.csv", bad_close_row=5)
-    proc = cli(tmp_path, "-m", "backtest", "feed=candles_file", f"feed.path={bad},{good}", "asset=eth")
+def test_a_crashed_job_is_listed_last_with_its_reason_and_no_score(tmp_path, candles_dataset):
+    """A value that fails only when the job runs (a dataset whose month file is not Parquet: checking a config only
+    looks for the file); values that are wrong on their face (``inf``) are refused before any job starts."""
+    good, bad = candles_dataset("good"), candles_dataset("bad", broken=True)
+    proc = cli(tmp_path, "-m", "backtest", "feed=candles", f"feed.root={bad},{good}", "asset=eth")
     sweep = last_sweep(tmp_path)
     rows = pcsv.read_csv(sweep / "summary.csv").to_pylist()
-    assert [r["overrides"].split()[1] for r in rows] == [f"feed.path={good}", f"feed.path={bad}"]
+    assert [r["overrides"].split()[1] for r in rows] == [f"feed.root={good}", f"feed.root={bad}"]
     assert rows[0]["status"] == "ok" and rows[0]["rank"] == 1  # whatever it made, it beats a crash
     assert rows[1]["status"].startswith("failed: DataError: ") and str(bad) in rows[1]["status"]
     assert rows[1]["rank"] is None and rows[1]["score"] is None and rows[1]["pnl"] is None

@@ -5,7 +5,9 @@ on first use, so importing a plugin does not compile the synthetic order-flow ke
 from botmm.lazy import lazy_exports
 
 _WHERE = {  # name -> the module defining it
+    "CANDLE_ARRAYS": "botmm.model",
     "INTERVALS": "botmm.data.dataset",
+    "L2Feed": "botmm.data.l2",
     "L2Events": "botmm.data.l2",
     "L2Meta": "botmm.data.l2",
     "ON_BAD_DATA": "botmm.data.l2",
@@ -22,6 +24,9 @@ _WHERE = {  # name -> the module defining it
     "read_candles": "botmm.data.candles",
     "read_dataset": "botmm.data.dataset",
     "read_meta": "botmm.data.l2",
+    "Repairs": "botmm.data.candles",
+    "load_candles": "botmm.data.candles",
+    "log_repairs": "botmm.data.candles",
     "synthetic_meta": "botmm.data.synthetic_l2",
 }
 __all__ = sorted(_WHERE)

@@ -113,6 +113,7 @@ def load_candles(
     volume_unit: str = "base",
     bar_ms: int | None = None,
     repair: str = "none",
+    quiet: bool = False,
 ) -> tuple[Candles, Repairs]:
     """Read a candle file, format by suffix (.csv, .csv.gz, .parquet, .pq); return the bars and what was repaired.
 
@@ -121,12 +122,13 @@ def load_candles(
     ("auto" picks s, ms, us or ns by magnitude: below 1e11, 1e14, 1e17, else ns), ISO-8601 strings or Arrow
     timestamps; those without a zone are UTC. ``volume_unit="quote"`` divides volume by the close to get base units.
     Files have no book, so bid = ask = close and the book sizes are 0. ``bar_ms`` defaults to the median spacing of
-    the timestamps. ``repair`` is described in the module docstring.
+    the timestamps. ``repair`` is described in the module docstring; what it changed is logged unless ``quiet``
+    (the caller then reports it with :func:`log_repairs`).
     """
     name = os.fspath(path)
     _check_options(name, columns, ts_unit, volume_unit, bar_ms, repair)
     return table_candles(_read_table(name), name, columns=columns, ts_unit=ts_unit, volume_unit=volume_unit,
-                         bar_ms=bar_ms, repair=repair)
+                         bar_ms=bar_ms, repair=repair, quiet=quiet)
 
 
 def table_candles(
@@ -139,6 +141,7 @@ def table_candles(
     bar_ms: int | None = None,
     repair: str = "none",
     prev: tuple[int, float] | None = None,
+    quiet: bool = False,
 ) -> tuple[Candles, Repairs]:
     """Check and repair an Arrow table of bars (``name`` labels messages), as :func:`load_candles` does for a file.
 
@@ -203,9 +206,15 @@ def table_candles(
     else:
         _check_gaps(candles, name, None if prev is None else prev[0])
     repairs = Repairs(**counts)
+    if not quiet:
+        log_repairs(name, repairs)
+    return candles, repairs
+
+
+def log_repairs(name: str, repairs: Repairs) -> None:
+    """The warning that says what the repairs changed in ``name`` (nothing when they changed nothing)."""
     if repairs:
         log.warning("%s: repaired: %s", name, repairs)
-    return candles, repairs
 
 
 def check_values(values: Mapping[str, np.ndarray], name: str, sources: Mapping[str, str] | None = None) -> None:
@@ -294,10 +303,6 @@ def _check_options(
 
 
 def _read_table(name: str) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
-
     if not os.path.exists(name):
         raise DataError(f"{name}: file not found")
     if not os.path.isfile(name):
@@ -307,9 +312,15 @@ def _read_table(name: str) -> pa.Table:
     if suffix is None:
         found = os.path.splitext(name)[1] or "no suffix"
         raise DataError(f"{name}: unknown candle file type ({found}); expected {', '.join(SUFFIXES)}")
+    import pyarrow as pa  # after the checks that need none of it
+
     try:
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
             return pq.read_table(name)
+        import pyarrow.csv as pa_csv
+
         return pa_csv.read_csv(name)
     except (pa.ArrowException, OSError) as exc:
         if "Empty CSV file" in str(exc):
@@ -322,7 +333,7 @@ def _timestamps_ms(col: pa.Array, unit: str, name: str, src: str, lenient: bool)
     and the mask of rows without a usable one (always empty unless ``lenient``; otherwise the first is an error)."""
     import pyarrow as pa
 
-    bad = np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    bad = _numpy(col.is_null(), "bool")
     if bad.any() and not lenient:
         raise DataError(f"{name}: column {src!r} row {np.flatnonzero(bad)[0]}: missing timestamp{_BAD_ROW}")
     if bad.all():
@@ -334,17 +345,17 @@ def _timestamps_ms(col: pa.Array, unit: str, name: str, src: str, lenient: bool)
         if not _castable(col.slice(first, 1), pa.float64()):
             ms, unparsable = _iso_ms(col, name, src, lenient)
             return ms, bad | unparsable
-        col = pa.array(_numbers(col, name, src, lenient))
+        col = _numeric(col, name, src, lenient)
     kind = col.type
     if pa.types.is_timestamp(kind):
         mul, div = _TO_MS[kind.unit]
-        return col.cast(pa.int64()).fill_null(0).to_numpy() * mul // div, bad
+        return _numpy(col, "int64") * mul // div, bad
     if pa.types.is_integer(kind):
-        raw = col.cast(pa.int64()).fill_null(0).to_numpy()
+        raw = _numpy(col, "int64")
         mul, div = _TO_MS[_infer_unit(raw[~bad]) if unit == "auto" else unit]
         return raw * mul // div, bad
     if pa.types.is_floating(kind):
-        raw = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        raw = _numpy(col, "float64")
         nonfinite = ~np.isfinite(raw)
         if nonfinite.any() and not lenient:
             row = np.flatnonzero(nonfinite)[0]
@@ -364,20 +375,22 @@ def _iso_ms(col: pa.Array, name: str, src: str, lenient: bool) -> tuple[np.ndarr
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    present = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    present = pc.is_valid(col)
     unparsable = np.zeros(len(col), dtype=bool)
     if lenient:
-        unparsable = present & ~pc.match_substring_regex(col, _ISO).fill_null(False).to_numpy(zero_copy_only=False)
-        present &= ~unparsable
-    zoned = pc.match_substring_regex(col, _ZONED).fill_null(False).to_numpy(zero_copy_only=False)
+        iso = pc.match_substring_regex(col, _ISO)
+        unparsable = _numpy(present, "bool") & ~_numpy(iso, "bool")
+        present = pc.and_(present, iso)
+    zoned = pc.match_substring_regex(col, _ZONED)
     out = np.zeros(len(col), dtype=np.int64)
-    for mask, kind in ((zoned, pa.timestamp("ns", tz="UTC")), (~zoned, pa.timestamp("ns"))):
-        rows = np.flatnonzero(mask & present)
+    for mask, kind in ((zoned, pa.timestamp("ns", tz="UTC")), (pc.invert(zoned), pa.timestamp("ns"))):
+        mask = pc.and_(present, mask)  # null (no text) counts as false: filtered out, and not a row
+        rows = np.flatnonzero(_numpy(mask, "bool"))
         if rows.size == 0:
             continue
-        part = col.take(pa.array(rows))
+        part = col.filter(mask)
         try:
-            out[rows] = pc.cast(part, kind).cast(pa.int64()).to_numpy() // 1_000_000
+            out[rows] = _numpy(pc.cast(part, kind), "int64") // 1_000_000
         except pa.ArrowException:
             row = rows[_first_uncastable(part, kind)]
             raise DataError(
@@ -395,14 +408,19 @@ def _infer_unit(raw: np.ndarray) -> str:
 def _numbers(col: pa.Array, name: str, src: str, lenient: bool) -> np.ndarray:
     """A numeric column as float64 (nulls become NaN). Text that is not a number is an error naming its row, or
     NaN when ``lenient`` (so the row counts as bad)."""
+    return _numpy(_numeric(col, name, src, lenient), "float64")
+
+
+def _numeric(col: pa.Array, name: str, src: str, lenient: bool) -> pa.Array:
+    """:func:`_numbers` as an Arrow float64 array, text that is not a number null when ``lenient``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = col.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if lenient and not _castable(col, pa.float64()):
-            numeric = pc.match_substring_regex(col, _NUMBER).fill_null(False)
-            col = pc.if_else(numeric, col, pa.scalar(None, type=kind))
+            numeric = pc.match_substring_regex(col, _NUMBER)  # null where col is: if_else then gives null
+            col = pc.if_else(numeric, col, pa.nulls(1, kind)[0])
         try:
             col = col.cast(pa.float64())
         except pa.ArrowException:
@@ -414,7 +432,36 @@ def _numbers(col: pa.Array, name: str, src: str, lenient: bool) -> np.ndarray:
         pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_null(kind)
     ):
         raise DataError(f"{name}: column {src!r} has type {kind}; expected numbers")
-    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return col.cast(pa.float64())
+
+
+_NULL_AS = {"bool": False, "int64": 0, "float64": np.nan}
+
+
+def _numpy(col: pa.Array, kind: str) -> np.ndarray:
+    """``col`` cast to ``kind`` (bool, int64 or float64) as a new NumPy array, nulls as False, 0 or NaN, read from
+    the Arrow buffers: pyarrow's own conversions (``to_numpy``, ``pa.array``, ``fill_null``) import pandas, half a
+    second that a bad file's one-line error, or a backtest's start, should not wait for."""
+    import pyarrow as pa
+
+    col = col.cast(pa.bool_() if kind == "bool" else getattr(pa, kind)())
+    n, offset = len(col), col.offset
+    validity, data = col.buffers()[:2]
+    if n == 0:
+        return np.zeros(0, dtype=bool if kind == "bool" else kind)
+    if kind == "bool":
+        values = _bits(data, offset, n)
+    else:
+        dtype = np.dtype(kind)
+        values = np.frombuffer(data, dtype, count=n, offset=offset * dtype.itemsize).copy()
+    if validity is not None:
+        values[~_bits(validity, offset, n)] = _NULL_AS[kind]
+    return values
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """An Arrow bitmap (least significant bit first) as ``n`` booleans from bit ``offset``."""
+    return np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")[offset:offset + n].astype(bool)
 
 
 def _first_uncastable(col: pa.Array, kind: pa.DataType) -> int:

@@ -34,6 +34,7 @@ is a multiple of; book sizes are sums of orders, so a coarser step can hide behi
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import zlib
@@ -153,16 +154,17 @@ def convert_binance(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         raise DataError(f"sequence must be one of {SEQUENCES} and on_gap one of {ON_GAP}")
     files = [src] if isinstance(src, (str, os.PathLike)) else list(src)
     src = files[0] if len(files) == 1 else " + ".join(map(str, files))
+    if not any(b'"lastUpdateId"' in payload for _, _, payload, _ in _stream(files)):  # found before parsing JSON
+        for n, _, payload, path in itertools.islice(_stream(files), 1):  # is it a capture at all?
+            _json(payload, path, n)
+        raise _no_snapshot(src)
     diffs: list[tuple[int, int, dict]] = []
     trades: list[tuple[int, int, dict]] = []
     snapshot: tuple[int, int, dict] | None = None
     symbol = ""
     counts = {"ignored_messages": 0, "non_market_trades": 0}
     for n, local, payload, path in _stream(files):
-        try:
-            msg = json.loads(payload)
-        except ValueError:
-            raise DataError(f"{path}: line {n}: not JSON") from None
+        msg = _json(payload, path, n)
         data = msg.get("data")
         if data is None:
             if "lastUpdateId" in msg and snapshot is None:
@@ -181,10 +183,8 @@ def convert_binance(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str
                 counts["non_market_trades"] += 1
         else:
             counts["ignored_messages"] += 1
-    if snapshot is None:
-        raise DataError(f"{src}: no REST depth snapshot (a line with lastUpdateId) in the capture; a capture that "
-                        "continues another converts together with the file before it (convert binance first.gz "
-                        "this.gz)")
+    if snapshot is None:  # lastUpdateId only inside stream messages
+        raise _no_snapshot(src)
     spot = bool(diffs) and "pu" not in diffs[0][2]
     snap_line, snap_local, snap = snapshot
     last_id = int(snap["lastUpdateId"])
@@ -240,6 +240,18 @@ def convert_binance(src: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     return _write(ev, out, symbol or "UNKNOWN", source, tick_size or known_tick, lot_size or known_lot, shift, counts)
 
 
+def _json(payload: bytes, path: str | os.PathLike[str], n: int) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise DataError(f"{path}: line {n}: not JSON") from None
+
+
+def _no_snapshot(src: str | os.PathLike[str]) -> DataError:
+    return DataError(f"{src}: no REST depth snapshot (a line with lastUpdateId) in the capture; a capture that "
+                     "continues another converts together with the file before it (convert binance first.gz this.gz)")
+
+
 def _stream(files: Sequence[str | os.PathLike[str]]):
     """The lines of several capture files as one stream: (message number over all files, local ns, payload, file)."""
     offset = 0
@@ -266,10 +278,7 @@ def convert_hyperliquid(src: str | os.PathLike[str], out: str | os.PathLike[str]
     symbol = ""
     counts = {"backfill_trades": 0, "duplicate_trades": 0, "ignored_messages": 0}
     for n, local, payload in _lines(src):
-        try:
-            msg = json.loads(payload)
-        except ValueError:
-            raise DataError(f"{src}: line {n}: not JSON") from None
+        msg = _json(payload, src, n)
         channel, data = msg.get("channel"), msg.get("data")
         if channel == "l2Book":
             symbol = symbol or data["coin"]

@@ -47,7 +47,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -388,6 +388,18 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_timestamp(column.type):
         column = column.cast(pa.int64())
     return column.to_numpy()
+
+
+@runtime_checkable
+class L2Feed(Protocol):
+    """What the replay venue (:mod:`botmm.sim.replay`) needs from a feed: event chunks in exchange order, the grid
+    and the load checks."""
+
+    meta: L2Meta
+    report: ValidationReport
+    on_bad_data: str
+
+    def batches(self) -> Iterator[L2Events]: ...
 
 
 class MemoryL2Feed:

@@ -44,15 +44,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from botmm.config import AssetConfig, parse_duration
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
-from botmm.data.l2 import L2Events, L2Meta, ValidationReport
-from botmm.errors import ConfigError, DataError
+from botmm.data.l2 import L2Events, L2Feed
+from botmm.errors import DataError
 from botmm.model import Book, Fill, Market, Order, Position, QuoteLevel, Side
 from botmm.protocols import SimulatedVenue
 from botmm.sim import replay_kernels as kernels
@@ -78,17 +78,6 @@ def price_grid(data_tick: float, asset_tick: float) -> float:
     stay exact), else the data's (orders are then rounded to it, bids down and asks up)."""
     ratio = data_tick / asset_tick
     return asset_tick if ratio >= 1 and abs(ratio - round(ratio)) < 1e-9 * ratio else data_tick
-
-
-@runtime_checkable
-class L2Feed(Protocol):
-    """What the replay venue needs from a feed: event chunks in exchange order, the grid and the load checks."""
-
-    meta: L2Meta
-    report: ValidationReport
-    on_bad_data: str
-
-    def batches(self) -> Iterator[L2Events]: ...
 
 
 class ReplayVenue(SimulatedVenue):
@@ -487,11 +476,8 @@ class ReplayVenue(SimulatedVenue):
 
 
 def replay_venue(fill: OrderBookFillParams, ctx: Any, exchange: Any) -> ReplayVenue:
-    """``fill_model=orderbook``'s factory: a :class:`ReplayVenue` over the job's L2 feed, charging ``exchange``'s
-    costs (``exchange=sim``)."""
-    if not isinstance(ctx.feed, L2Feed):
-        raise ConfigError(f"feed={ctx.cfg.feed.name}: fill_model=orderbook needs an L2 feed (feed=synthetic_l2 or "
-                          f"feed=l2_file)")
+    """``fill_model=orderbook``'s factory: a :class:`ReplayVenue` over the job's L2 feed (checked to be one by the
+    plugin before it imports this module), charging ``exchange``'s costs (``exchange=sim``)."""
     if fill.latency_table:
         latency = LatencyModel.from_table(fill.latency_table)
     else:

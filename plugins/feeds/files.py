@@ -1,7 +1,7 @@
 """Bars from files: ``feed=candles_file`` reads one CSV or Parquet file, ``feed=candles`` a series of the candles
 dataset that ``botmm data fetch`` writes.
 
-* ``candles_file`` (``feed.path=...``), read by :func:`botmm.data.candles.read_candles`: ``columns`` maps botmm's
+* ``candles_file`` (``feed.path=...``), read by :func:`botmm.data.candles.load_candles`: ``columns`` maps botmm's
   names (ts, open, high, low, close, volume) to the file's; ``volume_unit=quote`` converts notional volume to base
   units.
 * ``candles`` reads ``<root>/candles/<venue>/<symbol>/<interval>/`` (:mod:`botmm.data.dataset`) one month file at a
@@ -9,23 +9,29 @@ dataset that ``botmm data fetch`` writes.
   defaults to the asset's symbol.
 
 ``candles_file`` warns when the file's prices are more than ``SCALE_MISMATCH`` times off the asset's ``ref_price``
-(BTC bars run as ``asset=eth``, say). Both check the bars and refuse bad ones with one line naming the file, unless ``repair`` names repairs: ``none``,
-``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates, fill_gaps (semantics in
-:mod:`botmm.data.candles`; each repair is counted in a logged warning). Factories only check that the data exists;
-the bars are read and checked when the run starts.
+(BTC bars run as ``asset=eth``, say). Both check the bars and refuse bad ones with one line naming the file, unless
+``repair`` names repairs: ``none``, ``all`` or names joined by ``+`` from drop_bad_rows, sort, drop_duplicates,
+fill_gaps (semantics in :mod:`botmm.data.candles`; each repair is counted in a logged warning). ``candles_file`` reads
+and checks its file when it is built, so the CLI's up-front check reports a bad row before the job starts; the
+dataset's month files are read and checked as the run reaches them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, Optional
 
 import numpy as np
 from omegaconf import MISSING
 
 from botmm import AssetConfig, BuildContext, Candles, ComponentParams, ConfigError, hookimpl, require
+
+if TYPE_CHECKING:
+    from botmm.data import Repairs
 
 log = logging.getLogger(__name__)
 SCALE_MISMATCH = 10.0  # a median close this many times above or below the asset's ref_price is another instrument
@@ -59,21 +65,42 @@ BATCH_BARS = 10_000
 
 
 class CandlesFile:
+    """A candle file, read and checked when the feed is built, so that a bad row is reported in one line before the
+    job starts (the CLI builds every component first)."""
+
     def __init__(self, params: CandlesFileParams, asset: AssetConfig):
         self.params, self.asset = params, asset
+        stat = os.stat(params.path)
+        self.bars, self.repairs = _read(params.path, (stat.st_size, stat.st_mtime_ns),
+                                        tuple(sorted(params.columns.items())), params.ts_unit, params.volume_unit,
+                                        params.repair)
 
     def batches(self) -> Iterator[Candles]:
-        from botmm.data import read_candles
+        from botmm.data import log_repairs
 
-        p = self.params
-        bars = read_candles(p.path, columns=dict(p.columns), ts_unit=p.ts_unit, volume_unit=p.volume_unit,
-                            repair=p.repair)
+        p, bars = self.params, self.bars
+        log_repairs(p.path, self.repairs)  # in the job's log, not at the check before it
         median = float(np.median(bars.close)) if len(bars) else self.asset.ref_price
         if not self.asset.ref_price / SCALE_MISMATCH <= median <= self.asset.ref_price * SCALE_MISMATCH:
             log.warning("feed.path=%s: prices around %.4g do not fit asset=%s (typically %g); is asset= right?",
                         p.path, median, self.asset.symbol.lower(), self.asset.ref_price)
         for start in range(0, len(bars), BATCH_BARS):  # the venue turns each batch into Python lists
             yield bars.slice(start, start + BATCH_BARS)
+
+
+@functools.lru_cache(maxsize=1)
+def _read(path: str, stamp: tuple[int, int], columns: tuple[tuple[str, str], ...], ts_unit: str, volume_unit: str,
+          repair: str) -> tuple[Candles, Repairs]:
+    """The file's bars and what repairing them changed, read once for the CLI's check and the job that follows it
+    (``stamp``: the file's size and modification time, so a changed file is read again); the bars read-only, as the
+    job and a sweep's next job share them."""
+    from botmm.data import CANDLE_ARRAYS, load_candles
+
+    bars, repairs = load_candles(path, columns=dict(columns), ts_unit=ts_unit, volume_unit=volume_unit,
+                                 repair=repair, quiet=True)
+    for name in CANDLE_ARRAYS:
+        getattr(bars, name).flags.writeable = False
+    return bars, repairs
 
 
 def make_candles_file(params: CandlesFileParams, ctx: BuildContext) -> CandlesFile:

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from botmm import BuildContext, hookimpl
+from botmm import BuildContext, ConfigError, hookimpl
+from botmm.data import L2Feed
 from botmm.sim import OrderBookFillParams
 
 
 def make_orderbook(fill: OrderBookFillParams, ctx: BuildContext, exchange: Any) -> Any:
-    """The :class:`~botmm.sim.replay.ReplayVenue` over the job's L2 feed."""
+    """The :class:`~botmm.sim.replay.ReplayVenue` over the job's L2 feed; a feed that is not one is refused before
+    the replay's compiled kernel loads (about a second)."""
+    if not isinstance(ctx.feed, L2Feed):
+        raise ConfigError(f"feed={ctx.cfg.feed.name}: fill_model=orderbook needs an L2 feed (feed=synthetic_l2 or "
+                          f"feed=l2_file)")
     from botmm.sim import replay_venue
 
     return replay_venue(fill, ctx, exchange)
