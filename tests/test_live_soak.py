@@ -2,7 +2,8 @@
 in a subprocess:
 
 * a short run: the three assets share one rate budget, whose figures in result.json and the summary are the
-  server's own count of the weight it charged, with no 429 and no address refusal;
+  server's own count of the weight it charged, with no 429 and no address refusal, and at start they read the
+  account (fills, funding, open orders) once, not once each;
 * the 10-minute soak (``-m slow``), issue 12's acceptance: zero 429s, budget use under 50 %, and no fill missing or
   counted twice against the server's fills by trade id.
 """
@@ -71,6 +72,9 @@ def test_three_assets_report_one_shared_budget_as_the_server_counts_it(tmp_path:
     assert budget["ip_peak_pct"] == pytest.approx(100 * charged / 1000, abs=2.0)  # within one read
     assert budget["address_requests"] == server._account(USER).requests_used
     assert_fills_match(server, out, combined)
+    first_order = next(i for i, r in enumerate(server.requests) if r["type"] == "order")
+    start = Counter(r["type"] for r in server.requests[:first_order])  # the account's reads are shared at start
+    assert (start["userFillsByTime"], start["userFunding"], start["frontendOpenOrders"]) == (2, 1, 1)
     assert "budget.ip_peak_pct" in proc.stdout and "budget.rate_limited" in proc.stdout
 
 

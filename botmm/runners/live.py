@@ -15,11 +15,12 @@
   ``<output_dir>/<asset>/``; ``<output_dir>/result.json`` sums them (``sharpe`` is the worst asset's,
   ``max_drawdown_pct`` the deepest). Log records name their asset (each task binds its symbol, see
   :mod:`botmm.logs`) and each asset's notifier hears only its own run's events.
-* **Start**: each venue (a :class:`~botmm.protocols.LiveVenue`) connects and reconciles: the exchange's position
-  is adopted into the inventory and every difference from what the venue believed is reported (event
-  ``reconcile_difference``). Nothing is quoted until a reconciliation succeeded (it is retried each tick). Then the
-  dead man's switch is armed; when the exchange refuses it, a guardian process is started instead
-  (:mod:`botmm.runners.guardian`), which cancels the bot's orders when the bot stops beating.
+* **Start**: every venue (a :class:`~botmm.protocols.LiveVenue`) connects, then each reconciles (after all
+  connected, so the venues of one account can share its reads): the exchange's position is adopted into the
+  inventory and every difference from what the venue believed is reported (event ``reconcile_difference``).
+  Nothing is quoted until a reconciliation succeeded (it is retried each tick). Then the dead man's switch is
+  armed; when the exchange refuses it, a guardian process is started instead (:mod:`botmm.runners.guardian`),
+  which cancels the bot's orders when the bot stops beating.
 * **Limits that survive a restart**: the day's realised loss and the circuit breaker's pause are kept in
   ``risk.state_dir/<venue.state_key>.json`` (:class:`~botmm.core.risk.LimitsFile`), read at start.
 * **Reconciliation**: every ``reconcile_s`` and after any venue error (an error-prompted one at most every
@@ -194,6 +195,10 @@ class LiveRunner:
                 for job in self.jobs:
                     with symbol_context(job.strategy.run.symbol):
                         self._start(job)
+                for job in self.jobs:  # every venue connected first: they share the account's reads
+                    with symbol_context(job.strategy.run.symbol):
+                        self._reconcile(job)
+                        self._arm(job)
                 if self.status is not None:
                     serve_run(self.status, self.strategies, self.last_step)
                 asyncio.run(self._main())
@@ -211,8 +216,6 @@ class LiveRunner:
         strategy.keep_limits(LimitsFile(strategy.risk.limits.state_path(venue.state_key)))
         strategy.start()
         self._started.append(job)
-        self._reconcile(job)
-        self._arm(job)
 
     def _reconcile(self, job: LiveJob) -> None:
         """Adopt the exchange's truth; a failure is a venue error and is retried."""
