@@ -29,9 +29,9 @@ ASSETS = ("eth", "btc", "sol")
 
 
 def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], HLServer]:
-    """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book, with the
-    exchange's HTTP and websocket sides."""
-    server = HLServer(step_s=0.5, move_prob=0.5, seed=11).start()
+    """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book that
+    now and then jumps 30 ticks (through the bot's quotes: fills), with the exchange's HTTP and websocket sides."""
+    server = HLServer(step_s=0.5, move_prob=0.5, seed=11, jump_prob=0.01, jump_ticks=30).start()
     ws = HLWebsocket(server).start()
     try:
         proc = subprocess.run([sys.executable, "-m", "botmm", "run", f"asset=[{','.join(ASSETS)}]",
@@ -86,4 +86,5 @@ def test_soak_ten_minutes_three_assets_at_defaults(tmp_path: Path) -> None:
     assert server.rate_limited == 0 and server.address_limited == 0 and combined["budget"]["rate_limited"] == 0
     assert peak_window(server) < 0.5 * 1200  # of the exchange's IP limit, as the server counted it
     assert combined["budget"]["ip_peak_pct"] < 50.0  # ... and of the bot's own weight_budget, as it counted it
+    assert combined["fills"] >= 10  # the jumps trade through the quotes: the check below has fills to check
     assert_fills_match(server, out, combined)
