@@ -141,8 +141,10 @@ class HLServer:
     """See the module docstring. Start with :meth:`start` (port 0: any free port); state is read under ``lock``."""
 
     def __init__(self, step_s: float = 0.5, seed: int = 1, move_prob: float = 0.5, weight_limit: int = 1200,
-                 agents: Optional[dict[str, str]] = None, address_buffer: int = 10_000):
+                 agents: Optional[dict[str, str]] = None, address_buffer: int = 10_000, jump_prob: float = 0.0,
+                 jump_ticks: int = 0):
         self.step_s, self.move_prob, self.weight_limit = step_s, move_prob, weight_limit
+        self.jump_prob, self.jump_ticks = jump_prob, jump_ticks  # a jump of the book per step: trades through quotes
         self.address_buffer = address_buffer
         self.rng = random.Random(seed)
         self.lock = threading.RLock()
@@ -355,6 +357,8 @@ class HLServer:
             for coin in self.names:
                 if self.rng.random() < self.move_prob:
                     self.bid_ticks[coin] += self.rng.choice((-3, -2, -1, 1, 2, 3))
+                if self.jump_prob and self.rng.random() < self.jump_prob:
+                    self.bid_ticks[coin] += self.rng.choice((-1, 1)) * self.jump_ticks
             self.history.append((self._now_ms(), dict(self.bid_ticks)))
             self._match()
         now = self._now_ms()

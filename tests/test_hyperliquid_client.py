@@ -178,3 +178,34 @@ def test_fills_before_the_start_are_never_delivered_and_late_ones_are_not_missed
         venue.disconnect()
     finally:
         server.stop()
+
+
+def test_venues_of_one_account_share_the_account_reads_of_their_full_reconciliations() -> None:
+    """Position, fills, funding and open orders are per account: two venues reconciling after both connected read
+    each once (62 + 20 weight, not twice that); each takes its own coin's part. A later reconciliation reads again."""
+    server = HLServer(move_prob=0.0).start()
+    try:
+        eth, btc = make_venue(server.url, "ETH"), make_venue(server.url, "BTC")
+        eth.connect()
+        btc.connect()
+        eth.place_orders([QuoteLevel(Side.BUY, 2999.0, 0.01)], 1)
+        server.shift("ETH", -80)  # fills the bid
+        server.add_funding(USER, "ETH", "-0.25")
+        kinds = ("clearinghouseState", "userFillsByTime", "userFunding", "frontendOpenOrders")
+
+        def reads() -> list[int]:
+            return [[r["type"] for r in server.requests].count(kind) for kind in kinds]
+
+        before = reads()
+        eth_found, btc_found = eth.reconcile(), btc.reconcile()
+        assert [n - b for n, b in zip(reads(), before)] == [1, 1, 1, 1]
+        assert eth_found.position == pytest.approx(0.01) and btc_found.position == 0.0
+        assert [f.tid for f in eth.fills] == [f["tid"] for f in server.fills(USER)] and btc.fills == []
+        assert [p.amount for p in eth.funding.payments] == [pytest.approx(0.25)] and btc.funding.payments == []
+        before = reads()
+        eth.reconcile()  # reconciled before, on the HTTP path: reads afresh
+        assert [n - b for n, b in zip(reads(), before)] == [1, 1, 1, 1]
+        eth.disconnect()
+        btc.disconnect()
+    finally:
+        server.stop()

@@ -2,7 +2,8 @@
 in a subprocess:
 
 * a short run: the three assets share one rate budget, whose figures in result.json and the summary are the
-  server's own count of the weight it charged, with no 429 and no address refusal;
+  server's own count of the weight it charged, with no 429 and no address refusal, and at start they read the
+  account (fills, funding, open orders) once, not once each;
 * the 10-minute soak (``-m slow``), issue 12's acceptance: zero 429s, budget use under 50 %, and no fill missing or
   counted twice against the server's fills by trade id.
 """
@@ -28,9 +29,9 @@ ASSETS = ("eth", "btc", "sol")
 
 
 def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], HLServer]:
-    """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book, with the
-    exchange's HTTP and websocket sides."""
-    server = HLServer(step_s=0.5, move_prob=0.5, seed=11).start()
+    """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book that
+    now and then jumps 30 ticks (through the bot's quotes: fills), with the exchange's HTTP and websocket sides."""
+    server = HLServer(step_s=0.5, move_prob=0.5, seed=11, jump_prob=0.01, jump_ticks=30).start()
     ws = HLWebsocket(server).start()
     try:
         proc = subprocess.run([sys.executable, "-m", "botmm", "run", f"asset=[{','.join(ASSETS)}]",
@@ -71,6 +72,9 @@ def test_three_assets_report_one_shared_budget_as_the_server_counts_it(tmp_path:
     assert budget["ip_peak_pct"] == pytest.approx(100 * charged / 1000, abs=2.0)  # within one read
     assert budget["address_requests"] == server._account(USER).requests_used
     assert_fills_match(server, out, combined)
+    first_order = next(i for i, r in enumerate(server.requests) if r["type"] == "order")
+    start = Counter(r["type"] for r in server.requests[:first_order])  # the account's reads are shared at start
+    assert (start["userFillsByTime"], start["userFunding"], start["frontendOpenOrders"]) == (2, 1, 1)
     assert "budget.ip_peak_pct" in proc.stdout and "budget.rate_limited" in proc.stdout
 
 
@@ -82,4 +86,5 @@ def test_soak_ten_minutes_three_assets_at_defaults(tmp_path: Path) -> None:
     assert server.rate_limited == 0 and server.address_limited == 0 and combined["budget"]["rate_limited"] == 0
     assert peak_window(server) < 0.5 * 1200  # of the exchange's IP limit, as the server counted it
     assert combined["budget"]["ip_peak_pct"] < 50.0  # ... and of the bot's own weight_budget, as it counted it
+    assert combined["fills"] >= 10  # the jumps trade through the quotes: the check below has fills to check
     assert_fills_match(server, out, combined)

@@ -101,8 +101,8 @@ def test_a_reconnection_is_stale_until_a_new_book_and_reconciles_fills_over_http
     assert wait_for(lambda: venue.poll(_now()) is not None, 5)
     before = len(server.requests)
     venue.reconcile()
-    assert _requests(server, before) == ["clearinghouseState", "frontendOpenOrders", "userFillsByTime",
-                                         "userFunding"]
+    assert _requests(server, before) == ["clearinghouseState", "userFillsByTime", "userFunding",
+                                         "frontendOpenOrders"]
     assert not venue.reconcile_due
     before = len(server.requests)
     venue.reconcile()

@@ -4,7 +4,8 @@
   HTTP call delays only its own symbol and never the signal handling. A venue error is counted by the pipeline's
   risk manager (repeated errors trip its circuit breaker: cancel all, cool down, resume).
 * **Event-driven ticks** with a :class:`~botmm.protocols.PushVenue` whose data is pushed (Hyperliquid's
-  websocket): a change of the symbol's book, orders or fills triggers its step (the same step), coalesced (at most
+  websocket): a change of the symbol's book, orders or fills triggers its step (the same step) in the symbol's own
+  worker thread, which the venue's callback wakes directly (no hand-off through the event loop), coalesced (at most
   one step in flight; changes during a step cause exactly one more step after it) and at most one per
   ``min_interval`` (100 ms); a silent book is still stepped every ``interval``, for the risk and data-age check. A
   gap in the pushed data (a reconnection) triggers a reconciliation at the next tick. Polling venues (paper, the
@@ -15,11 +16,12 @@
   ``<output_dir>/<asset>/``; ``<output_dir>/result.json`` sums them (``sharpe`` is the worst asset's,
   ``max_drawdown_pct`` the deepest). Log records name their asset (each task binds its symbol, see
   :mod:`botmm.logs`) and each asset's notifier hears only its own run's events.
-* **Start**: each venue (a :class:`~botmm.protocols.LiveVenue`) connects and reconciles: the exchange's position
-  is adopted into the inventory and every difference from what the venue believed is reported (event
-  ``reconcile_difference``). Nothing is quoted until a reconciliation succeeded (it is retried each tick). Then the
-  dead man's switch is armed; when the exchange refuses it, a guardian process is started instead
-  (:mod:`botmm.runners.guardian`), which cancels the bot's orders when the bot stops beating.
+* **Start**: every venue (a :class:`~botmm.protocols.LiveVenue`) connects, then each reconciles (after all
+  connected, so the venues of one account can share its reads): the exchange's position is adopted into the
+  inventory and every difference from what the venue believed is reported (event ``reconcile_difference``).
+  Nothing is quoted until a reconciliation succeeded (it is retried each tick). Then the dead man's switch is
+  armed; when the exchange refuses it, a guardian process is started instead (:mod:`botmm.runners.guardian`),
+  which cancels the bot's orders when the bot stops beating.
 * **Limits that survive a restart**: the day's realised loss and the circuit breaker's pause are kept in
   ``risk.state_dir/<venue.state_key>.json`` (:class:`~botmm.core.risk.LimitsFile`), read at start.
 * **Reconciliation**: every ``reconcile_s`` and after any venue error (an error-prompted one at most every
@@ -50,7 +52,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -141,6 +143,7 @@ class LiveJob:
     guardian: Any = None  # the guardian process's handle, when the exchange refused the dead man's switch
     stop_error: Optional[VenueError] = None  # the stop's cancel could not be verified
     pushed: bool = False  # the venue pushes its changes: stepped on each, not on a timer
+    changed: threading.Event = field(default_factory=threading.Event)  # set by the venue on each pushed change
 
     @property
     def venue(self) -> LiveVenue:
@@ -162,6 +165,7 @@ class LiveRunner:
         self.last_step: dict[int, float] = {}  # id(strategy) -> monotonic time its last tick ended (status page)
         self.error: Optional[BaseException] = None
         self._stop: Optional[asyncio.Event] = None
+        self._halting = threading.Event()  # set with _stop: wakes and ends the steppers' threads
         self._stop_early = False  # a signal arrived while starting
         self._started: list[LiveJob] = []
 
@@ -174,6 +178,10 @@ class LiveRunner:
                 for job in self.jobs:
                     with symbol_context(job.strategy.run.symbol):
                         self._start(job)
+                for job in self.jobs:  # every venue connected first: they share the account's reads
+                    with symbol_context(job.strategy.run.symbol):
+                        self._reconcile(job)
+                        self._arm(job)
                 if self.status is not None:
                     serve_run(self.status, self.strategies, self.last_step)
                 asyncio.run(self._main())
@@ -191,8 +199,6 @@ class LiveRunner:
         strategy.keep_limits(LimitsFile(strategy.risk.limits.state_path(venue.state_key)))
         strategy.start()
         self._started.append(job)
-        self._reconcile(job)
-        self._arm(job)
 
     def _reconcile(self, job: LiveJob) -> None:
         """Adopt the exchange's truth; a failure is a venue error and is retried."""
@@ -266,6 +272,9 @@ class LiveRunner:
             except TimeoutError:
                 log.info("duration of %gs reached; stopping", self.duration)
             self._stop.set()
+            self._halting.set()
+            for job in self.jobs:
+                job.changed.set()
             _, pending = await asyncio.wait(tasks, timeout=STEP_GRACE_S)
             for task in pending:
                 task.cancel()
@@ -282,39 +291,48 @@ class LiveRunner:
         log.info("%s received while starting; stopping once started", sig.name)
         self._stop_early = True
 
-    async def _pause(self, seconds: float, changed: Optional[asyncio.Event] = None) -> None:
-        """Sleep ``seconds`` or until the stop (or ``changed`` is set), whichever comes first."""
-        if seconds <= 0 or (changed is not None and changed.is_set()):
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until the stop, whichever comes first."""
+        if seconds <= 0:
             return
-        waits = [asyncio.ensure_future(self._stop.wait())]
-        if changed is not None:
-            waits.append(asyncio.ensure_future(changed.wait()))
-        _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in pending:
-            waiting.cancel()
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def _ticker(self, job: LiveJob) -> None:
-        loop = asyncio.get_running_loop()
         bind_symbol(job.strategy.run.symbol)  # this task's records, and its steps' threads, name the symbol
-        changed = asyncio.Event()
-        job.pushed = isinstance(job.venue, PushVenue) and job.venue.watch(_waker(loop, changed))
+        job.pushed = isinstance(job.venue, PushVenue) and job.venue.watch(job.changed.set)
         try:
-            while not self._stop.is_set():
-                started = loop.time()
-                changed.clear()  # a change from here on, during the step too, causes one more step
+            if job.pushed:
+                await asyncio.to_thread(self._stepper, job)
+            while not job.pushed and not self._stop.is_set():
+                started = time.monotonic()
                 await asyncio.to_thread(self._tick, job)
-                self.last_step[id(job.strategy)] = time.monotonic()
-                if self.status is not None:
-                    self.status.metrics.observe_step(job.strategy.run.symbol, loop.time() - started)
-                if job.pushed:
-                    await self._pause(self.min_interval - (loop.time() - started))
-                    await self._pause(self.interval - (loop.time() - started), changed)
-                else:
-                    await self._pause(self.interval - (loop.time() - started))
+                self._stepped(job, started)
+                await self._pause(self.interval - (time.monotonic() - started))
         except Exception as exc:
             log.error("stopping: %s", exc)
             self.error = self.error or exc
             self._stop.set()
+
+    def _stepper(self, job: LiveJob) -> None:
+        """The ticks of a venue that pushes its changes, in one worker thread that the venue's callback wakes
+        directly (no hand-off through the event loop): a change during a step causes exactly one more step after
+        it, steps are at least ``min_interval`` apart, and a silent venue is still stepped every ``interval``."""
+        while not (self._halting.is_set() or self._stop.is_set()):
+            started = time.monotonic()
+            job.changed.clear()  # a change from here on, during the step too, causes one more step
+            self._tick(job)
+            self._stepped(job, started)
+            self._halting.wait(max(0.0, self.min_interval - (time.monotonic() - started)))
+            job.changed.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _stepped(self, job: LiveJob, started: float) -> None:
+        """Record a tick that began at ``started`` (monotonic) for the status page."""
+        self.last_step[id(job.strategy)] = now = time.monotonic()
+        if self.status is not None:
+            self.status.metrics.observe_step(job.strategy.run.symbol, now - started)
 
     async def _heartbeat(self) -> None:
         period = min(job.venue.heartbeat_s for job in self.jobs)
@@ -396,17 +414,6 @@ class LiveRunner:
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _waker(loop: asyncio.AbstractEventLoop, changed: asyncio.Event) -> Callable[[], None]:
-    """A callback for any thread that sets ``changed`` in ``loop`` (a no-op once the loop is closed: the venue's
-    stream outlives the run's loop by its stop)."""
-    def wake() -> None:
-        try:
-            loop.call_soon_threadsafe(changed.set)
-        except RuntimeError:
-            pass
-    return wake
 
 
 def _main_thread() -> bool:

@@ -1,7 +1,8 @@
 """HTTP to Hyperliquid through hyperliquid-python-sdk, made safe for a bot that runs for days.
 
 * **One client per account and server**, shared by every venue (symbol) of the process that trades that account:
-  one nonce source, one weight budget, one fill log, one cache of account state and open orders.
+  one nonce source, one weight budget, one fill log, one cache of account state, open orders, and the heavy reads
+  of a reconciliation or a stop (position, fills, funding), shared by its venues when recent enough for each.
 * **Nonces** are milliseconds, strictly increasing per signing key within the process (two actions in one
   millisecond would otherwise collide). Actions are built and signed with the SDK's own wire and signing helpers
   (``order_request_to_order_wire``, ``sign_l1_action``) so the nonce is ours, then posted through the SDK's
@@ -95,6 +96,20 @@ class Snapshot:
 
 
 @dataclass
+class AccountReads:
+    """What a full reconciliation reads of an account, sent in this order after ``sent`` (monotonic seconds): the
+    position (clearinghouseState, asked at wall time ``asked_ms``), then the fills and funding payments from
+    ``since_ms``. The fills are read after the position, so every fill in the position's snapshot is among them."""
+
+    sent: float
+    asked_ms: int
+    since_ms: int
+    state: dict
+    fills: list[dict]
+    funding: list[dict]
+
+
+@dataclass
 class ClientSettings:
     base_url: str
     is_mainnet: bool
@@ -124,8 +139,12 @@ class HyperliquidClient:
         self._fills_sent = 0.0
         self._account: Optional[Snapshot] = None
         self._orders: Optional[Snapshot] = None
+        self._run_fills: Optional[Snapshot] = None  # the last fills_from read: (since_ms, fills)
+        self._reads: Optional[AccountReads] = None
+        self.started_ms = int(time.time() * 1000)  # before any venue of this client connected
         self._armed_sent = 0.0
-        self._locks = {name: threading.RLock() for name in ("meta", "fills", "account", "orders", "arm")}
+        self._locks = {name: threading.RLock() for name in ("meta", "fills", "account", "orders", "arm", "run_fills",
+                                                            "reads")}
 
     @property
     def stop_share(self) -> float:
@@ -252,16 +271,30 @@ class HyperliquidClient:
         VenueError (and is not cached), never "no position"."""
         state = self.account_state(max_age, share)
         try:
-            out = {}
-            for entry in state["assetPositions"]:
-                pos = entry["position"]
-                size = float(pos["szi"])
-                if size:
-                    out[pos["coin"]] = (size, float(pos.get("entryPx") or 0.0))
-            return out
-        except (KeyError, TypeError, ValueError):
+            return positions_of(state)
+        except VenueError:
             self._account = None
-            raise VenueError(f"clearinghouseState: unexpected answer {_short(state)}") from None
+            raise
+
+    def account_reads(self, since_ms: int, sent_after: float) -> AccountReads:
+        """Position, fills and funding from ``since_ms`` (see :class:`AccountReads`), from requests sent after
+        ``sent_after``. These reads are per account, not per coin, and the heaviest of a reconciliation (62
+        weight): the account's venues share one, e.g. three assets reconciling at start or after a reconnection.
+        An unreadable answer is a VenueError and nothing is kept."""
+        with self._locks["reads"]:
+            reads = self._reads
+            if reads is None or reads.sent < sent_after or reads.since_ms > since_ms:
+                since = min(since_ms, self.started_ms)
+                sent, asked_ms = time.monotonic(), int(time.time() * 1000)
+                with self._locks["account"]:
+                    state = self.info({"type": "clearinghouseState", "user": self.account})
+                    positions_of(state)
+                    self._account = Snapshot(sent, state)
+                fills = self.fills_from(since, sent)
+                reads = self._reads = AccountReads(sent, asked_ms, since, state, fills, self.funding(since))
+            return AccountReads(reads.sent, reads.asked_ms, since_ms, reads.state,
+                                [f for f in reads.fills if int(f["time"]) >= since_ms],
+                                [f for f in reads.funding if int(f["time"]) >= since_ms])
 
     def open_orders(self, sent_after: float, share: float = MARKET_SHARE,
                     wait_s: Optional[float] = None) -> list[dict]:
@@ -275,6 +308,12 @@ class HyperliquidClient:
                     raise VenueError(f"frontendOpenOrders: unexpected answer {_short(data)}")
                 self._orders = Snapshot(now, data)
             return self._orders.data
+
+    @property
+    def orders_sent(self) -> float:
+        """When (monotonic seconds) the request behind the last open-orders answer was sent (0 before any)."""
+        snapshot = self._orders
+        return snapshot.sent if snapshot is not None else 0.0
 
     def order_status(self, cloid: str) -> tuple[str, Optional[dict]]:
         """The fate of the account's order ``cloid``: ("open" | "filled" | "canceled" | ..., the order) or
@@ -319,6 +358,16 @@ class HyperliquidClient:
             if len(page) < FILLS_PAGE or latest <= since:
                 return fills
             since = latest
+
+    def fills_from(self, since_ms: int, sent_after: float, share: float = MARKET_SHARE) -> list[dict]:
+        """Every fill of the account from ``since_ms``, from a request sent after ``sent_after`` (monotonic seconds):
+        the account's venues share one read (a reconciliation's or a stop's, 20 weight or more each)."""
+        with self._locks["run_fills"]:
+            read = self._run_fills
+            if read is None or read.sent < sent_after or read.data[0] > since_ms:
+                since, sent = min(since_ms, self.started_ms), time.monotonic()
+                read = self._run_fills = Snapshot(sent, (since, self.fetch_fills(since, share)))
+            return [f for f in read.data[1] if int(f["time"]) >= since_ms]
 
     def poll_fills(self, force: bool) -> int:
         """Fetch new fills into :attr:`fill_log` when ``force`` or ``fills_poll_s`` has passed; returns the log's
@@ -404,6 +453,20 @@ class OrderSpec:
     price: float
     cloid: str
     reduce_only: bool = False
+
+
+def positions_of(state: Any) -> dict[str, tuple[float, float]]:
+    """{coin: (signed size, entry price)} of a ``clearinghouseState`` answer; VenueError when it cannot be read."""
+    try:
+        out = {}
+        for entry in state["assetPositions"]:
+            pos = entry["position"]
+            size = float(pos["szi"])
+            if size:
+                out[pos["coin"]] = (size, float(pos.get("entryPx") or 0.0))
+        return out
+    except (KeyError, TypeError, ValueError):
+        raise VenueError(f"clearinghouseState: unexpected answer {_short(state)}") from None
 
 
 def _short(value: Any, limit: int = 120) -> str:

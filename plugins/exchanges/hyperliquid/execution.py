@@ -50,13 +50,18 @@
   with the venue's beliefs; the exchange's truth is adopted, each difference reported (event
   ``reconcile_difference``), fills it finds (late ones too) are delivered through ``fills_since``, and the run's
   funding payments (``userFunding``) are booked into :attr:`funding`. An unreadable answer is a VenueError.
+  These reads are the account's, not the coin's: at start (after every venue connected) and after a reconnection,
+  the account's venues share one read of each (:meth:`HyperliquidClient.account_reads`), sent after the venue
+  connected or the connection came back; otherwise a venue reads afresh.
 * **Dead man's switch**: ``arm_dead_mans_switch`` arms ``scheduleCancel``; when the exchange refuses it (new
   accounts with little volume) it returns False and the runner starts the guardian process (:meth:`guardian`).
   ``disconnect`` never clears it: ``disarm_dead_mans_switch`` does, called after a verified cancel.
 * **Stop**: ``cancel_all_orders`` cancels the bot's orders, each once (an order confirmed gone is never cancelled
   again), waits out a 429 cooldown rather than re-sending into it, and verifies with ``frontendOpenOrders`` that
   none of the bot's orders rests (VenueError when it cannot within ``cancel_deadline_s``); then it reads the run's
-  fills from the start, so a late fill still reaches the result.
+  fills from the start, so a late fill still reaches the result. The venues of an account stopping together share
+  these reads when sent after each one's stop began (the open orders; one its cancel confirmed gone is no target)
+  and after its last cancel's answer (the fills).
 * **Metadata**: ``refresh_metadata`` reloads ``meta`` and reports what changed; when this coin's szDecimals
   changed, resting orders that no longer fit the rules are cancelled, and later orders round with the new value.
   An order refused for its price or size schedules a refresh at the next poll.
@@ -90,6 +95,7 @@ from .client import (
     Uncertain,
     close_client,
     open_client,
+    positions_of,
 )
 from .config import HyperliquidParams
 from .live_data import BookView, LiveData, close_live_data, open_live_data
@@ -171,6 +177,7 @@ class HyperliquidVenue:
         self._last_action = 0.0  # monotonic: when the last action's answer (or failure) came back
         self._fill_cursor = 0
         self._start_ms = 0
+        self._fresh_after = 0.0  # monotonic: a full reconciliation may use the account's reads sent after this
         self._position: Optional[float] = None  # the last clearinghouseState size seen (detects fills)
         self._believed: Optional[float] = None  # the position as the venue accounts it: reconciled + own fills
         self._pending: dict[str, tuple[Side, Optional[int]]] = {}  # cloid -> (side, oid it replaces)
@@ -212,6 +219,7 @@ class HyperliquidVenue:
         self.sz_decimals = self._universe[self.coin]
         self._fill_cursor = len(client.fill_log)
         self._start_ms = int(time.time() * 1000)
+        self._fresh_after = time.monotonic()
         if p.websocket:
             self._open_push(client)
         log.info("[%s] connected to %s as %s (coin %s, szDecimals %d, cloid prefix %s)", self.asset.symbol,
@@ -358,6 +366,7 @@ class HyperliquidVenue:
         generation = self.live.generation
         if generation != self._generation:
             self._generation, self._gap, self._dirty, self.reconcile_due = generation, True, True, True
+            self._fresh_after = self.live.connected_at  # what a read sent since the reconnection shows covers the gap
             self._notify("websocket_connected", generation=generation)
 
     def _pushed_market(self) -> Market | None:
@@ -570,11 +579,12 @@ class HyperliquidVenue:
         22 weight instead of ~62: fills and funding are pushed); a position that differs from the pushed fills'
         falls back to the full reconciliation, which reads the fills over HTTP."""
         self._settle()
+        fresh_after = self._fresh_after if not self._reconciled or self._gap else time.monotonic()
         if self.live is not None and self._reconciled and not self._gap:
             found = self._reconcile_light()
             if found is not None:
                 return found
-        found = self._reconcile_full()
+        found = self._reconcile_full(fresh_after)
         self._gap = self.reconcile_due = False
         return found
 
@@ -596,17 +606,19 @@ class HyperliquidVenue:
             foreign = len([o for o in raw_orders if o.get("coin") == self.coin and not self._is_mine(o)])
             return Reconciliation(exchange, entry, len(self.orders), foreign, differences)
 
-    def _reconcile_full(self) -> Reconciliation:
+    def _reconcile_full(self, fresh_after: float) -> Reconciliation:
+        """Position, fills and funding from the account's reads sent after ``fresh_after`` (shared with its other
+        venues: at start and after a reconnection, when every venue reconciles, they read once), open orders from
+        a read sent after that and after this venue's last action."""
         client = self._client()
         self._drain()
-        asked_ms = int(time.time() * 1000)
-        size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
+        reads = client.account_reads(self._start_ms, fresh_after)
+        size, entry = positions_of(reads.state).get(self.coin, (0.0, 0.0))
         self._position = size
-        snap_ms = int(client.account_state(60.0).get("time") or asked_ms)
-        sent = time.monotonic()
+        snap_ms = int(reads.state.get("time") or reads.asked_ms)
+        sent = max(fresh_after, self._last_action)
         raw_orders = client.open_orders(sent, MARKET_SHARE)
-        fills = client.fetch_fills(self._start_ms)
-        payments = client.funding(self._start_ms)
+        fills, payments = reads.fills, reads.funding
         differences: list[str] = []
         with self._lock:
             for raw in sorted(fills, key=lambda f: int(f["time"])):
@@ -820,7 +832,8 @@ class HyperliquidVenue:
         confirmed: set[int] = set()
         cancelled = 0
         with self._lock:
-            targets = list(self.orders)
+            began = time.monotonic()  # nothing of this venue's is in flight from here on (halted, settled, locked)
+            targets, read_after = list(self.orders), began
             while True:
                 try:
                     todo = [oid for oid in targets if oid not in confirmed]
@@ -830,8 +843,12 @@ class HyperliquidVenue:
                         cancelled += done
                         confirmed |= gone
                     remaining = max(deadline - time.monotonic(), 0.0)
-                    raw = client.open_orders(time.monotonic(), client.stop_share, remaining)
-                    targets = [int(o["oid"]) for o in raw if o.get("coin") == self.coin and self._is_mine(o)]
+                    # first any read sent after the stop began (another venue's too), where an order its cancel
+                    # confirmed gone may still show and is no target; then each read sent after the one before
+                    raw = client.open_orders(read_after, client.stop_share, remaining)
+                    read_after = time.monotonic()
+                    targets = [int(o["oid"]) for o in raw if o.get("coin") == self.coin and self._is_mine(o)
+                               and int(o["oid"]) not in confirmed]
                     if not targets:
                         self.orders.clear()
                         self._pending.clear()  # verified: none of the bot's orders rests, pending or not
@@ -846,7 +863,7 @@ class HyperliquidVenue:
                     if "still rest after" in str(exc):
                         raise
                     self._wait_or_fail(deadline, exc, 0.2)
-        self._final_fills(deadline)
+        self._final_fills(deadline, max(client.orders_sent, self._last_action))
         return cancelled
 
     def _wait_or_fail(self, deadline: float, exc: VenueError, pause: float) -> None:
@@ -856,13 +873,14 @@ class HyperliquidVenue:
                              f"{self.params.cancel_deadline_s:g}s ({exc})") from None
         time.sleep(max(pause, 0.05))
 
-    def _final_fills(self, deadline: float) -> None:
-        """Read the run's fills from its start (until the deadline), so the job's result has every fill up to the
-        cancel, late ones too, each once by trade id."""
+    def _final_fills(self, deadline: float, verified: float) -> None:
+        """Read the run's fills from its start (until the deadline) with a request sent after ``verified`` (when
+        none of the bot's orders rested any more: after the read that showed none and the last cancel's answer),
+        so the job's result has every fill up to the cancel, late ones too, each once by trade id."""
         while self.client is not None:
             try:
                 with self._lock:
-                    for raw in sorted(self.client.fetch_fills(self._start_ms, self.client.stop_share),
+                    for raw in sorted(self.client.fills_from(self._start_ms, verified, self.client.stop_share),
                                       key=lambda f: int(f["time"])):
                         self._record_fill(raw)
                 return

@@ -47,6 +47,7 @@ class LiveData:
         self.connected = False
         self.generation = 0  # connections made so far
         self.connected_ns = 0  # when the current connection opened (a book older than this predates a gap)
+        self.connected_at = 0.0  # ... and on the monotonic clock (a read sent after it covers the gap)
         self.users = 0  # venues sharing this connection
         self._book_watchers: dict[str, list[Watcher]] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -80,7 +81,7 @@ class LiveData:
 
     def _on_state(self, event: str, **data: Any) -> None:
         if event == "connected":
-            self.connected_ns = time.time_ns()
+            self.connected_ns, self.connected_at = time.time_ns(), time.monotonic()
             self.generation += 1
         self.connected = event == "connected"
 
