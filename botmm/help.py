@@ -13,8 +13,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from botmm.config import QuoteParams, field_docs
 
-ROOT_SCHEMAS = {"record": "botmm.data.recorder:RecorderParams"}
-"""Primary configs whose root is not a structured config: the dataclass their root keys are checked against."""
+ROOT_SCHEMAS = {"record": "botmm.runners.record:params_schema"}
+"""Primary configs whose root is not a structured config: the dataclass their root keys are checked against, or a
+function of the composed config returning it (``botmm record``'s is its ``venue``'s recorder's)."""
 NODE_SCHEMAS = {
     "asset": "botmm.config:AssetConfig",  # typed in every job but ``record``
     "risk": "botmm.config:RiskLimits",
@@ -75,7 +76,8 @@ def _shown(node: DictConfig, key: Any, child: Any) -> str:
 
 def _root_schema(name: str, cfg: DictConfig) -> type | None:
     if name in ROOT_SCHEMAS:
-        return _load(ROOT_SCHEMAS[name])
+        found = _load(ROOT_SCHEMAS[name])
+        return found if is_dataclass(found) else found(cfg)
     schema = OmegaConf.get_type(cfg)
     return schema if is_dataclass(schema) else None
 

@@ -138,6 +138,21 @@ def botmm_venue_coin(venue: str, symbol: str) -> str | None:
     """
 
 
+@hookspec(firstresult=True)
+def botmm_l2_recorder(venue: str) -> type | None:
+    """Return the L2 recorder of the exchange ``venue`` (``botmm record venue=...``), or None when the plugin does not
+    serve ``venue``. The first answer wins; ``botmm record`` asks it, so core code never imports an exchange plugin.
+
+    The recorder is a class with ``Params``, the dataclass of its settings (the root keys of ``conf/record.yaml``, a
+    subclass of :class:`botmm.data.L2RecorderParams`, which ``botmm record --help`` documents), built as
+    ``cls(params, metas, coins, notify)``: ``metas`` the :class:`botmm.data.L2Meta` of each recorded symbol,
+    ``coins`` their names on the venue (``botmm_venue_coin``), ``notify(event, **data)`` told of ``recorder_*``
+    events. It writes through one :class:`botmm.data.HourlyStore` per symbol and has ``await run(stop)`` (record
+    until the ``asyncio.Event`` is set, every open hour written), ``result()`` (the summary for ``result.json``),
+    ``status()`` (the status page's dict per symbol), ``connected`` (a connection was ever made) and ``url``.
+    """
+
+
 @hookspec
 def botmm_run_start(run: Run) -> None:
     """Called once when a job starts, after every component is built and the venue is connected, before the first tick.

@@ -30,8 +30,8 @@ HYDRA_COMMANDS = {
     "backtest": "Backtest the pipeline on historical or synthetic bars (default: sim venue, synthetic month).",
     "replay": "Replay L2 order books through the pipeline: queue position, latency, partial fills (default: "
               "synthetic hour).",
-    "record": "Record Hyperliquid l2Book and trades into the L2 dataset that replay reads (one file per hour); "
-              "--timeout SECONDS bounds each connection attempt.",
+    "record": "Record an exchange's order books and trades (venue=hyperliquid: l2Book and trades) into the L2 "
+              "dataset that replay reads (one file per hour); --timeout SECONDS bounds each connection attempt.",
     "reoptimize": "Nightly re-optimisation: fetch data, sweep, and write the live params file only when the "
                   "out-of-sample score improves by the threshold (cron-safe).",
     "supervise": "Backtest several assets, allocate capital (risk parity, Sharpe, equal) and compare the portfolio "

@@ -413,6 +413,12 @@ def test_record_on_a_name_that_does_not_resolve_ends_in_one_line(tmp_path: Path)
     assert line.startswith("botmm: ws_url=ws://nonexistent.invalid/ws: ") and "nothing recorded" in line, line
 
 
+def test_record_an_exchange_no_plugin_records_ends_in_one_line(tmp_path: Path) -> None:
+    line, _ = _record_fails(tmp_path, "venue=binance")
+    assert line == ("botmm: venue=binance: no plugin records this exchange (botmm_l2_recorder); is its plugin "
+                    "installed, or disabled (BOTMM_DISABLE_PLUGINS)?")
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "inf", "nan"])
 def test_record_timeout_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
     line, _ = _record_fails(tmp_path, f"--timeout={value}")

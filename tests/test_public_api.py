@@ -9,17 +9,22 @@ import importlib
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 import botmm
+from botmm import ConfigError
+from botmm.data import L2RecorderParams
 from botmm.registry import hookimpl, load_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "plugins.md"
 PUBLIC = ("botmm", "botmm.registry", "botmm.sim", "botmm.data", "botmm.ml", "botmm.exchange")
 PLUGIN_FILES = sorted((ROOT / "plugins").rglob("*.py"))
+CORE_FILES = sorted((ROOT / "botmm").rglob("*.py"))  # botmm.plugins is the plugins/ folder, outside botmm/
 THIRD_PARTY_FILES = sorted([*(ROOT / "examples").rglob("*.py"), *(ROOT / "tests" / "fill_model_package").rglob("*.py")])
 
 
@@ -62,10 +67,28 @@ def test_example_third_party_plugins_import_only_the_public_api(path: Path) -> N
     assert private_imports(path.read_text(), None) == []
 
 
-def test_the_recorder_imports_no_plugin() -> None:
-    source = (ROOT / "botmm" / "runners" / "record.py").read_text()
-    modules = [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)]
-    assert [m for m in modules if m and m.startswith("botmm.plugins")] == []
+def plugin_imports(source: str) -> list[str]:
+    """The ``botmm.plugins`` modules ``source`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [node.module] if node.module != "botmm" else [f"botmm.{a.name}" for a in node.names]
+    return [m for m in found if m == "botmm.plugins" or m.startswith("botmm.plugins.")]
+
+
+def test_the_plugin_import_check_catches_every_form() -> None:
+    source = ("import botmm.plugins.exchanges.hyperliquid.stream\nfrom botmm.plugins.feeds import l2\n"
+              "from botmm import plugins\nfrom botmm.data import is_gap\nfrom .plugins import x\nimport numpy\n")
+    assert plugin_imports(source) == ["botmm.plugins.exchanges.hyperliquid.stream", "botmm.plugins.feeds",
+                                      "botmm.plugins"]
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_imports_no_plugin(path: Path) -> None:
+    """botmm's core asks plugins through hooks (``botmm record``: ``botmm_l2_recorder``, ``botmm_venue_coin``)."""
+    assert plugin_imports(path.read_text()) == []
 
 
 @pytest.mark.parametrize("module", PUBLIC)
@@ -116,3 +139,39 @@ def test_hook_botmm_venue_coin() -> None:
         assert ask(venue="binance", symbol="BTC") is None
     finally:
         pm.unregister(name="okx-test")
+
+
+@dataclass
+class OtherVenueRecorderParams(L2RecorderParams):
+    region: str = "eu"  # the venue's data centre
+
+
+class OtherVenueRecorder:
+    """A third-party exchange plugin's L2 recorder (only its settings are needed here)."""
+
+    Params = OtherVenueRecorderParams
+
+
+class OtherVenueRecording:
+    @hookimpl
+    def botmm_l2_recorder(self, venue: str) -> type | None:
+        return OtherVenueRecorder if venue == "okx" else None
+
+
+def test_hook_botmm_l2_recorder() -> None:
+    from botmm.runners.record import params_schema, recorder_class
+
+    pm = load_plugins()
+    pm.register(OtherVenueRecording(), name="okx-recorder-test")
+    try:
+        hyperliquid = pm.hook.botmm_l2_recorder(venue="hyperliquid")
+        assert hyperliquid.__module__ == "botmm.plugins.exchanges.hyperliquid.recorder"
+        assert issubclass(hyperliquid.Params, L2RecorderParams) and hyperliquid.Params().venue == "hyperliquid"
+        assert pm.hook.botmm_l2_recorder(venue="okx") is OtherVenueRecorder
+        assert pm.hook.botmm_l2_recorder(venue="binance") is None
+        assert params_schema(OmegaConf.create({"venue": "okx", "region": "us"})) is OtherVenueRecorderParams
+        assert params_schema(OmegaConf.create({})) is hyperliquid.Params  # venue defaults to hyperliquid
+        with pytest.raises(ConfigError, match=r"^venue=binance: no plugin records this exchange"):
+            recorder_class("binance")
+    finally:
+        pm.unregister(name="okx-recorder-test")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from botmm.data.l2 import KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, read_l2, read_meta
-from botmm.data.recorder import HourlyStore, Recorder, RecorderParams, SymbolFeed, is_gap
+from botmm.data import HourlyStore, is_gap
+from botmm.plugins.exchanges.hyperliquid.recorder import Recorder, RecorderParams, SymbolFeed
 from ws_server import HLWsServer, synthetic_messages
 
 META = L2Meta("BTC", 1.0, 1e-5, "hyperliquid")

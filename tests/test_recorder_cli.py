@@ -19,7 +19,7 @@ import numpy as np
 
 from jobs import wait_for
 from botmm.data.l2 import KIND_CLEAR, KIND_TRADE, hour_name, read_l2
-from botmm.data.recorder import is_gap
+from botmm.data import is_gap
 from botmm.errors import DataError
 from ws_server import HLWsServer, capture_messages, synthetic_messages
 from conftest import shared_file_or_none

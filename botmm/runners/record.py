@@ -1,4 +1,5 @@
-"""``botmm record``: the L2 recorder (:mod:`botmm.data.recorder`) as a Hydra job.
+"""``botmm record``: the L2 recorder of the exchange ``venue`` (its plugin's, ``botmm_l2_recorder``; the hourly
+files are :mod:`botmm.data.recording`'s) as a Hydra job.
 
 The assets are the job's ``asset`` (``botmm record asset=btc``) or a list of them (``botmm record
 'asset=[eth,btc]'``): one websocket, one dataset folder per symbol under ``root``. Notifiers hear the job like any
@@ -21,7 +22,7 @@ from omegaconf import DictConfig
 
 from botmm.config import AssetConfig, parse_duration, to_params
 from botmm.data.l2 import L2Meta
-from botmm.data.recorder import SOURCE, Recorder, RecorderParams
+from botmm.data.recording import L2RecorderParams
 from botmm.errors import ConfigError
 from botmm.logs import set_default_symbol
 from botmm.pipeline import Run
@@ -38,15 +39,15 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     params, assets, notifier = check(cfg)
     pm = load_plugins()
     status = open_server(cfg, "botmm record " + "+".join(a.symbol for a in assets))
-    metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, SOURCE) for a in assets]
-    coins = venue_coins(assets)
-    run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir,
-              extra={"url": params.ws_url, "root": params.root, "coins": coins})
+    metas = [L2Meta(a.symbol, a.tick_size, a.lot_size, params.venue) for a in assets]
+    coins = venue_coins(params.venue, assets)
+    run = Run(cfg, "record", "+".join(a.symbol for a in assets), output_dir)
+    recorder = recorder_class(params.venue)(
+        params, metas, coins, notify=lambda event, **data: pm.hook.botmm_event(run=run, event=event, data=data))
+    run.extra.update(url=recorder.url, root=params.root, coins=coins)
     set_default_symbol(run.symbol)
     name = f"notifier:record:{id(run)}"
     pm.register(notifier, name=name)
-    recorder = Recorder(params, metas, coins,
-                        notify=lambda event, **data: pm.hook.botmm_event(run=run, event=event, data=data))
     duration = parse_duration(params.duration, "duration") if params.duration is not None else None
     if status is not None:
         serve_record(status, recorder)
@@ -68,28 +69,46 @@ def record(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return result
 
 
-def check(cfg: DictConfig) -> tuple[RecorderParams, list[AssetConfig], Any]:
+def check(cfg: DictConfig) -> tuple[L2RecorderParams, list[AssetConfig], Any]:
     """Check the recorder's settings and asset(s) and build the notifier (no I/O); one-line ConfigErrors naming
     the key."""
-    node = {f.name: cfg[f.name] for f in fields(RecorderParams) if f.name in cfg}
+    schema = params_schema(cfg)
+    node = {f.name: cfg[f.name] for f in fields(schema) if f.name in cfg}
     try:
-        params = to_params(RecorderParams, node, "record")
+        params = to_params(schema, node, "record")
     except ConfigError as exc:
         raise ConfigError(str(exc).removeprefix("record.")) from None
     if params.duration is not None:
         parse_duration(params.duration, "duration")
     assets = asset_configs(cfg)
-    venue_coins(assets)
+    venue_coins(params.venue, assets)
     return params, assets, build("notifier", cfg.notifier, BuildContext(cfg=cfg, asset=assets[0]))
 
 
-def venue_coins(assets: list[AssetConfig]) -> list[str]:
+def recorder_class(venue: str) -> Any:
+    """The L2 recorder of ``venue``, asked of the exchange plugins (``botmm_l2_recorder``)."""
+    found = load_plugins().hook.botmm_l2_recorder(venue=venue)
+    if found is None:
+        raise ConfigError(f"venue={venue}: no plugin records this exchange (botmm_l2_recorder); is its plugin "
+                          "installed, or disabled (BOTMM_DISABLE_PLUGINS)?")
+    return found
+
+
+def params_schema(cfg: DictConfig) -> type[L2RecorderParams]:
+    """The dataclass checking the root keys of ``cfg`` (a ``botmm record`` config): the ``venue``'s recorder's."""
+    venue = cfg.get("venue", L2RecorderParams.venue)
+    if not isinstance(venue, str) or not venue:
+        raise ConfigError(f"venue={venue}: must name an exchange")
+    return recorder_class(venue).Params
+
+
+def venue_coins(venue: str, assets: list[AssetConfig]) -> list[str]:
     """The recorded venue's coin for each asset, asked of the exchange plugins (``botmm_venue_coin``)."""
     hook = load_plugins().hook
-    coins = [hook.botmm_venue_coin(venue=SOURCE, symbol=a.symbol) for a in assets]
+    coins = [hook.botmm_venue_coin(venue=venue, symbol=a.symbol) for a in assets]
     if None in coins:
-        raise ConfigError(f"asset.symbol={assets[coins.index(None)].symbol}: no plugin names {SOURCE} coins "
-                          f"(botmm_venue_coin); is the {SOURCE} plugin disabled (BOTMM_DISABLE_PLUGINS)?")
+        raise ConfigError(f"asset.symbol={assets[coins.index(None)].symbol}: no plugin names {venue} coins "
+                          f"(botmm_venue_coin); is the {venue} plugin disabled (BOTMM_DISABLE_PLUGINS)?")
     return coins
 
 
@@ -102,7 +121,7 @@ def asset_configs(cfg: DictConfig) -> list[AssetConfig]:
     return [to_params(AssetConfig, compose_for_asset(name).asset, f"asset={name}") for name in names]
 
 
-async def _main(recorder: Recorder, duration: float | None) -> None:
+async def _main(recorder: Any, duration: float | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled = threading.current_thread() is threading.main_thread()

@@ -9,7 +9,7 @@ from typing import Any
 from botmm.registry import load_plugins
 
 from .page import asset_section
-from .recording import RecorderSnapshots, recorder_section
+from .recording import recorder_section
 from .server import ServerParams, StatusServer, open_server
 from .snapshot import EventLog, Snapshots, health, venue_view
 
@@ -28,5 +28,5 @@ def serve_run(server: StatusServer, strategies: list[Any], last_step: dict[int, 
 
 
 def serve_record(server: StatusServer, recorder: Any) -> None:
-    """Serve a running :class:`botmm.data.recorder.Recorder`."""
-    server.serve(RecorderSnapshots(recorder).assets, recorder_section)
+    """Serve a running L2 recorder (an exchange plugin's, ``botmm_l2_recorder``): its ``status()`` per symbol."""
+    server.serve(recorder.status, recorder_section)

@@ -3,28 +3,7 @@
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
-
-
-class RecorderSnapshots:
-    """Per-symbol snapshot dicts of a running :class:`botmm.data.recorder.Recorder` (read once per request)."""
-
-    def __init__(self, recorder: Any):
-        self.recorder = recorder
-
-    def assets(self) -> list[dict[str, Any]]:
-        rec, now_ns = self.recorder, time.time_ns()
-        limit = float(rec.params.stale_seconds)
-        found = []
-        for coin, feed in rec.feeds.items():
-            age = None if feed.last is None else max(0.0, (now_ns - feed.last[1]) / 1e9)
-            found.append({"symbol": feed.meta.symbol, "mode": "record", "data_age_s": age, "max_data_age_s": limit,
-                          "fresh": age is not None and age <= limit, "orders_confirmed": True,
-                          "rows": rec.stores[coin].rows, "gaps": feed.counts["gaps"],
-                          "snapshots": feed.counts["snapshots"], "trades": feed.counts["trades"],
-                          "reconnects": rec.stream.reconnects, "bad_messages": rec.stream.bad_messages})
-        return found
 
 
 def recorder_section(a: dict[str, Any]) -> str:

@@ -75,3 +75,13 @@ def botmm_register_exchanges(register):
 def botmm_venue_coin(venue: str, symbol: str) -> str | None:
     """The Hyperliquid coin ``symbol`` stands for without asking the exchange (``ETH-PERP`` -> ``ETH``)."""
     return candidates(symbol)[-1] if venue == "hyperliquid" else None
+
+
+@hookimpl
+def botmm_l2_recorder(venue: str) -> type | None:
+    """The Hyperliquid L2 recorder (``l2Book`` and ``trades``) for ``botmm record``."""
+    if venue != "hyperliquid":
+        return None
+    from .recorder import Recorder
+
+    return Recorder

@@ -1,69 +1,45 @@
-"""The L2 recorder: Hyperliquid ``l2Book`` and ``trades`` over one websocket, written as the L2 event dataset of
-:mod:`botmm.data.l2` (``<root>/<SYMBOL>/<YYYY-MM-DD_HH>.parquet``), which ``botmm replay feed.path=...`` reads as is.
+"""The Hyperliquid L2 recorder (``botmm record``, ``venue=hyperliquid``): ``l2Book`` and ``trades`` over one
+websocket, written by :class:`botmm.data.HourlyStore` as the L2 event dataset, gaps marked as that module describes.
 
 * **Rows.** Each ``l2Book`` message is a full top-20 snapshot: a clear (side 0, price NaN, size 0) and its levels
   (kind snapshot). Each trade is a trade row (side +1 when the buyer was the aggressor, ``"B"``). ``ts_exchange``
   is the message's ``time``; ``ts_local`` the time it arrived (raised to ``ts_exchange`` when the local clock is
   behind, so the dataset's ``ts_local >= ts_exchange`` holds).
-* **Gaps.** When the connection drops, the recorder reconnects (exponential backoff with jitter, from
-  ``reconnect_min_s`` to ``reconnect_max_s``) and resubscribes: the connection is the Hyperliquid plugin's
-  :class:`~botmm.plugins.exchanges.hyperliquid.stream.Stream`; the SDK's websocket would not reconnect. The gap is marked in
-  the data by a clear of the whole book (side 0, price NaN) whose ``size`` is the gap's length in seconds (> 0),
-  at the exchange time of the last event before it: a replay empties its book there and refills it at the next
-  snapshot. A restart that resumes an hour file marks its gap the same way. No message for ``stale_seconds``
-  counts as a drop (a half-open connection); ``{"method": "ping"}`` goes out every ``ping_seconds`` so the
-  exchange does not close a quiet connection. The first connection is not retried: when it fails (a name that does
-  not resolve, a refused or silent server past ``open_timeout_s``) the recorder stops with one line.
+* **Connection.** When the connection drops, the recorder reconnects (exponential backoff with jitter, from
+  ``reconnect_min_s`` to ``reconnect_max_s``) and resubscribes: the connection is this plugin's
+  :class:`~botmm.plugins.exchanges.hyperliquid.stream.Stream`; the SDK's websocket would not reconnect. The gap is
+  marked in the data (:func:`botmm.data.gap_marker`). No message for ``stale_seconds`` counts as a drop (a
+  half-open connection); ``{"method": "ping"}`` goes out every ``ping_seconds`` so the exchange does not close a
+  quiet connection. The first connection is not retried: when it fails (a name that does not resolve, a refused or
+  silent server past ``open_timeout_s``) the recorder stops with one line.
 * **Trade backfill.** The first ``trades`` message after each subscription is the exchange's backfill of recent
   trades, already recorded or from before the recording (or inside a gap, where the book is unknown): it is dropped
   and counted (``backfill_dropped``).
-* **Files and crashes.** The open hour is held in memory and, every ``flush_seconds``, written whole to a temporary
-  file that atomically replaces the hour file: on disk every hour file is always a complete Parquet file, and a
-  crash (even SIGKILL) loses at most the last ``flush_seconds``. Rewriting costs about 40 ms per 300,000 rows (an
-  hour of BTC snapshots), a fraction of a percent of a core at ``flush_seconds=5``. An hour is finished (and
-  announced) once the exchange clock is ``LATE_GRACE_S`` past its end; an event arriving later still is moved to the
-  start of the next open hour (``late``). A graceful stop (SIGINT, SIGTERM, ``duration``) writes every open hour.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
+from botmm import DataError, require
+from botmm.data import (COLUMNS, KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, HourlyStore, L2Events, L2Meta,
+                        L2RecorderParams, gap_marker)
 
-from botmm.config import require
-from botmm.data.l2 import (COLUMNS, HOUR_NS, KIND_CLEAR, KIND_SNAPSHOT, KIND_TRADE, L2Events, L2Meta, hour_name,
-                           read_l2, write_l2)
-from botmm.errors import DataError
-from botmm.plugins.exchanges.hyperliquid.stream import Stream, StreamSettings, pause
-
-log = logging.getLogger("botmm.recorder")
+from .stream import Stream, StreamSettings, pause
 
 HL_MAINNET_WS = "wss://api.hyperliquid.xyz/ws"
-SOURCE = "hyperliquid"
-LATE_GRACE_S = 5
-TMP_DIR = ".recording"  # under the root: temporary files, renamed into place (never read as data)
-MIN_GAP_S = 0.001  # a gap marker's size is at least this, so it never reads as a snapshot's clear (size 0)
 Notify = Callable[..., None]
 
 
 @dataclass
-class RecorderParams:
-    """The recorder's settings (the root keys of ``conf/record.yaml``)."""
+class RecorderParams(L2RecorderParams):
+    """The Hyperliquid recorder's settings (the root keys of ``conf/record.yaml``)."""
 
     ws_url: str = HL_MAINNET_WS  # the exchange's public websocket (mainnet; testnet: api.hyperliquid-testnet.xyz)
-    root: str = "data/orderbook"  # the dataset root: <root>/<SYMBOL>/<YYYY-MM-DD_HH>.parquet
-    flush_seconds: float = 5.0  # the hour file on disk is at most this old: what a crash can lose
-    duration: Optional[str] = None  # stop after this long (15s, 2h, ...); null: until SIGINT or SIGTERM
     reconnect_min_s: float = 0.5  # first reconnect delay, doubled per failed attempt ...
     reconnect_max_s: float = 30.0  # ... up to this
     ping_seconds: float = 20.0  # application ping period (Hyperliquid drops connections silent for 60 s)
@@ -71,30 +47,13 @@ class RecorderParams:
     open_timeout_s: float = 5.0  # deadline of each connection attempt (name resolution, connect, handshake)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.ws_url.startswith(("ws://", "wss://")), self, "ws_url", "must be a ws:// or wss:// URL")
-        require(bool(self.root), self, "root", "must name a folder")
-        require(self.flush_seconds > 0, self, "flush_seconds", "must be > 0")
         require(self.reconnect_min_s > 0, self, "reconnect_min_s", "must be > 0")
         require(self.reconnect_max_s >= self.reconnect_min_s, self, "reconnect_max_s", "must be >= reconnect_min_s")
         require(self.ping_seconds > 0, self, "ping_seconds", "must be > 0")
         require(self.stale_seconds > self.ping_seconds, self, "stale_seconds", "must be > ping_seconds")
         require(self.open_timeout_s > 0, self, "open_timeout_s", "must be > 0")
-
-
-def _iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def gap_marker(start_ns: int, local_ns: int, seconds: float) -> L2Events:
-    """The row marking a gap that began at exchange time ``start_ns`` and lasted ``seconds``: a clear of the whole
-    book whose size is the gap's length (see the module docstring)."""
-    return L2Events.build(ts_exchange=[start_ns], ts_local=[max(local_ns, start_ns)], kind=[KIND_CLEAR], side=[0],
-                          price=[math.nan], size=[max(seconds, MIN_GAP_S)])
-
-
-def is_gap(events: L2Events) -> np.ndarray:
-    """Mask of the gap markers among ``events``."""
-    return (events.kind == KIND_CLEAR) & (events.size > 0)
 
 
 @dataclass
@@ -137,12 +96,10 @@ class SymbolFeed:
         gap, self.gap = self.gap, None
         if gap is None:
             return None
-        seconds = max((ts_ns - gap.start_ns) / 1e9, MIN_GAP_S)
-        marker = gap_marker(gap.start_ns, gap.local_ns, seconds)
+        marker, note = gap_marker(self.meta.symbol, gap.start_ns, gap.local_ns, ts_ns, gap.reason)
         self._add(*([getattr(marker, c)[0].item()] for c in COLUMNS))
         self.counts["gaps"] += 1
-        return {"symbol": self.meta.symbol, "seconds": round(seconds, 3), "reason": gap.reason,
-                "start": _iso(gap.start_ns), "end": _iso(ts_ns)}
+        return note
 
     def on_book(self, data: dict[str, Any], recv_ns: int) -> Optional[dict[str, Any]]:
         """One ``l2Book`` message (a full snapshot); returns the gap it closed, if any."""
@@ -179,113 +136,20 @@ class SymbolFeed:
         return L2Events.build(**dict(zip(COLUMNS, rows)))
 
 
-class HourlyStore:
-    """The file side of one symbol: the open hours in memory, each rewritten atomically on every store (see the
-    module docstring). Used from one thread at a time."""
-
-    def __init__(self, root: str | os.PathLike[str], meta: L2Meta):
-        self.root, self.meta = Path(root), meta
-        self.dir = self.root / meta.symbol
-        self.tmp_root = self.root / TMP_DIR
-        shutil.rmtree(self.tmp_root / meta.symbol, ignore_errors=True)  # a crashed write's leftover
-        self.open: dict[int, L2Events] = {}
-        self.dirty: set[int] = set()
-        self.closed_until: Optional[int] = None  # exchange time before which every hour is finished
-        self.newest = np.iinfo(np.int64).min
-        self.files: list[Path] = []
-        self.rows = 0
-        self.late = 0
-
-    def path(self, hour: int) -> Path:
-        return self.dir / f"{hour_name(hour * HOUR_NS)}.parquet"
-
-    def store(self, batch: L2Events, final: bool = False) -> list[tuple[str, dict[str, Any]]]:
-        """Add ``batch``, write every hour that changed, finish the hours the exchange clock has left behind (all of
-        them when ``final``). Returns the notifications to send: ``recorder_gap`` for a resumed file,
-        ``recorder_rotated`` for each hour finished before the final store."""
-        notes: list[tuple[str, dict[str, Any]]] = []
-        if len(batch):
-            batch = batch.take(np.argsort(batch.ts_exchange, kind="stable"))
-            if self.closed_until is not None and batch.ts_exchange[0] < self.closed_until:
-                late = batch.ts_exchange < self.closed_until
-                self.late += int(late.sum())
-                ts = np.maximum(batch.ts_exchange, self.closed_until)
-                batch = L2Events(ts, np.maximum(batch.ts_local, ts), batch.kind, batch.side, batch.price, batch.size)
-            self.rows += len(batch)
-            hours = batch.ts_exchange // HOUR_NS
-            cuts = np.flatnonzero(np.diff(hours)) + 1
-            for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(hours)]):
-                hour = int(hours[start])
-                part = batch.take(slice(int(start), int(stop)))
-                if hour not in self.open:
-                    self.open[hour] = self._resume(hour, part, notes)
-                self.open[hour] = _append(self.open[hour], part)
-                self.dirty.add(hour)
-            self.newest = max(self.newest, int(batch.ts_exchange[-1]))
-        for hour in sorted(self.open):
-            if hour in self.dirty:
-                self._write(hour)
-            if final or (hour + 1) * HOUR_NS + LATE_GRACE_S * 1_000_000_000 <= self.newest:
-                rows = len(self.open.pop(hour))
-                self.closed_until = max(self.closed_until or 0, (hour + 1) * HOUR_NS)
-                if not final:
-                    notes.append(("recorder_rotated", {"symbol": self.meta.symbol, "file": str(self.path(hour)),
-                                                       "rows": rows}))
-        return notes
-
-    def _resume(self, hour: int, first: L2Events, notes: list[tuple[str, dict[str, Any]]]) -> L2Events:
-        """The rows an earlier session left in this hour's file, closed by a gap marker; nothing when new."""
-        path = self.path(hour)
-        if not path.is_file():
-            return first.take(slice(0, 0))
-        old = read_l2(path)
-        if len(old) == 0:
-            return old
-        start, local = int(old.ts_exchange[-1]), int(old.ts_local[-1])
-        seconds = max((int(first.ts_exchange[0]) - start) / 1e9, MIN_GAP_S)
-        notes.append(("recorder_gap", {"symbol": self.meta.symbol, "seconds": round(seconds, 3),
-                                       "reason": f"resumed {path.name} after a restart", "start": _iso(start),
-                                       "end": _iso(int(first.ts_exchange[0]))}))
-        return L2Events.concat([old, gap_marker(start, local, seconds)])
-
-    def _write(self, hour: int) -> None:
-        """Write the hour to a temporary file, sync it, and rename it over the hour file."""
-        (tmp,) = write_l2(self.open[hour], self.tmp_root, self.meta)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        final = self.path(hour)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-        directory = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        if final not in self.files:
-            self.files.append(final)
-        self.dirty.discard(hour)
-
-
-def _append(events: L2Events, part: L2Events) -> L2Events:
-    """``part`` appended to ``events``, kept in exchange order (stable: earlier rows first on equal times)."""
-    if len(events) == 0:
-        return part
-    merged = L2Events.concat([events, part])
-    if part.ts_exchange[0] < events.ts_exchange[-1]:
-        merged = merged.take(np.argsort(merged.ts_exchange, kind="stable"))
-    return merged
-
-
 class Recorder:
-    """Records ``metas``' coins from one websocket into ``root`` until ``stop`` is set (see the module docstring).
+    """Records ``metas``' coins from one websocket into ``root`` until ``stop`` is set (see the module docstring):
+    the recorder this plugin gives ``botmm record`` (``botmm_l2_recorder``).
 
     ``notify(event, **data)`` is told about connections, disconnections, gaps and finished files (the recorder does
     not log them itself: ``notifier=console`` does).
     """
 
+    Params = RecorderParams
+
     def __init__(self, params: RecorderParams, metas: Sequence[L2Meta], coins: Sequence[str],
                  notify: Optional[Notify] = None):
         self.params = params
+        self.url = params.ws_url
         self.feeds = {coin: SymbolFeed(meta, coin) for meta, coin in zip(metas, coins)}
         self.stores = {coin: HourlyStore(params.root, meta) for meta, coin in zip(metas, coins)}
         self.notify = notify or (lambda event, **data: None)
@@ -314,7 +178,7 @@ class Recorder:
         return {
             "mode": "record",
             "symbol": "+".join(f.meta.symbol for f in feeds),
-            "url": self.params.ws_url,
+            "url": self.url,
             "root": self.params.root,
             "rows": {s.meta.symbol: s.rows for s in stores},
             "files": [str(p) for s in stores for p in s.files],
@@ -329,6 +193,19 @@ class Recorder:
             "start_ms": self.started_ns // 1_000_000,
             "end_ms": time.time_ns() // 1_000_000,
         }
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per symbol, how fresh the recorded data is and what was written: the status page's view."""
+        now_ns, limit = time.time_ns(), float(self.params.stale_seconds)
+        found = []
+        for coin, feed in self.feeds.items():
+            age = None if feed.last is None else max(0.0, (now_ns - feed.last[1]) / 1e9)
+            found.append({"symbol": feed.meta.symbol, "mode": "record", "data_age_s": age, "max_data_age_s": limit,
+                          "fresh": age is not None and age <= limit, "orders_confirmed": True,
+                          "rows": self.stores[coin].rows, "gaps": feed.counts["gaps"],
+                          "snapshots": feed.counts["snapshots"], "trades": feed.counts["trades"],
+                          "reconnects": self.stream.reconnects, "bad_messages": self.stream.bad_messages})
+        return found
 
     # -- the websocket -------------------------------------------------------------------------------------------
     def _on_state(self, event: str, **data: Any) -> None:
