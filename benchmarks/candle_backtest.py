@@ -9,7 +9,7 @@ with the joblib launcher at 2 workers against 1.
 
 The bars are the month of FTX BTC-PERP 1-minute candles in the shared data folder (``$BOTMM_SHARED_DATA`` or
 ``shared/data`` beside the repository) when present, else a synthetic month. Timing covers the tick loop only
-(``Strategy.step`` and the candle venue), after the job is built, on one core; process CPU time is printed beside
+(``Pipeline.step`` and the candle venue), after the job is built, on one core; process CPU time is printed beside
 wall time because a busy machine slows wall time alone. For the same reason each sweep runs ``--repeat`` times (1
 and 2 workers alternating, so a slow spell hits both) and the speedup is taken between the fastest of each; every run
 also shows when its first and last job ended (``[sweep]`` lines) — the serial head (start-up, pre-validation, worker
@@ -41,7 +41,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import load_plugins
 
 FTX = "candles/ftx_btc-perp_20211231-20220201_1m.csv"
@@ -65,7 +65,7 @@ def bars_per_second(overrides: list[str], profile: bool = False) -> tuple[int, f
     load_plugins()
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose("backtest", overrides=overrides)
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
     strategy.start()
     venue, step = strategy.venue, strategy.step
     venue.next_tick()  # the feed is read at the first tick: keep file parsing out of the loop's timing

@@ -35,7 +35,7 @@ from hydra import compose, initialize_config_module
 
 from botmm.config import AssetConfig, to_params
 from botmm.data.l2 import KIND_TRADE
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import BuildContext, build, load_plugins
 from botmm.runners.simulate import drive
 
@@ -108,7 +108,7 @@ def run(config: str, overrides: list[str], out: Path) -> dict:
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose(config, overrides=overrides)
     mode = "replay" if config == "replay" else "backtest"
-    return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, out)))
+    return drive(Pipeline(cfg, Run(cfg, mode, cfg.asset.symbol, out)))
 
 
 def ratio(a: float, b: float) -> str:

@@ -4,7 +4,7 @@
 
 The synthetic feed (botmm.data.synthetic_l2) is generated and replayed chunk by chunk, so memory stays flat however
 long the run. By default the touch quoter of botmm.sim.differential quotes every interval (one post-only bid and ask
-at the touch, cancel and repost); ``--pipeline`` runs the whole Strategy.step instead (the default ``botmm replay``
+at the touch, cancel and repost); ``--pipeline`` runs the whole Pipeline.step instead (the default ``botmm replay``
 components), whose per-tick Python dominates the time. Peak memory is this process's peak resident set.
 """
 
@@ -35,14 +35,14 @@ def touch_quoter(hours: float, interval_ms: int) -> tuple[int, int, int, float]:
 def pipeline(hours: float, interval_ms: int) -> tuple[int, int, int, float]:
     from hydra import compose, initialize_config_module
 
-    from botmm.pipeline import Run, Strategy
+    from botmm.pipeline import Run, Pipeline
     from botmm.registry import load_plugins
     from botmm.runners.simulate import drive
 
     load_plugins()
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose(config_name="replay", overrides=[f"feed.duration={hours}h", f"interval={interval_ms}ms"])
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
     start = time.thread_time()
     drive(strategy)
     seconds = time.thread_time() - start
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--interval-ms", type=int, default=100)
-    parser.add_argument("--pipeline", action="store_true", help="run Strategy.step rather than the touch quoter")
+    parser.add_argument("--pipeline", action="store_true", help="run Pipeline.step rather than the touch quoter")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the pipeline's risk notices would flood the figures
     from botmm.data.synthetic_l2 import SyntheticL2Params, synthetic_l2
@@ -67,7 +67,7 @@ def main() -> None:
     baseline = peak_mb()
     runner = pipeline if args.pipeline else touch_quoter
     events, ticks, fills, seconds = runner(args.hours, args.interval_ms)
-    what = "Strategy.step (botmm replay defaults)" if args.pipeline else "touch quoter"
+    what = "Pipeline.step (botmm replay defaults)" if args.pipeline else "touch quoter"
     print(f"{args.hours:g} h of synthetic ETH order flow, {what} every {args.interval_ms} ms")
     print(f"  {events:,} events, {ticks:,} ticks, {fills:,} fills in {seconds:.1f} CPU s: "
           f"{events / seconds / 1e6:.2f} M events/s, {ticks / seconds:,.0f} ticks/s")

@@ -8,7 +8,7 @@ Needs the shared data (``$BOTMM_SHARED_DATA`` or ``shared/data`` beside the repo
 the best of ``--repeat`` interleaved runs; ``events`` are the dataset's source events (each replayed on the exchange
 and the local side). Loading and converting the data is outside the timing for both engines: each loop starts on
 its engine's data in memory. botmm runs the touch quoter twice: compiled against its kernel, as hftbacktest's loop
-is (``run_botmm_compiled``), and through the venue's Python methods that ``Strategy.step`` uses (``run_botmm``).
+is (``run_botmm_compiled``), and through the venue's Python methods that ``Pipeline.step`` uses (``run_botmm``).
 Spot captures go to hftbacktest through the reference normalisation (``botmm.sim.differential.normalise_spot``).
 Peak memory is the resident set of a fresh process that loads and replays the file once. ``--profile`` adds, per
 capture, where the Python loop's time goes (cProfile, by function: the kernel call, the venue's methods, the quoter).

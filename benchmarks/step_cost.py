@@ -1,4 +1,4 @@
-"""The cost of one ``Strategy.step`` with all default components; with the touch quoter, the pipeline's
+"""The cost of one ``Pipeline.step`` with all default components; with the touch quoter, the pipeline's
 counterpart of the replay comparison's touch quoter (one level a side at the mid rounded out to the tick: no minimum
 spread, no volatility widening, no inventory skew, so the quoter's own arithmetic is least and the step's fixed
 costs show); and with the adaptive strategy's full set (dynamic sizer, toxicity, book imbalance and directional
@@ -29,7 +29,7 @@ from typing import Iterator
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import load_plugins
 from botmm.status import open_server, serve_run
 
@@ -41,7 +41,7 @@ ASKED_EVERY_S = 0.5
 
 
 @contextmanager
-def status_asked(strategy: Strategy) -> Iterator[None]:
+def status_asked(strategy: Pipeline) -> Iterator[None]:
     """Serve ``strategy`` on a free port and ask for the page and the metrics every ``ASKED_EVERY_S``."""
     server = open_server(OmegaConf.create({"server": {"port": 0}}), "benchmark")
     serve_run(server, [strategy], {})
@@ -65,7 +65,7 @@ def status_asked(strategy: Strategy) -> Iterator[None]:
 def per_tick(overrides: list[str], served: bool = False, bars: int = BARS) -> tuple[float, float]:
     with initialize_config_module("botmm.conf", version_base="1.3"):
         cfg = compose("backtest", overrides=[f"feed.bars={bars}", *overrides])
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, Path(tempfile.mkdtemp())))
     strategy.start()
     venue, step = strategy.venue, strategy.step
     ticks = 0
@@ -89,7 +89,7 @@ def main() -> None:
     for name, overrides in SETUPS.items():
         if args.setup in (None, name):
             wall, cpu = per_tick(overrides, "status" in name, args.ticks)
-            print(f"Strategy.step, {name}: {wall:.1f} us wall, {cpu:.1f} us CPU per tick "
+            print(f"Pipeline.step, {name}: {wall:.1f} us wall, {cpu:.1f} us CPU per tick "
                   f"(synthetic, {args.ticks:,} ticks)")
 
 

@@ -2,7 +2,7 @@
 manager -> venue, then fills -> inventory, metrics and notifiers.
 
 A live run, a paper run and a backtest differ only in the venue they build and the clock that calls
-:meth:`Strategy.step`. The risk check runs on every tick, also one whose market data could not be read: in a
+:meth:`Pipeline.step`. The risk check runs on every tick, also one whose market data could not be read: in a
 wall-clock run, data older than ``risk.max_data_age`` is a circuit break (every order cancelled, retried each tick
 until the venue confirms, nothing quoted until fresh data returns).
 
@@ -109,8 +109,9 @@ def build_components(cfg: DictConfig) -> Components:
     )
 
 
-class Strategy:
-    """Holds a job's components and runs one tick at a time."""
+class Pipeline:
+    """Holds a job's components and runs one tick at a time (``step``), the same in every mode. Named for what it is,
+    not ``Strategy``, which is the ``strategy=`` config group's policy (:class:`~botmm.protocols.StrategyPolicy`)."""
 
     def __init__(self, cfg: DictConfig, run: Run):
         self.run, self.hook = run, load_plugins().hook

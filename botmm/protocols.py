@@ -88,7 +88,7 @@ class Sizer(Protocol):
 class StrategyPolicy(Protocol):
     """How a strategy shapes the quoter's inputs each tick (regimes, adaptation, hot-reloaded params).
 
-    ``bind`` is called once with the job's :class:`~botmm.pipeline.Strategy`, before the first tick, so the policy
+    ``bind`` is called once with the job's :class:`~botmm.pipeline.Pipeline`, before the first tick, so the policy
     can reach the quoter's params or send events; ``adjust`` is called every tick.
     """
 
@@ -211,7 +211,7 @@ class LiveVenue(Venue, Protocol):
     ``heartbeat_s``: how often the runner re-arms the dead man's switch (only after a tick that saw fresh data);
     ``reconcile_s``: how often :meth:`reconcile` runs (and after any venue error); ``metadata_refresh_s``: how often
     :meth:`refresh_metadata` runs; ``notify``: set by the runner to the job's event function
-    (:meth:`botmm.pipeline.Strategy.event`); ``funding``: the account's funding payments, booked into PnL.
+    (:meth:`botmm.pipeline.Pipeline.event`); ``funding``: the account's funding payments, booked into PnL.
     """
 
     heartbeat_s: float

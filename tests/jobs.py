@@ -1,4 +1,4 @@
-"""Composing and running jobs in-process, the way the CLI does, for tests that need a config or a Strategy."""
+"""Composing and running jobs in-process, the way the CLI does, for tests that need a config or a Pipeline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import load_plugins
 from botmm.runners.simulate import drive
 
@@ -23,10 +23,10 @@ def compose_job(*overrides: str, name: str = "backtest") -> DictConfig:
         return compose(config_name=name, overrides=list(overrides))
 
 
-def backtest_strategy(tmp_path: Path, *overrides: str) -> Strategy:
-    """A backtest Strategy, already driven over its whole feed (outputs in ``tmp_path``)."""
+def backtest_strategy(tmp_path: Path, *overrides: str) -> Pipeline:
+    """A backtest Pipeline, already driven over its whole feed (outputs in ``tmp_path``)."""
     cfg = compose_job(*overrides)
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
     drive(strategy)
     return strategy
 

@@ -96,5 +96,5 @@ def test_queue_models_are_picked_by_name_and_mapped_to_the_kernel_once() -> None
         fill = registry.params("fill_model", {"name": "orderbook", "queue": queue, "prob_weighting": weighting,
                                               "book_ticks": 64}, "fill_model")
         venue = orderbook.factory(fill, ctx, SimParams(name="sim"))
-        assert venue.ist[replay_kernels.I_QUEUE] == QUEUE_CODES[queue]
-        assert venue.ist[replay_kernels.I_WEIGHT] == WEIGHTING_CODES[weighting]
+        assert venue.int_state[replay_kernels.I_QUEUE] == QUEUE_CODES[queue]
+        assert venue.int_state[replay_kernels.I_WEIGHT] == WEIGHTING_CODES[weighting]

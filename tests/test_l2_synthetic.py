@@ -81,6 +81,6 @@ def test_replaying_many_hours_keeps_one_chunk_in_memory():
     venue.connect()
     largest = 0
     while venue.next_tick() is not None:
-        largest = max(largest, int(venue.ist[k.I_N]))
+        largest = max(largest, int(venue.int_state[k.I_N]))
     assert venue.fill_stats()["events_exchange"] > 8 * chunk_rows  # many chunks went through ...
     assert largest <= chunk_rows * 1.01  # ... but the buffer never held much more than one

@@ -32,7 +32,7 @@ from jobs import compose_job, wait_for
 
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Fill, QuoteLevel, Side
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import hookimpl, load_plugins
 from botmm.runners.live import run
 
@@ -341,7 +341,7 @@ def test_reconciliation_counts_every_fill_once_whenever_it_runs(tmp_path: Path, 
     the inventory ends at the exchange's position and holds each trade exactly once."""
     Slot.venue = venue = FakeLiveVenue()
     cfg = _fake_job()
-    strategy = Strategy(cfg, Run(cfg, "run", "ETH", tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "run", "ETH", tmp_path))
     for tid, (side, size, delivered, reconcile_now) in enumerate(trades, start=1):
         order = venue.place_orders([QuoteLevel(side, 3000.0 - side * 10, round(size, 3))], 0)[0]
         venue.fill(order.oid, tid=tid, delivered=delivered)

@@ -15,7 +15,7 @@ from jobs import compose_job
 from botmm.ml.predictor import FEATURES
 from botmm.ml.training import LABELS, evaluate, generate_training_data, label_rows, read_training_data, time_split
 from botmm.model import Fill, Side
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.runners.simulate import drive
 
 
@@ -73,7 +73,7 @@ def test_training_runs_the_backtests_own_loop(tmp_path: Path) -> None:
     fills, equity and result."""
     cfg = compose_job("feed=synthetic", "fill_model=candle", "feed.bars=600", name="train")
     generate_training_data(cfg, tmp_path / "train" / "training.parquet")
-    drive(Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path / "backtest")))
+    drive(Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path / "backtest")))
     for name in ("fills.parquet", "equity.parquet"):
         trained, tested = (pq.read_table(tmp_path / d / name) for d in ("train", "backtest"))
         assert trained.column_names == tested.column_names and trained.num_rows == tested.num_rows > 20

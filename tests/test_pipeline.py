@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 from jobs import backtest_strategy, compose_job
 
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.registry import hookimpl, load_plugins
 from botmm.runners.simulate import drive
 from conftest import shared_file
@@ -84,7 +84,7 @@ def test_backtest_refuses_a_venue_without_a_simulated_clock(tmp_path):
     from botmm.errors import ConfigError
 
     cfg = compose_job("feed.bars=10")
-    strategy = Strategy(cfg, Run(cfg, "backtest", "ETH", tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", "ETH", tmp_path))
     strategy.venue = object()
     with pytest.raises(ConfigError, match="not a simulated venue"):
         drive(strategy)

@@ -1,4 +1,4 @@
-"""``botmm replay``: the same Strategy.step on the replay venue, from the synthetic feed or a converted dataset, on
+"""``botmm replay``: the same Pipeline.step on the replay venue, from the synthetic feed or a converted dataset, on
 the command line and in a sweep over queue models."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from jobs import cli, compose_job, last_sweep
 from botmm.data.l2 import L2Writer
 from botmm.data.synthetic_l2 import SyntheticL2Params, iter_synthetic_l2, synthetic_meta
 from botmm.errors import ConfigError
-from botmm.pipeline import Run, Strategy, build_components
+from botmm.pipeline import Run, Pipeline, build_components
 from botmm.runners.simulate import drive
 from botmm.sim.replay import ReplayVenue
 
 
-def run(tmp_path, *overrides: str) -> Strategy:
+def run(tmp_path, *overrides: str) -> Pipeline:
     cfg = compose_job(*overrides, name="replay")
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
     drive(strategy)
     return strategy
 

@@ -53,7 +53,7 @@ def test_block_counts_and_best_levels_match_the_book_after_every_tick(rows, widt
     venue = ReplayVenue(MemoryL2Feed(events, META), fill, ASSET, Costs(), 50 * MS, LatencyModel.constant(MS, MS))
     venue.connect()
     while venue.next_tick() is not None:
-        book, state = venue.book, venue.ist
+        book, state = venue.levels, venue.int_state
         assert np.array_equal(block_counts(book, venue.occupied.shape[1]), venue.occupied)
         for r in range(4):
             used = np.flatnonzero(book[r] > 0.0)

@@ -15,7 +15,7 @@ from botmm.config import RiskLimits
 from botmm.core.risk import LimitsFile, RiskManager, day_name, day_number
 from botmm.errors import ConfigError
 from botmm.model import Quote, QuoteLevel, RiskState, Side
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 
 DAY = 86_400_000
 
@@ -111,7 +111,7 @@ def test_a_corrupt_limits_file_is_one_line_naming_it(tmp_path: Path, text: str):
 ])
 def test_max_data_age_defaults_to_three_ticks_at_most_five_seconds(tmp_path: Path, overrides, mode, expected):
     cfg = compose_job(*overrides)
-    assert Strategy(cfg, Run(cfg, mode, "ETH", tmp_path)).max_data_age_s == pytest.approx(expected)
+    assert Pipeline(cfg, Run(cfg, mode, "ETH", tmp_path)).max_data_age_s == pytest.approx(expected)
 
 
 def test_a_bad_max_data_age_is_one_line():

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from botmm.core.inventory import InventoryTracker
 from botmm.errors import ConfigError
 from botmm.model import Fill, Side
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.status import open_server, serve_run
 from botmm.status.snapshot import DAY_MS, DayOpen, health
 
@@ -56,11 +56,11 @@ def server_cfg(**server: object) -> DictConfig:
 
 
 @pytest.fixture(scope="module")
-def stepped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strategy]:
+def stepped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A started candle-venue strategy that has ticked through enough bars to hold a position and resting
     orders."""
     cfg = compose_job("feed.bars=300", "quoter.spread_bps=2", "quoter.vol_multiplier=0", "server.port=0", name="run")
-    strategy = Strategy(cfg, Run(cfg, "run", cfg.asset.symbol, tmp_path_factory.mktemp("stepped")))
+    strategy = Pipeline(cfg, Run(cfg, "run", cfg.asset.symbol, tmp_path_factory.mktemp("stepped")))
     strategy.venue.wall_clock = False  # tick bar by bar, as a backtest does
     strategy.start()
     venue = strategy.venue
@@ -72,14 +72,14 @@ def stepped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strategy]:
 
 
 @pytest.fixture
-def served(stepped: Strategy) -> Iterator[tuple[str, Strategy]]:
+def served(stepped: Pipeline) -> Iterator[tuple[str, Pipeline]]:
     server = open_server(stepped.run.cfg, "botmm run ETH")  # run.yaml's server node, on a free port
     serve_run(server, [stepped], {})
     yield server.url, stepped
     server.close()
 
 
-def test_page_shows_the_strategy_and_venue_state(served: tuple[str, Strategy]) -> None:
+def test_page_shows_the_strategy_and_venue_state(served: tuple[str, Pipeline]) -> None:
     url, strategy = served
     status, page = get(url)
     assert status == 200
@@ -103,7 +103,7 @@ def test_page_shows_the_strategy_and_venue_state(served: tuple[str, Strategy]) -
     assert age.sub("", healthz[1].strip()) in age.sub("", page)
 
 
-def test_api_status_and_fragment_agree_with_the_page(served: tuple[str, Strategy]) -> None:
+def test_api_status_and_fragment_agree_with_the_page(served: tuple[str, Pipeline]) -> None:
     url, strategy = served
     status, body = get(url + "api/status")
     assert status == 200
@@ -118,7 +118,7 @@ def test_api_status_and_fragment_agree_with_the_page(served: tuple[str, Strategy
     assert "<html" not in fragment and field(fragment, "position") == format(strategy.inventory.position, ".10g")
 
 
-def test_metrics_parse_and_carry_the_state(served: tuple[str, Strategy]) -> None:
+def test_metrics_parse_and_carry_the_state(served: tuple[str, Pipeline]) -> None:
     url, strategy = served
     status, text = get(url + "metrics")
     assert status == 200
@@ -135,7 +135,7 @@ def test_metrics_parse_and_carry_the_state(served: tuple[str, Strategy]) -> None
     assert samples[("botmm_risk_state", state)] == 1.0
 
 
-def test_step_latency_histogram(stepped: Strategy) -> None:
+def test_step_latency_histogram(stepped: Pipeline) -> None:
     server = open_server(server_cfg(), "t")
     try:
         serve_run(server, [stepped], {})
@@ -171,7 +171,7 @@ def test_non_local_bind_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "$BOTMM_STATUS_TOKEN" in message
 
 
-def test_requests_without_the_token_get_401(stepped: Strategy, monkeypatch: pytest.MonkeyPatch,
+def test_requests_without_the_token_get_401(stepped: Pipeline, monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
     monkeypatch.setenv("BOTMM_STATUS_TOKEN", TOKEN)
     server = open_server(server_cfg(host="0.0.0.0"), "t")
@@ -251,7 +251,7 @@ def test_day_open_books_each_fill_to_its_day(raw: list, now_ms: int, seed_positi
     assert fees == pytest.approx(expected_fees, abs=1e-9)
 
 
-def test_the_grafana_dashboard_queries_only_exported_metrics(served: tuple[str, Strategy]) -> None:
+def test_the_grafana_dashboard_queries_only_exported_metrics(served: tuple[str, Pipeline]) -> None:
     url, _ = served
     _, text = get(url + "metrics")
     exported = {name for family in text_string_to_metric_families(text)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from jobs import BOTMM, cli, cli_env, compose_job, last_sweep, wait_for
 
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.runners.simulate import drive
 
 
@@ -159,7 +159,7 @@ def test_ctrl_c_during_a_sweep_leaves_the_unfinished_job_unranked(tmp_path):
 
 def test_an_interrupted_backtest_writes_complete_false(tmp_path):
     cfg = compose_job("feed.bars=2000", "progress=false")
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
     ticks, next_tick = [0], strategy.venue.next_tick
 
     def ctrl_c_at_tick_500():  # where Python raises KeyboardInterrupt on SIGINT: between two bytecodes

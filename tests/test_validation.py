@@ -17,7 +17,7 @@ from jobs import backtest_strategy, compose_job
 from botmm.job_commands import _check
 from botmm.config import QuoteParams, to_params
 from botmm.errors import BotmmError, ConfigError
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.runners.simulate import drive
 
 QUOTE_FLOATS = [f.name for f in fields(QuoteParams) if f.type in (float, "float")]
@@ -66,7 +66,7 @@ def test_run_refuses_a_bad_duration_and_an_l2_feed_before_starting() -> None:
 
 def test_duration_stops_a_backtest_after_that_much_data_time(tmp_path: Path) -> None:
     cfg = compose_job("feed.bars=500")
-    strategy = Strategy(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "backtest", cfg.asset.symbol, tmp_path))
     drive(strategy, duration_ms=3_600_000)
     assert strategy.outcome["ticks"] == 60  # 1-minute bars: the ticks less than an hour after the first
     assert strategy.outcome["end_ms"] - strategy.outcome["start_ms"] == 59 * 60_000
@@ -74,7 +74,7 @@ def test_duration_stops_a_backtest_after_that_much_data_time(tmp_path: Path) -> 
 
 def test_duration_stops_a_replay_after_that_much_data_time(tmp_path: Path) -> None:
     cfg = compose_job("interval=100ms", name="replay")
-    strategy = Strategy(cfg, Run(cfg, "replay", cfg.asset.symbol, tmp_path))
+    strategy = Pipeline(cfg, Run(cfg, "replay", cfg.asset.symbol, tmp_path))
     drive(strategy, duration_ms=5_000)
     assert strategy.outcome["ticks"] == 50
 

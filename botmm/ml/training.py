@@ -110,7 +110,7 @@ def generate_training_data(cfg: DictConfig, path: Path, horizon: str = "5s", adv
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from botmm.pipeline import Run, Strategy
+    from botmm.pipeline import Run, Pipeline
     from botmm.runners.simulate import drive
 
     horizon_ms = round(parse_duration(horizon, "train.horizon") * 1000)
@@ -118,7 +118,7 @@ def generate_training_data(cfg: DictConfig, path: Path, horizon: str = "5s", adv
     path = Path(path)
     if cfg.exchange.name != "sim":
         raise ConfigError(f"exchange={cfg.exchange.name}: training data needs the simulated venue (exchange=sim)")
-    strategy = Strategy(cfg, Run(cfg, "train", cfg.asset.symbol, run_dir or path.parent))
+    strategy = Pipeline(cfg, Run(cfg, "train", cfg.asset.symbol, run_dir or path.parent))
     venue = strategy.venue
     ts: list[int] = []
     orders: list[tuple[int, int, float, float]] = []

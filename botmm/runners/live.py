@@ -1,4 +1,4 @@
-"""Wall-clock runs (``botmm run``): the same :meth:`Strategy.step` as backtests, ticked by an asyncio loop.
+"""Wall-clock runs (``botmm run``): the same :meth:`Pipeline.step` as backtests, ticked by an asyncio loop.
 
 * **One task per symbol** ticks every ``interval`` (1 s by default). Each step runs in a worker thread, so one slow
   HTTP call delays only its own symbol and never the signal handling. A venue error is counted by the pipeline's
@@ -64,7 +64,7 @@ from botmm.core.metrics import prepare_write
 from botmm.core.risk import LimitsFile
 from botmm.errors import ConfigError, VenueError
 from botmm.logs import bind_symbol, set_default_symbol, symbol_context, with_symbol
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.status import StatusServer, open_server, serve_run
 from botmm.protocols import LiveVenue, PushVenue
 from botmm.runners.per_asset import asset_list, compose_for_asset
@@ -87,7 +87,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     duration = parse_duration(cfg.duration, "duration") if cfg.duration is not None else None
     prepare_write()
     jobs = _jobs(cfg, output_dir)
-    strategies = [Strategy(job_cfg, Run(job_cfg, "run", job_cfg.asset.symbol, job_dir)) for job_cfg, job_dir in jobs]
+    strategies = [Pipeline(job_cfg, Run(job_cfg, "run", job_cfg.asset.symbol, job_dir)) for job_cfg, job_dir in jobs]
     if len(strategies) > 1:
         set_default_symbol("+".join(s.run.symbol for s in strategies))
     status = open_server(cfg, "botmm run " + "+".join(s.run.symbol for s in strategies))
@@ -133,7 +133,7 @@ def combine(results: list[dict[str, Any]], capital: float) -> dict[str, Any]:
 class LiveJob:
     """One strategy of a live run and the runner's bookkeeping for it."""
 
-    strategy: Strategy
+    strategy: Pipeline
     reconciled: bool = False  # a reconciliation succeeded: the position is the exchange's
     reconcile_at: float = 0.0  # monotonic time of the next periodic reconciliation
     retry_at: float = 0.0  # no reconciliation after an error before this
@@ -153,7 +153,7 @@ class LiveJob:
 class LiveRunner:
     """Runs strategies side by side on the wall clock; see the module docstring."""
 
-    def __init__(self, strategies: list[Strategy], interval: float, duration: Optional[float],
+    def __init__(self, strategies: list[Pipeline], interval: float, duration: Optional[float],
                  status: Optional[StatusServer] = None, min_interval: float = 0.1):
         for strategy in strategies:
             if not isinstance(strategy.venue, LiveVenue):

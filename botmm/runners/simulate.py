@@ -1,4 +1,4 @@
-"""Backtests: the data's own clock calls ``Strategy.step`` once per bar (or replay interval), as fast as the machine
+"""Backtests: the data's own clock calls ``Pipeline.step`` once per bar (or replay interval), as fast as the machine
 goes, with a progress bar when the terminal is interactive (``progress=true|false`` forces it). A backtest ends
 early when risk stops the account (ruin): ``result.json`` then says why in ``stopped``."""
 
@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from botmm.config import check_job, parse_duration
 from botmm.errors import ConfigError
-from botmm.pipeline import Run, Strategy
+from botmm.pipeline import Run, Pipeline
 from botmm.protocols import SimulatedVenue
 
 _PROGRESS_EVERY = 2048  # ticks between progress-bar updates: cheap enough to vanish in the loop
@@ -26,10 +26,10 @@ def backtest(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     show = sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)
     mode = "replay" if cfg.fill_model.name == "orderbook" else "backtest"
     duration_ms = None if cfg.duration is None else round(parse_duration(cfg.duration, "duration") * 1000)
-    return drive(Strategy(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show, duration_ms=duration_ms)
+    return drive(Pipeline(cfg, Run(cfg, mode, cfg.asset.symbol, output_dir)), progress=show, duration_ms=duration_ms)
 
 
-def drive(strategy: Strategy, progress: bool = False, duration_ms: int | None = None,
+def drive(strategy: Pipeline, progress: bool = False, duration_ms: int | None = None,
           after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Tick ``strategy`` at every step of its simulated venue's clock until the data ends, risk stops it (ruin) or,
     with ``duration_ms``, at the ticks less than that after the first one (``duration=1h`` on 1-minute bars: 60

@@ -7,7 +7,7 @@ local best ask while ``> -max_lots``. Constant entry and response latency, no pa
 round trip shorter than the interval every open order is acknowledged by the next step, so cancelling every open
 order equals hftbacktest's "cancel every cancellable order".
 
-:func:`run_botmm` drives :class:`~botmm.sim.replay.ReplayVenue` through the same methods ``Strategy.step`` uses;
+:func:`run_botmm` drives :class:`~botmm.sim.replay.ReplayVenue` through the same methods ``Pipeline.step`` uses;
 :func:`run_hftbacktest` runs the same loop compiled against hftbacktest's ``HashMapMarketDepthBacktest``
 (``pip install botmm[validate]``). Both time only the strategy loop, after loading the data and compiling.
 """
@@ -88,7 +88,7 @@ def touch_venue(feed: L2Feed, p: TouchParams) -> ReplayVenue:
 
 def run_botmm(feed: L2Feed, p: TouchParams) -> TouchResult:
     """The touch quoter on the replay venue over ``feed`` (a dataset, or events in memory), through the venue's
-    Python methods, the ones ``Strategy.step`` uses."""
+    Python methods, the ones ``Pipeline.step`` uses."""
     meta = feed.meta
     venue = touch_venue(feed, p)
     lot = meta.lot_size

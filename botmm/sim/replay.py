@@ -94,13 +94,13 @@ class ReplayVenue(SimulatedVenue):
         self.latency = latency
         self.grid = price_grid(feed.meta.tick_size, asset.tick_size)
         self.lot = feed.meta.lot_size
-        self.book, self.occupied, self.ist, self.fst = kernels.new_state(
+        self.levels, self.occupied, self.int_state, self.float_state = kernels.new_state(
             fill.book_ticks, QUEUE_CODES[fill.queue], WEIGHTING_CODES[fill.prob_weighting], fill.prob_n, self.lot,
             fill.partial_fills, fill.post_only, feed.on_bad_data == "error")
         self.top = np.zeros((4, max(1, fill.book_levels)), dtype=np.float64)
         self._levels = self.top.shape[1]
-        self._iv = memoryview(self.ist).cast("B").cast("q")
-        self._fv = memoryview(self.fst).cast("B").cast("d")
+        self._iv = memoryview(self.int_state).cast("B").cast("q")
+        self._fv = memoryview(self.float_state).cast("B").cast("d")
         self._tv = memoryview(self.top.reshape(-1)).cast("B").cast("d")
         self.ord_i = np.zeros((16, 4), dtype=np.int64)
         self.ord_f = np.zeros((16, 3), dtype=np.float64)
@@ -191,17 +191,17 @@ class ReplayVenue(SimulatedVenue):
             return
         if len(chunk) == 0:
             return
-        ist = self.ist
-        n, ei, li = int(ist[kernels.I_N]), int(ist[kernels.I_EI]), int(ist[kernels.I_LI])
+        int_state = self.int_state
+        n, ei, li = int(int_state[kernels.I_N]), int(int_state[kernels.I_EI]), int(int_state[kernels.I_LI])
         data_i, data_k, size = self._data
         if n:
             done = np.zeros(n, dtype=bool)
             done[data_i[3, :li]] = True
             keep = np.concatenate([np.flatnonzero(~done[:ei]), np.arange(ei, n)])
-            ist[kernels.I_EI] = int(np.count_nonzero(~done[:ei]))
+            int_state[kernels.I_EI] = int(np.count_nonzero(~done[:ei]))
         else:
             keep = np.zeros(0, dtype=np.int64)
-            ist[kernels.I_EI] = 0
+            int_state[kernels.I_EI] = 0
         m, kept = len(keep) + len(chunk), len(keep)
         new_i = np.empty((4, m), dtype=np.int64)
         new_k = np.empty((2, m), dtype=np.int8)
@@ -216,7 +216,7 @@ class ReplayVenue(SimulatedVenue):
             self.funding.start(self._now_ms)
             valid = np.flatnonzero(new_i[2] != kernels.BIG)
             if len(valid):
-                ist[kernels.I_BASE] = new_i[2, valid[0]] - self.book.shape[1] // 2
+                int_state[kernels.I_BASE] = new_i[2, valid[0]] - self.levels.shape[1] // 2
         new_k[0, :kept], new_k[0, kept:] = data_k[0, keep], chunk.kind
         new_k[1, :kept], new_k[1, kept:] = data_k[1, keep], chunk.side
         new_size = np.empty(m, dtype=np.float64)
@@ -224,7 +224,7 @@ class ReplayVenue(SimulatedVenue):
         new_i[3] = np.argsort(new_i[1], kind="stable")
         self._data = (new_i, new_k, new_size)
         self._bind()
-        ist[kernels.I_N], ist[kernels.I_LI] = m, 0
+        int_state[kernels.I_N], int_state[kernels.I_LI] = m, 0
         self._horizon = int(chunk.ts_exchange[-1]) - 1
 
     def _advance(self, target: int) -> None:
@@ -274,7 +274,7 @@ class ReplayVenue(SimulatedVenue):
 
     def _bind(self) -> None:
         """The kernel's arguments, gathered once and again whenever an array is replaced."""
-        self._args = (*self._data, self.book, self.occupied, self.ist, self.fst, self.ord_i, self.ord_f, self.req_i,
+        self._args = (*self._data, self.levels, self.occupied, self.int_state, self.float_state, self.ord_i, self.ord_f, self.req_i,
                       self.req_f, self.rsp_i, self.rsp_f, self.lat, self.top, self.grid)
 
     def _snap(self) -> None:
@@ -361,11 +361,11 @@ class ReplayVenue(SimulatedVenue):
 
     def _compact_responses(self) -> None:
         """Move the responses still in flight to the front of their queue, doubling it when it stays too full."""
-        head, tail = int(self.ist[kernels.I_RSP_HEAD]), int(self.ist[kernels.I_RSP_TAIL])
+        head, tail = int(self.int_state[kernels.I_RSP_HEAD]), int(self.int_state[kernels.I_RSP_TAIL])
         self.rsp_i[:tail - head] = self.rsp_i[head:tail]
         self.rsp_f[:tail - head] = self.rsp_f[head:tail]
-        self.ist[kernels.I_RSP_HEAD], self.ist[kernels.I_RSP_TAIL] = 0, tail - head
-        if len(self.rsp_i) - (tail - head) < 2 * (int(self.ist[kernels.I_ORD_ACTIVE]) + kernels.MAX_WALK + 2):
+        self.int_state[kernels.I_RSP_HEAD], self.int_state[kernels.I_RSP_TAIL] = 0, tail - head
+        if len(self.rsp_i) - (tail - head) < 2 * (int(self.int_state[kernels.I_ORD_ACTIVE]) + kernels.MAX_WALK + 2):
             self.rsp_i = np.concatenate([self.rsp_i, np.zeros_like(self.rsp_i)])
             self.rsp_f = np.concatenate([self.rsp_f, np.zeros_like(self.rsp_f)])
             self._bind()
@@ -455,8 +455,8 @@ class ReplayVenue(SimulatedVenue):
     # -- reporting ---------------------------------------------------------------------------------------------
     def fill_stats(self) -> dict[str, Any]:
         """Settings and counters of the replay: queue and latency model, events, orders, rejections, repairs."""
-        ist, report = self.ist, self.feed.report
-        report.crossed_exchange, report.crossed_local = int(ist[kernels.I_CROSSED]), int(ist[kernels.I_CROSSED + 1])
+        int_state, report = self.int_state, self.feed.report
+        report.crossed_exchange, report.crossed_local = int(int_state[kernels.I_CROSSED]), int(int_state[kernels.I_CROSSED + 1])
         return {
             "queue": self.fill.queue if self.fill.queue == "risk_averse"
             else f"prob_{self.fill.prob_weighting}{self.fill.prob_n:g}",
@@ -464,13 +464,13 @@ class ReplayVenue(SimulatedVenue):
             "partial_fills": self.fill.partial_fills,
             "interval_ms": self.interval_ns / 1e6,
             "ticks": self._ticks,
-            "events_exchange": int(ist[kernels.I_EVENTS]),
-            "events_local": int(ist[kernels.I_EVENTS + 1]),
+            "events_exchange": int(int_state[kernels.I_EVENTS]),
+            "events_local": int(int_state[kernels.I_EVENTS + 1]),
             "messages_sent": self.sent,
             "fills": len(self.fills),
             "post_only_rejected": self.rejected,
-            "levels_dropped": int(ist[kernels.I_DROPPED]),
-            "window_moves": int(ist[kernels.I_RECENTERS]),
+            "levels_dropped": int(int_state[kernels.I_DROPPED]),
+            "window_moves": int(int_state[kernels.I_RECENTERS]),
             **{f"data_{key}": value for key, value in report.counts().items() if value},
         }
 

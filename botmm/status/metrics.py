@@ -81,7 +81,7 @@ class Metrics:
     def __init__(self, assets: Callable[[], list[dict[str, Any]]]):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(assets))
-        self.step_seconds = Histogram("botmm_step_seconds", "Wall time of one Strategy.step, including the hand-off "
+        self.step_seconds = Histogram("botmm_step_seconds", "Wall time of one Pipeline.step, including the hand-off "
                                       "to its worker thread", ["asset"], buckets=STEP_BUCKETS,
                                       registry=self.registry)
 

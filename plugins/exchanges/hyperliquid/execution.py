@@ -65,7 +65,7 @@
 * **Metadata**: ``refresh_metadata`` reloads ``meta`` and reports what changed; when this coin's szDecimals
   changed, resting orders that no longer fit the rules are cancelled, and later orders round with the new value.
   An order refused for its price or size schedules a refresh at the next poll.
-* ``notify`` (set by the live runner to :meth:`botmm.pipeline.Strategy.event`) reports rare events: ``reconciled``,
+* ``notify`` (set by the live runner to :meth:`botmm.pipeline.Pipeline.event`) reports rare events: ``reconciled``,
   ``foreign_order``, ``metadata_changed``, ``dead_mans_switch``.
 """
 
