@@ -308,3 +308,18 @@ def test_a_host_that_does_not_resolve_is_one_line_at_once_not_retried(tmp_path, 
     with pytest.raises(DataError, match=r"^http://api\.example\.invalid.*: cannot resolve the host name"):
         fetch_candles(venue, "BTC" if venue == "hyperliquid" else "BTCUSDT", "1m", T0, T0 + DAY, tmp_path,
                       base_url="http://api.example.invalid", retries=6, backoff_s=60.0)
+
+
+@pytest.mark.parametrize("venue", ["hyperliquid", "bybit"])
+def test_an_address_where_nothing_listens_is_one_line_at_once_not_retried(tmp_path, caplog, venue) -> None:
+    """A refused connection (a loopback port nobody listens on) fails at the first request, not after the backoff."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connecting to it is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = rf"^http://127\.0\.0\.1:{port}.*: connection refused"
+    with caplog.at_level(logging.WARNING, logger="botmm.data.fetch"), pytest.raises(DataError, match=refused):
+        fetch_candles(venue, "BTC" if venue == "hyperliquid" else "BTCUSDT", "1m", T0, T0 + DAY, tmp_path,
+                      base_url=f"http://127.0.0.1:{port}", retries=6, backoff_s=60.0)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]  # no backoff waited

@@ -16,7 +16,8 @@ for the rest, and a run over a complete range makes no request at all. Bars a ve
 not have (before a listing, beyond Hyperliquid's 5000, a quiet market) stay missing: the run reports how many, and
 the next run asks for them again.
 
-A host name that does not resolve (offline, a wrong ``--base-url``) is one line at once: no retry would fix it.
+A host name that does not resolve (offline, a wrong ``--base-url``) or an address where nothing listens (connection
+refused) is one line at once: no retry would fix it.
 Retries: connection errors, timeouts, HTTP 429 and 5xx, and Bybit's ``retCode`` 10006 ("Too many visits") are
 retried up to ``retries`` times after ``backoff * 2**attempt`` seconds (at most 60 s a wait). Anything else (an
 unknown coin or symbol, an interval the venue lacks, Bybit's HTTP 403 IP ban) is one ``DataError`` line.
@@ -53,12 +54,15 @@ class _Transient(Exception):
 
 
 def _unanswered(exc: Exception, url: str) -> Exception:
-    """What a request that got no answer raises: a DataError when the host name does not resolve, a retryable
-    failure otherwise (refused, reset, timed out)."""
+    """What a request that got no answer raises: a DataError when the host name does not resolve or nothing listens
+    at the address (no retry would fix either; an interrupted fetch resumes where it stopped when run again), a
+    retryable failure otherwise (reset, timed out)."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, socket.gaierror):
             return DataError(f"{url}: cannot resolve the host name (no network, or a wrong --base-url)")
+        if isinstance(cause, ConnectionRefusedError):
+            return DataError(f"{url}: connection refused (nothing listens there: a wrong --base-url?)")
         cause = cause.__cause__ or cause.__context__
     return _Transient(type(exc).__name__)
 
