@@ -51,3 +51,14 @@ def test_wheel_in_a_fresh_venv_runs_from_an_unrelated_directory(tmp_path):
     listing = subprocess.run([env_dir / "bin" / "botmm", "plugins", "--json"], cwd=elsewhere, capture_output=True,
                              text=True, check=True).stdout
     assert {"quoter:avellaneda"} <= {c for row in json.loads(listing) for c in row["components"]}
+
+
+def test_every_config_group_folder_ships_in_the_wheel():
+    """Each folder of conf/ is a package with its YAML as package data: a new group left out of pyproject would be
+    missing from an installed botmm (and setuptools warns about it at build time)."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    groups = {f"botmm.conf.{p.name}" for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert groups and groups <= set(setuptools["packages"]), groups - set(setuptools["packages"])
+    assert all(setuptools["package-data"].get(group) == ["*.yaml"] for group in groups)
