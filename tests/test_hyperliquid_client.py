@@ -1,5 +1,5 @@
 """The Hyperliquid client's transport rules: weight budget and 429 backoff, monotonic nonces, HTTP timeouts, the
-account fill log (no fill twice, none missed) and the shared client per account."""
+account fill log (no fill twice, none missed), the shared client per account, and the environment read once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import requests
 from eth_account import Account
 from hl_server import TEST_KEY, HLServer, make_venue
 
@@ -18,6 +19,7 @@ from botmm.plugins.exchanges.hyperliquid.client import (
     action_weight,
     fill_key,
     info_weight,
+    settle_environment,
 )
 
 USER = Account.from_key(TEST_KEY).address.lower()
@@ -209,3 +211,27 @@ def test_venues_of_one_account_share_the_account_reads_of_their_full_reconciliat
         btc.disconnect()
     finally:
         server.stop()
+
+
+def test_the_environment_is_read_once_and_its_proxy_and_ca_bundle_kept(tmp_path, monkeypatch) -> None:
+    proxy = HLServer().start()  # records the CONNECT of an HTTPS request sent through it
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        session = requests.Session()
+        settle_environment(session, "https://api.hyperliquid.xyz")
+        assert (session.proxies, session.verify, session.trust_env) == ({"https": proxy.url}, str(bundle), False)
+        monkeypatch.delenv("HTTPS_PROXY")  # read once: a later change of the environment does not matter
+        with pytest.raises(requests.RequestException):
+            session.post("https://api.hyperliquid.xyz/info", json={}, timeout=3)
+        assert [r["path"] for r in proxy.requests] == ["api.hyperliquid.xyz:443"]  # it went through the proxy
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "api.hyperliquid.xyz")  # a host the environment exempts goes direct
+        direct = requests.Session()
+        settle_environment(direct, "https://api.hyperliquid.xyz")
+        assert direct.proxies == {}
+    finally:
+        proxy.stop()
