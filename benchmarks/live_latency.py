@@ -3,8 +3,14 @@ at its defaults) against the loopback exchange (tests/hl_server.py over HTTP, te
 0.5 s like the real exchange, each moving), with 0, 50 and 200 ms of round trip injected into every request, for
 one asset and for three. Per setting it prints:
 
-* **book -> order byte**: from a book message written to the bot's connection to the arrival of the next order or
-  modify action for that coin (loopback: the first byte the bot wrote), median and p99 in ms;
+* **book -> order, in the bot** (``result.json``'s ``reaction``, the slowest asset's): from the bot reading a book
+  message to handing the first order or modify after it to HTTP (signed), median and p99 in ms, beside the median
+  **step CPU** (the thread's CPU time of one ``Pipeline.step``, which includes that action's send and its answer's
+  handling), the issue's yardstick at 0 ms ("below 1 ms plus one step of CPU");
+* **book -> order, on the wire**: from the exchange writing a book to the bot's connection to the exchange reading
+  the request line of the next order or modify for that coin. The loopback exchange runs in this process: its
+  threads (the websocket's pushes, each action's signature check in the SDK's pure-Python recovery, ~1 ms) share
+  one interpreter lock, so when several actions arrive together this figure carries the exchange's own queue too;
 * **ticks/s** per asset (``result.json``'s ticks over the run);
 * **CPU %** of one core and peak **RSS** of the bot's process (``/proc``), from its first order to its stop.
 
@@ -92,8 +98,12 @@ def run_setting(delay_ms: int, assets: int, seconds: float) -> dict[str, float]:
             if bot.wait(timeout=60) != 0:
                 raise SystemExit(f"the bot failed (exit {bot.returncode}): see {out / 'log.txt'}")
         result = json.loads((out / "run" / "result.json").read_text())
+        reactions = [r["reaction"] for r in result.get("assets", {"": result}).values()]
         lat = sorted(latencies_ms(server, ws))
         return {"median_ms": statistics.median(lat), "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+                "bot_median_ms": max(r["book_to_order_median_ms"] for r in reactions),
+                "bot_p99_ms": max(r["book_to_order_p99_ms"] for r in reactions),
+                "step_cpu_ms": max(r["step_cpu_median_ms"] for r in reactions),
                 "actions": len(lat), "ticks_per_s": result["ticks"] / assets / seconds,
                 "cpu_pct": 100 * (cpu1 - cpu0) / max(ended - began, 1e-9), "rss_mb": peak,
                 "errors_429": server.rate_limited}
@@ -105,8 +115,6 @@ def run_setting(delay_ms: int, assets: int, seconds: float) -> dict[str, float]:
 def round_trips(send: Callable[[dict], Any], client: Any, count: int, first: int) -> list[float]:
     """Round trips (ms) of ``count`` actions sent by ``send``: a far bid (cloids counting from ``first``), then its
     cancel, alternately."""
-    from hyperliquid.utils.signing import sign_l1_action
-
     from botmm.plugins.exchanges.hyperliquid.client import OrderSpec
 
     times, oid = [], None
@@ -118,7 +126,7 @@ def round_trips(send: Callable[[dict], Any], client: Any, count: int, first: int
             action = {"type": "cancel", "cancels": [{"a": 1, "o": oid}]}
         nonce = client.nonces.next()
         payload = {"action": action, "nonce": nonce, "expiresAfter": None, "vaultAddress": None,
-                   "signature": sign_l1_action(client.wallet, action, None, nonce, None, False)}
+                   "signature": client.signer.sign(action, nonce)}
         began = time.perf_counter()
         answer = send(payload)
         times.append((time.perf_counter() - began) * 1000)
@@ -168,12 +176,16 @@ def main() -> None:
     parser.add_argument("--assets", type=int, nargs="*", default=[1, 3], choices=sorted(ASSETS), help="none: skip")
     parser.add_argument("--actions", type=int, default=100, help="actions per transport and delay (0: skip)")
     a = parser.parse_args()
-    print(f"{'delay':>6} {'assets':>6} {'book->order median':>19} {'p99':>8} {'actions':>8} {'ticks/s/asset':>14} "
-          f"{'CPU %':>6} {'RSS MB':>7} {'429s':>5}")
+    print("book -> order, in the bot: its book message read -> its order or modify handed to HTTP (the slowest "
+          "asset's figure);\n             on the wire: the book written by the exchange -> the order's request "
+          "line read by it (every order or modify)")
+    print(f"{'delay':>6} {'assets':>6} {'in the bot: median':>19} {'p99':>8} {'step CPU':>9} "
+          f"{'on the wire: median':>20} {'p99':>8} {'actions':>8} {'ticks/s/asset':>14} {'CPU %':>6} {'RSS MB':>7} {'429s':>5}")
     for delay in a.delays:
         for assets in a.assets:
             r = run_setting(delay, assets, a.minutes * 60)
-            print(f"{delay:>4}ms {assets:>6} {r['median_ms']:>16.2f} ms {r['p99_ms']:>5.1f} ms {r['actions']:>8} "
+            print(f"{delay:>4}ms {assets:>6} {r['bot_median_ms']:>16.2f} ms {r['bot_p99_ms']:>5.1f} ms "
+                  f"{r['step_cpu_ms']:>6.2f} ms {r['median_ms']:>17.2f} ms {r['p99_ms']:>5.1f} ms {r['actions']:>8} "
                   f"{r['ticks_per_s']:>14.2f} {r['cpu_pct']:>6.1f} {r['rss_mb']:>7.0f} {r['errors_429']:>5}",
                   flush=True)
     if a.actions:

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from botmm.config import (AssetConfig, BacktestConfig, OrderManagerConfig, RiskLimits, parse_duration, parse_split,
                           to_params)
+from botmm.core.durations import Durations
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import MetricsRecorder
 from botmm.core.order_manager import NORMAL, REDUCE_ONLY, WIDENED, OrderManager, batched
@@ -30,7 +31,8 @@ from botmm.core.risk import LimitsFile, RiskManager, day_number, day_name
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, QuoteLevel, RiskState
 from botmm.registry import BuildContext, build, hookimpl, load_plugins
-from botmm.protocols import QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext, TickState
+from botmm.protocols import (PushVenue, QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext,
+                             TickState)
 
 log = logging.getLogger("botmm.pipeline")
 
@@ -159,6 +161,7 @@ class Pipeline:
         self._first_ms: int | None = None
         self._last_position = 0.0
         self._budget: Any = None  # a live venue's rate budget (``pressure()``, ``report()``), set at start
+        self.step_cpu = Durations()  # CPU time of each step, as the live runner measures it
         self._budget_mode = NORMAL  # the order manager's mode for its pressure at this tick
         self.policy.bind(self)
 
@@ -424,6 +427,10 @@ class Pipeline:
             result["venue"] = self.venue.fill_stats()
         if self._budget is not None:
             result["budget"] = self._budget.report()
+        if self.step_cpu.count:  # a live run: how fast it reacted
+            result["reaction"] = {**(self.venue.reaction_report() if isinstance(self.venue, PushVenue) else {}),
+                                  "step_cpu_median_ms": self.step_cpu.rounded(0.5),
+                                  "step_cpu_p99_ms": self.step_cpu.rounded(0.99)}
         if self.risk.stopped:
             result["stopped"] = self.risk.stopped
         return result

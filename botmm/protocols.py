@@ -258,3 +258,8 @@ class PushVenue(LiveVenue, Protocol):
     def watch(self, on_change: Callable[[], None]) -> bool:
         """Call ``on_change`` (from any thread) when the venue's book, orders or fills changed. False when this
         venue's data is not pushed after all (then the runner ticks every ``interval``)."""
+
+    def reaction_report(self) -> dict[str, Any]:
+        """How fast the run answered pushed books: ``book_to_order_median_ms`` and ``book_to_order_p99_ms`` (from a
+        book's arrival to the first order or modify written after it; None when no book led to one) and
+        ``books_answered``. ``result.json`` carries it as ``reaction``."""

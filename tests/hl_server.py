@@ -199,10 +199,14 @@ class HLServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def parse_request(self) -> bool:  # the request line was just read: it arrived now
+                self.arrived = time.time_ns()
+                return super().parse_request()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                status, payload = server.handle(self.path, body)
+                status, payload = server.handle(self.path, body, self.arrived)
                 data = payload.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -434,10 +438,11 @@ class HLServer:
             return 1 + len(items) // 40
         return INFO_WEIGHTS.get(body.get("type"), 20)
 
-    def handle(self, path: str, raw: bytes) -> tuple[int, str]:
+    def handle(self, path: str, raw: bytes, arrived: Optional[int] = None) -> tuple[int, str]:
         """Answer one request: (HTTP status, body text), :attr:`latency_s` after it arrived (half of it before it
-        is executed, half after: a round trip of the network). Its record's ``ns`` is when it arrived."""
-        arrived = time.time_ns()
+        is executed, half after: a round trip of the network). Its record's ``ns`` is when it arrived: ``arrived``
+        (epoch ns; over HTTP when its request line was read), else now."""
+        arrived = arrived or time.time_ns()
         if self.latency_s:
             time.sleep(self.latency_s / 2)
         answer = self._answer(path, raw, arrived)

@@ -3,7 +3,8 @@ in a subprocess:
 
 * a short run: the three assets share one rate budget, whose figures in result.json and the summary are the
   server's own count of the weight it charged, with no 429 and no address refusal, and at start they read the
-  account (fills, funding, open orders) once, not once each;
+  account (fills, funding, open orders) once, not once each; each asset reports how fast it answered the pushed
+  books (``reaction``);
 * the 10-minute soak (``-m slow``), issue 12's acceptance: zero 429s, budget use under 50 %, and no fill missing or
   counted twice against the server's fills by trade id.
 """
@@ -28,7 +29,8 @@ USER = Account.from_key(TEST_KEY).address.lower()
 ASSETS = ("eth", "btc", "sol")
 
 
-def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], HLServer]:
+def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], HLServer,
+                                                                 HLWebsocket]:
     """The three assets at defaults (only the exchange's addresses and the duration given) on a moving book that
     now and then jumps 30 ticks (through the bot's quotes: fills), with the exchange's HTTP and websocket sides."""
     server = HLServer(step_s=0.5, move_prob=0.5, seed=11, jump_prob=0.01, jump_ticks=30).start()
@@ -43,7 +45,7 @@ def run_three(tmp: Path, duration: str, timeout: float) -> tuple[subprocess.Comp
         ws.stop()
         server.stop()
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc, server
+    return proc, server, ws
 
 
 def peak_window(server: HLServer) -> int:
@@ -60,7 +62,7 @@ def assert_fills_match(server: HLServer, out: Path, result: dict[str, Any]) -> N
 
 
 def test_three_assets_report_one_shared_budget_as_the_server_counts_it(tmp_path: Path) -> None:
-    proc, server = run_three(tmp_path, "6s", 120)
+    proc, server, ws = run_three(tmp_path, "6s", 120)
     out = tmp_path / "out"
     combined = json.loads((out / "result.json").read_text())
     budgets = [json.loads((out / asset / "result.json").read_text())["budget"] for asset in ASSETS]
@@ -76,11 +78,19 @@ def test_three_assets_report_one_shared_budget_as_the_server_counts_it(tmp_path:
     start = Counter(r["type"] for r in server.requests[:first_order])  # the account's reads are shared at start
     assert (start["userFillsByTime"], start["userFunding"], start["frontendOpenOrders"]) == (2, 1, 1)
     assert "budget.ip_peak_pct" in proc.stdout and "budget.rate_limited" in proc.stdout
+    for asset in ASSETS:  # each asset timed its answers to the pushed books
+        reaction = json.loads((out / asset / "result.json").read_text())["reaction"]
+        coin = asset.upper()
+        books = sum(1 for _, c in ws.books_written if c == coin)
+        actions = sum(1 for r in server.exchange_requests("order", "batchModify") if coin in r["coins"])
+        assert 0 < reaction["books_answered"] <= min(books, actions)
+        assert 0 < reaction["book_to_order_median_ms"] <= reaction["book_to_order_p99_ms"] < 1000
+    assert "reaction.book_to_order_median_ms" in proc.stdout
 
 
 @pytest.mark.slow
 def test_soak_ten_minutes_three_assets_at_defaults(tmp_path: Path) -> None:
-    proc, server = run_three(tmp_path, "10m", 900)
+    proc, server, _ = run_three(tmp_path, "10m", 900)
     out = tmp_path / "out"
     combined = json.loads((out / "result.json").read_text())
     assert server.rate_limited == 0 and server.address_limited == 0 and combined["budget"]["rate_limited"] == 0

@@ -25,10 +25,10 @@
 * **Limits that survive a restart**: the day's realised loss and the circuit breaker's pause are kept in
   ``risk.state_dir/<venue.state_key>.json`` (:class:`~botmm.core.risk.LimitsFile`), read at start.
 * **Reconciliation**: every ``reconcile_s`` and after any venue error (an error-prompted one at most every
-  ``ERROR_RECONCILE_GAP_S``, and a failed one retried after ``RECONCILE_RETRY_S`` doubling per failure up to ``reconcile_s``:
-  a reconciliation reads the run's fills and funding, the heaviest requests in the weight budget, and a fault storm
-  must not spend the budget the market data needs), in the
-  strategy's own worker thread between its steps, so a reconciliation never races a step.
+  ``ERROR_RECONCILE_GAP_S``, and a failed one retried after ``RECONCILE_RETRY_S`` doubling per failure up to
+  ``reconcile_s``: a reconciliation reads the run's fills and funding, the heaviest requests in the weight budget,
+  and a fault storm must not spend the budget the market data needs), in the strategy's own worker thread between
+  its steps, so a reconciliation never races a step.
 * **Heartbeat**: every ``heartbeat_s`` the dead man's switch is re-armed, only for a strategy whose last tick saw
   fresh market data and that has had a fresh tick since the last re-arm: a blind or stuck bot lets it fire. The
   guardian, when there is one, hears a beat after every tick that saw fresh data.
@@ -251,7 +251,9 @@ class LiveRunner:
             self._reconcile(job)
         if not job.reconciled:
             return
+        began = time.thread_time()
         strategy.step(int(time.time() * 1000))
+        strategy.step_cpu.add((time.thread_time() - began) * 1000)
         if job.guardian is not None and strategy.fresh:
             job.guardian.beat()
 

@@ -31,6 +31,15 @@ BUDGET_LABELS = {
     "rate_limited": "429s and address-limit refusals from the exchange",
 }
 """A live run's rate-budget figures (``budget`` in result.json), printed as ``budget.<key>``."""
+REACTION_LABELS = {
+    "book_to_order_median_ms": "pushed book arrived -> first order or modify written, median",
+    "book_to_order_p99_ms": "the same, 99th percentile",
+    "books_answered": "books that led to an order or modify",
+    "step_cpu_median_ms": "CPU time of one tick of the pipeline, median",
+    "step_cpu_p99_ms": "the same, 99th percentile",
+}
+"""How fast a live run reacted (``reaction`` in result.json), as ``reaction.<key>``; the book figures only on pushed
+books."""
 
 
 def print_result(result: dict[str, Any]) -> None:
@@ -48,6 +57,8 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row(f"venue.{key}", cell(value), "")
     for key, value in result.get("budget", {}).items():
         table.add_row(f"budget.{key}", cell(value), BUDGET_LABELS.get(key, ""))
+    for key, value in result.get("reaction", {}).items():
+        table.add_row(f"reaction.{key}", cell(value), REACTION_LABELS.get(key, ""))
     Console().print(table)
 
 
@@ -71,6 +82,10 @@ def _print_assets(result: dict[str, Any]) -> None:
         total = result.get(key, ", ".join(statuses) if key == "status" else None)
         table.add_row(key, *(cell(a.get(key)) for a in assets.values()),
                       "-" if isinstance(total, dict) else cell(total), label)
+    for key, label in REACTION_LABELS.items():
+        if any(key in a.get("reaction", {}) for a in assets.values()):
+            table.add_row(f"reaction.{key}", *(cell(a.get("reaction", {}).get(key)) for a in assets.values()), "",
+                          label)
     for key, value in result.get("budget", {}).items():  # one budget, shared by the process's assets
         table.add_row(f"budget.{key}", *("" for _ in assets), cell(value), BUDGET_LABELS.get(key, ""))
     console = Console()

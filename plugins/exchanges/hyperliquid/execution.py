@@ -99,6 +99,7 @@ from .client import (
 )
 from .config import HyperliquidParams
 from .live_data import BookView, LiveData, close_live_data, open_live_data
+from .reaction import ReactionTimes
 from .rounding import is_valid_price, is_valid_size, order_size, round_price, round_size
 from .stream import StreamSettings
 from .symbols import to_coin
@@ -196,6 +197,7 @@ class HyperliquidVenue:
         self._generation = 0  # the push connection the venue last saw
         self._gap = False  # pushed fills may be missing: the next reconciliation reads fills over HTTP
         self._view: Optional[BookView] = None
+        self.reaction = ReactionTimes()  # pushed book -> first action written after it
         self._closed: set[int] = set()  # oids known gone: a late (reordered) "open" update never revives one
         self._cancels = ThreadPoolExecutor(1, thread_name_prefix=f"botmm-cancel-{asset.symbol}")
         self._inflight: Optional[tuple[set[Side], Future]] = None  # a cancel on its way, and its orders' sides
@@ -662,8 +664,17 @@ class HyperliquidVenue:
         return OrderSpec(self.coin, level.side is Side.BUY, size, price, new_cloid(self.params.cloid_prefix),
                          bool(level.reduce_only))
 
-    def _acted(self) -> None:
+    def _acted(self, began_ns: int = 0) -> None:
+        """An action's answer (or failure) came back. An order or modify written since ``began_ns`` (time_ns)
+        answers the latest pushed book: its reaction time is counted (once per book)."""
         self._last_action = time.monotonic()
+        written = self._client().written_ns() if began_ns else 0
+        if written >= began_ns > 0 and self._view is not None:
+            self.reaction.answer(self._view.recv_ns, written)
+
+    def reaction_report(self) -> dict[str, Any]:
+        """How fast pushed books were answered (:mod:`.reaction`)."""
+        return self.reaction.report()
 
     def place_orders(self, levels: Sequence[QuoteLevel], now_ms: int) -> list[Order]:
         self._settle({level.side for level in levels})
@@ -680,13 +691,14 @@ class HyperliquidVenue:
                     todo.append((level.side, self._spec(level, price, size)))
             if not todo:
                 return []
+            began = time.time_ns()
             try:
                 statuses = self._client().place([spec for _, spec in todo])
             except Uncertain:
                 self._uncertain([(side, spec, None) for side, spec in todo])
                 raise
             finally:
-                self._acted()
+                self._acted(began)
             placed = []
             for (side, spec), status in zip(todo, statuses):
                 order = self._accepted(status, side, spec, now_ms)
@@ -756,13 +768,14 @@ class HyperliquidVenue:
             return replaced
 
     def _modify_batch(self, batch: list[tuple[int, Side, OrderSpec]], now_ms: int) -> list[Order]:
+        began = time.time_ns()
         try:
             statuses = self._client().modify([(oid, spec) for oid, _, spec in batch])
         except Uncertain:
             self._uncertain([(side, spec, oid) for oid, side, spec in batch])
             raise
         finally:
-            self._acted()
+            self._acted(began)
         replaced, leftovers = [], []
         for (oid, side, spec), status in zip(batch, statuses):
             self.orders.pop(oid, None)
