@@ -139,6 +139,7 @@ class LiveJob:
     retry_at: float = 0.0  # no reconciliation after an error before this
     errors_seen: int = 0  # venue errors counted at the last reconciliation
     failures: int = 0  # reconciliations failed in a row
+    stagger: float = 0.0  # share of reconcile_s its periodic reconciliations run after the others' (see _reconcile)
     armed_fresh_ms: int = 0  # the fresh tick after which the dead man's switch was last re-armed
     guardian: Any = None  # the guardian process's handle, when the exchange refused the dead man's switch
     stop_error: Optional[VenueError] = None  # the stop's cancel could not be verified
@@ -159,7 +160,7 @@ class LiveRunner:
             if not isinstance(strategy.venue, LiveVenue):
                 raise ConfigError(f"exchange={strategy.run.cfg.exchange.name}: not a live venue; botmm run needs "
                                   "an exchange or exchange=paper")
-        self.jobs = [LiveJob(s) for s in strategies]
+        self.jobs = [LiveJob(s, stagger=i / len(strategies)) for i, s in enumerate(strategies)]
         self.strategies, self.interval, self.duration, self.status = strategies, interval, duration, status
         self.min_interval = min(min_interval, interval)
         self.last_step: dict[int, float] = {}  # id(strategy) -> monotonic time its last tick ended (status page)
@@ -217,9 +218,11 @@ class LiveRunner:
         for difference in found.differences:
             log.warning("reconciliation: %s", difference)
             strategy.event("reconcile_difference", difference=difference)
+        # the assets' periodic reconciliations take turns (the first one's delay is staggered): reconciling together,
+        # their account reads would queue behind each other, and each asset's quotes wait for its own reads
+        job.reconcile_at = now + job.venue.reconcile_s * (1 + (0 if job.reconciled else job.stagger))
         job.reconciled = True
         job.errors_seen, job.failures = strategy.calls["venue_errors"], 0
-        job.reconcile_at = now + job.venue.reconcile_s
         job.retry_at = now + min(job.venue.reconcile_s, ERROR_RECONCILE_GAP_S)
 
     def _arm(self, job: LiveJob) -> None:

@@ -200,6 +200,7 @@ class HyperliquidVenue:
         self.reaction = ReactionTimes()  # pushed book -> first action written after it
         self._closed: set[int] = set()  # oids known gone: a late (reordered) "open" update never revives one
         self._cancels = ThreadPoolExecutor(1, thread_name_prefix=f"botmm-cancel-{asset.symbol}")
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix=f"botmm-read-{asset.symbol}")  # a read beside another
         self._inflight: Optional[tuple[set[Side], Future]] = None  # a cancel on its way, and its orders' sides
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -593,10 +594,13 @@ class HyperliquidVenue:
     def _reconcile_light(self) -> Reconciliation | None:
         """Position and open orders against the pushed fills and order states; None when the position differs."""
         client = self._client()
-        size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
-        snap_ms = int(client.account_state(60.0).get("time") or time.time() * 1000)
         sent = time.monotonic()
-        raw_orders = client.open_orders(sent, MARKET_SHARE)
+        orders = self._reads.submit(client.open_orders, sent, MARKET_SHARE)  # beside the position: one round trip
+        try:
+            size, entry = client.positions(0.0).get(self.coin, (0.0, 0.0))
+            snap_ms = int(client.account_state(60.0).get("time") or time.time() * 1000)
+        finally:
+            raw_orders = orders.result()
         self._drain()
         with self._lock:
             later = sum(f.size if f.side is Side.BUY else -f.size for f in self.fills if f.ts > snap_ms)
