@@ -34,7 +34,7 @@ from botmm.errors import ConfigError, VenueError
 from botmm.model import Fill, QuoteLevel, Side
 from botmm.pipeline import Run, Pipeline
 from botmm.registry import hookimpl, load_plugins
-from botmm.runners.live import run
+from botmm.runners.live import LiveRunner, run
 
 TICK = ["interval=0.1s", "quoter.spread_bps=2", "quoter.vol_multiplier=0", "risk.max_api_errors=1000"]
 MAX_AGE_S = 0.3  # the default: 3 ticks of 0.1 s
@@ -212,6 +212,22 @@ def test_reconciliation_finds_late_fills_once_and_runs_every_reconcile_s(venue: 
     reconciles = venue.times("reconcile")
     gaps = [b - a for a, b in zip(reconciles, reconciles[1:])]
     assert gaps and max(gaps) < venue.reconcile_s + SLACK_S
+
+
+def test_the_assets_periodic_reconciliations_take_turns() -> None:
+    """Three assets reconcile together at start; their periodic reconciliations then run a third of reconcile_s
+    apart (their account reads would queue behind each other), each every reconcile_s from there."""
+    venues = [FakeLiveVenue(reconcile_s=30.0, symbol=symbol) for symbol in ("ETH", "BTC", "SOL")]
+    strategies = [types.SimpleNamespace(venue=venue, adopt=lambda found: None, calls={"venue_errors": 0},
+                                        event=lambda *args, **data: None) for venue in venues]
+    runner = LiveRunner(strategies, interval=1.0, duration=None)
+    for job in runner.jobs:
+        runner._reconcile(job)
+    began = time.monotonic()
+    assert [job.reconcile_at - began for job in runner.jobs] == pytest.approx([30.0, 40.0, 50.0], abs=1.0)
+    for job in runner.jobs:
+        runner._reconcile(job)
+    assert [job.reconcile_at - began for job in runner.jobs] == pytest.approx([30.0, 30.0, 30.0], abs=1.0)
 
 
 def test_an_error_prompts_a_reconciliation(venue: FakeLiveVenue, tmp_path: Path) -> None:
