@@ -5,8 +5,8 @@ one asset and for three. Per setting it prints:
 
 * **book -> order, in the bot** (``result.json``'s ``reaction``, the slowest asset's): from the bot reading a book
   message to handing the first order or modify after it to HTTP (signed), median and p99 in ms, beside the median
-  **step CPU** (the thread's CPU time of one ``Pipeline.step``, which includes that action's send and its answer's
-  handling), the issue's yardstick at 0 ms ("below 1 ms plus one step of CPU");
+  **step CPU** (the thread's CPU time of a ``Pipeline.step`` that sent an order or modify, including that send and
+  its answer's handling), the issue's yardstick at 0 ms ("below 1 ms plus one step of CPU");
 * **book -> order, on the wire**: from the exchange writing a book to the bot's connection to the exchange reading
   the request line of the next order or modify for that coin. The loopback exchange runs in this process: its
   threads (the websocket's pushes, each action's signature check in the SDK's pure-Python recovery, ~1 ms) share

@@ -161,7 +161,7 @@ class Pipeline:
         self._first_ms: int | None = None
         self._last_position = 0.0
         self._budget: Any = None  # a live venue's rate budget (``pressure()``, ``report()``), set at start
-        self.step_cpu = Durations()  # CPU time of each step, as the live runner measures it
+        self.step_cpu = Durations()  # CPU time of each step that sent an order or modify, as the live runner times it
         self._budget_mode = NORMAL  # the order manager's mode for its pressure at this tick
         self.policy.bind(self)
 

@@ -254,9 +254,11 @@ class LiveRunner:
             self._reconcile(job)
         if not job.reconciled:
             return
+        calls, sent = strategy.calls, strategy.calls["placed"] + strategy.calls["modified"]
         began = time.thread_time()
         strategy.step(int(time.time() * 1000))
-        strategy.step_cpu.add((time.thread_time() - began) * 1000)
+        if calls["placed"] + calls["modified"] != sent:  # a quoting step: what a book change costs before its order
+            strategy.step_cpu.add((time.thread_time() - began) * 1000)
         if job.guardian is not None and strategy.fresh:
             job.guardian.beat()
 

@@ -35,7 +35,7 @@ REACTION_LABELS = {
     "book_to_order_median_ms": "pushed book arrived -> first order or modify written, median",
     "book_to_order_p99_ms": "the same, 99th percentile",
     "books_answered": "books that led to an order or modify",
-    "step_cpu_median_ms": "CPU time of one tick of the pipeline, median",
+    "step_cpu_median_ms": "CPU time of a step that sent an order or modify, median",
     "step_cpu_p99_ms": "the same, 99th percentile",
 }
 """How fast a live run reacted (``reaction`` in result.json), as ``reaction.<key>``; the book figures only on pushed
