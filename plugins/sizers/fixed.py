@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from botmm import (AssetConfig, BuildContext, ComponentParams, Quote, QuoteLevel, SizeContext, hookimpl,
-                   lots_for_notional, relot)
+                   lots_for_notional, make_level, relot)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class FixedSizer:
             if lots != size:
                 if out is None:
                     out = levels[:k]
-                out.append(QuoteLevel(side, price, lots))
+                out.append(make_level((side, price, lots, False)))
             elif out is not None:
                 out.append(level)
         return levels if out is None else out  # every level kept: the list given
