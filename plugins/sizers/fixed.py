@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class FixedSizer:
+    reads_context = False  # sizes from the quote alone: the pipeline passes None and builds no SizeContext
+
     def __init__(self, asset: AssetConfig, order_size_usd: float | None = None):
         self.lot, self.min_notional = asset.lot_size, asset.min_notional
         self.order_size_usd = order_size_usd  # the quoter's configured size, named when an order is lifted
