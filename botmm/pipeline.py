@@ -120,6 +120,7 @@ class Pipeline:
         parts = build_components(cfg)
         self.asset, self.venue, self.notifier = parts.asset, parts.venue, parts.notifier
         self.quoter, self.sizer, self.policy = parts.quoter, parts.sizer, parts.policy
+        self._sizer_context = getattr(self.sizer, "reads_context", True)  # False: pass None, build no SizeContext
         self.signals = dict(parts.signals)
         self.volatility = self.signals.pop("volatility")
         self.fill_listeners = [s for s in parts.signals.values() if hasattr(s, "on_fill")]
@@ -301,8 +302,9 @@ class Pipeline:
             inputs.size_mult *= equity / self.capital
         self.inputs = inputs
         vol, toxicity = inputs.vol, inputs.toxicity
-        quote = self.sizer.size(self.quoter.quote(inputs), SizeContext(
-            mid, position, equity, vol, toxicity, inputs.inventory, state.fill_rate, state.drawdown))
+        context = SizeContext(mid, position, equity, vol, toxicity, inputs.inventory, state.fill_rate,
+                              state.drawdown) if self._sizer_context else None
+        quote = self.sizer.size(self.quoter.quote(inputs), context)
         self._guard(now_ms, mid, position, equity, market.ts)
         allowed = self.risk.apply(quote, position)
         bids, asks = allowed.bids, allowed.asks

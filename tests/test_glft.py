@@ -1,7 +1,10 @@
 import math
 import random
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botmm.model import Market
 from botmm.plugins.quoters.glft import ArrivalEstimator, GLFTParams, GLFTQuoter, glft_depths
@@ -48,3 +51,19 @@ def test_long_inventory_lowers_both_quotes_and_quotes_straddle_mid():
     expected, _ = glft_depths(0.1, 1.0, 0.3, 8.0)
     assert half == pytest.approx(expected, abs=0.2)  # initial A and kappa, rounded to the tick
     assert not math.isnan(half)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(-50, 50), st.floats(-50, 50)), min_size=1, max_size=60))
+def test_estimator_frequencies_equal_the_array_formula_bit_for_bit(excursions):
+    """The per-tick update on Python floats gives exactly what the numpy expression of the model gives."""
+    p = GLFTParams(name="glft", halflife=7, refit_every=10_000)
+    est = ArrivalEstimator(p)
+    depths, freq, alpha = est.depths, np.zeros(p.depth_levels), est.alpha
+    mid = 1000.0
+    est.observe(mid, mid, mid)
+    for up, down in excursions:
+        est.observe(mid, mid * (1 + up * 1e-4), mid * (1 - down * 1e-4))
+        up_bps, down_bps = (mid * (1 + up * 1e-4) - mid) / mid * 1e4, (mid - mid * (1 - down * 1e-4)) / mid * 1e4
+        freq += alpha * (0.5 * ((depths <= up_bps).astype(float) + (depths <= down_bps)) - freq)
+    assert [f.hex() for f in est.freq] == [float(f).hex() for f in freq]

@@ -63,5 +63,6 @@ class InventoryTracker:
         return self.position * (price - self.avg_entry)
 
     def total_pnl(self, price: float) -> float:
-        """Realized plus unrealized, net of fees and funding."""
-        return self.realized_pnl + self.unrealized_pnl(price) - self.total_fees - self.funding
+        """Realized plus unrealized, net of fees and funding (read every tick: the unrealized part inline, the same
+        arithmetic as :meth:`unrealized_pnl` without a second call)."""
+        return self.realized_pnl + self.position * (price - self.avg_entry) - self.total_fees - self.funding

@@ -169,13 +169,15 @@ class MetricsRecorder:
         self._spooled = 0  # ticks in the spool
         self.fills = FillLog()
 
-    def record(self, ts: int, mid: float, position: float, equity: float, *extra: float) -> None:
-        """One tick: the values of :data:`TICK_COLUMNS`, in order."""
+    def record(self, ts: int, mid: float, position: float, equity: float, bid: float, ask: float, vol: float,
+               signal: float, imbalance: float, toxicity: float) -> None:
+        """One tick: the values of :data:`TICK_COLUMNS`, in order (named, not ``*values``: no tuple a tick)."""
         self.ts.append(ts)
         self.mid.append(mid)
         self.position.append(position)
         self.equity.append(equity)
-        self.ticks.frombytes(_pack_extra(*extra))  # an array's extend parses each value: packing is 2x cheaper
+        # an array's extend parses each value: packing is 2x cheaper
+        self.ticks.frombytes(_pack_extra(bid, ask, vol, signal, imbalance, toxicity))
         if len(self.ticks) >= _SPOOL_VALUES:
             self._spill()
 

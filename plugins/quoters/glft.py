@@ -62,11 +62,15 @@ class GLFTParams(LadderParams):
 
 
 class ArrivalEstimator:
-    """Exponentially weighted hit frequencies on a depth grid and the fitted (A, kappa)."""
+    """Exponentially weighted hit frequencies on a depth grid and the fitted (A, kappa).
+
+    The per-tick update runs on lists of Python floats: on a grid of a few dozen points numpy's per-call cost is
+    most of the work, and the element-wise arithmetic is the same IEEE operations in the same order either way."""
 
     def __init__(self, p: GLFTParams):
         self.depths = p.depth_step_bps * np.arange(1, p.depth_levels + 1)
-        self.freq = np.zeros(p.depth_levels)
+        self._depths = self.depths.tolist()
+        self.freq = [0.0] * p.depth_levels
         self.alpha = 1.0 - 0.5 ** (1.0 / p.halflife)
         self.refit_every = p.refit_every
         self.a, self.kappa = p.initial_a, p.initial_kappa
@@ -80,17 +84,18 @@ class ArrivalEstimator:
             return
         up = (high - prev) / prev * 1e4
         down = (prev - low) / prev * 1e4
-        hits = 0.5 * ((self.depths <= up).astype(float) + (self.depths <= down))
-        self.freq += self.alpha * (hits - self.freq)
+        alpha = self.alpha  # hit: 1 when both sides reached the depth, 0.5 when one did
+        self.freq = [f + alpha * (0.5 * ((d <= up) + (d <= down)) - f) for d, f in zip(self._depths, self.freq)]
         self._ticks += 1
         if self._ticks % self.refit_every == 0:
             self._fit()
 
     def _fit(self) -> None:
-        seen = self.freq > 1e-9
+        freq = np.array(self.freq)
+        seen = freq > 1e-9
         if seen.sum() < 2:
             return
-        slope, intercept = np.polyfit(self.depths[seen], np.log(self.freq[seen]), 1)
+        slope, intercept = np.polyfit(self.depths[seen], np.log(freq[seen]), 1)
         if slope < 0:
             self.kappa, self.a = float(-slope), float(math.exp(intercept))
 

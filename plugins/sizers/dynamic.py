@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botmm import BuildContext, ComponentParams, Quote, QuoteLevel, Side, SizeContext, hookimpl, require
+from botmm import BuildContext, ComponentParams, Quote, QuoteLevel, Side, SizeContext, hookimpl, make_level, require
 
 from .fixed import FixedSizer
 
@@ -59,12 +59,22 @@ class DynamicSizer:
         return base_size * multiplier if multiplier > 0 else 0.0
 
     def _market_factor(self, vol: float, fill_rate: float, toxicity: float, drawdown: float) -> float:
-        """``f_vol * f_fill * f_tox * f_dd``: the part of the scale shared by every level of a tick."""
+        """``f_vol * f_fill * f_tox * f_dd``: the part of the scale shared by every level of a tick. Clipped with
+        conditional expressions, each the exact result of the ``min``/``max`` it replaces (``min(a, b)`` is ``b if
+        b < a else a``, NaN and signed zeros included), without a builtin call per factor."""
         p = self.params
-        f_vol = min(1.0, p.target_vol / vol) if vol > 0 else 1.0
-        f_fill = min(1.0, max(0.25, fill_rate / p.target_fill_rate)) if p.target_fill_rate > 0 else 1.0
+        f_vol = 1.0
+        if vol > 0:
+            f_vol = p.target_vol / vol
+            f_vol = f_vol if f_vol < 1.0 else 1.0  # min(1.0, x)
+        f_fill = 1.0
+        if p.target_fill_rate > 0:
+            f_fill = fill_rate / p.target_fill_rate
+            f_fill = f_fill if f_fill > 0.25 else 0.25  # max(0.25, x)
+            f_fill = f_fill if f_fill < 1.0 else 1.0  # min(1.0, x)
         f_tox = 1.0 - p.toxicity_weight * toxicity
-        f_dd = max(0.0, 1.0 - drawdown / p.max_drawdown)
+        f_dd = 1.0 - drawdown / p.max_drawdown
+        f_dd = f_dd if f_dd > 0.0 else 0.0  # max(0.0, x)
         return f_vol * f_fill * f_tox * f_dd
 
     def _multiplier(self, market_factor: float, inventory: float, grows_position: bool) -> float:
@@ -74,7 +84,8 @@ class DynamicSizer:
         scale = market_factor * f_inv
         if scale <= 0:
             return 0.0
-        return min(p.cap, max(p.floor, scale))
+        scale = scale if scale > p.floor else p.floor  # max(floor, scale)
+        return scale if scale < p.cap else p.cap  # min(cap, scale)
 
     def size(self, quote: Quote, ctx: SizeContext) -> Quote:
         # The multipliers depend on the level only through whether it grows the position: two per tick.
@@ -91,7 +102,7 @@ class DynamicSizer:
         for side, price, base, _ in levels:
             size = base * (growing if (side is _BUY) == long else reducing)
             if size > 0:  # a multiplier of 0 drops the level
-                out.append(QuoteLevel(side, price, size))
+                out.append(make_level((side, price, size, False)))
         return out
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 
 from botmm import (AssetConfig, BuildContext, ComponentParams, Quote, QuoteLevel, SizeContext, hookimpl,
-                   lots_for_notional, relot)
+                   lots_for_notional, make_level, relot)
 
 log = logging.getLogger(__name__)
 
 
 class FixedSizer:
+    reads_context = False  # sizes from the quote alone: the pipeline passes None and builds no SizeContext
+
     def __init__(self, asset: AssetConfig, order_size_usd: float | None = None):
         self.lot, self.min_notional = asset.lot_size, asset.min_notional
         self.order_size_usd = order_size_usd  # the quoter's configured size, named when an order is lifted
@@ -38,7 +40,7 @@ class FixedSizer:
             if lots != size:
                 if out is None:
                     out = levels[:k]
-                out.append(QuoteLevel(side, price, lots))
+                out.append(make_level((side, price, lots, False)))
             elif out is not None:
                 out.append(level)
         return levels if out is None else out  # every level kept: the list given

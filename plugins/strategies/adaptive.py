@@ -88,12 +88,18 @@ class AdaptivePolicy(BasicPolicy):
         elif regime == "HIGH":
             inputs.spread_mult *= p.high_spread_mult
             inputs.size_mult *= p.high_size_mult
+        # Clipped with conditional expressions: ``min(a, b)`` is exactly ``b if b < a else a`` and ``max(a, b)``
+        # ``b if b > a else a`` (NaN included), without a builtin call each tick.
         if state.position_since_ms is not None:
             hours = (state.now_ms - state.position_since_ms) / _HOUR_MS
-            inputs.skew_mult *= min(p.max_skew_mult, 1.0 + p.inventory_decay_per_hour * hours)
+            decay = 1.0 + p.inventory_decay_per_hour * hours
+            inputs.skew_mult *= decay if decay < p.max_skew_mult else p.max_skew_mult
         if p.target_fills_per_hour > 0 and state.now_ms - self._start_ms >= _HOUR_MS:
-            ratio = max(state.fill_rate, 1e-9) / p.target_fills_per_hour
-            inputs.spread_mult *= min(p.max_fill_mult, max(p.min_fill_mult, ratio**p.fill_rate_gain))
+            rate = state.fill_rate
+            ratio = (1e-9 if 1e-9 > rate else rate) / p.target_fills_per_hour  # max(rate, 1e-9)
+            mult = ratio**p.fill_rate_gain
+            mult = mult if mult > p.min_fill_mult else p.min_fill_mult
+            inputs.spread_mult *= mult if mult < p.max_fill_mult else p.max_fill_mult
         return inputs
 
     @property
