@@ -81,6 +81,9 @@ class Signal(Protocol):
 
 @runtime_checkable
 class Sizer(Protocol):
+    """Sets the levels' sizes. A sizer with a class attribute ``reads_context = False`` gets ``ctx=None`` (the
+    pipeline builds no :class:`SizeContext` for it)."""
+
     def size(self, quote: Quote, ctx: SizeContext) -> Quote: ...
 
 
