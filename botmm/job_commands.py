@@ -120,8 +120,13 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
     modes = {MODE_FLAGS[a] for a in args if a in MODE_FLAGS} | ({"-m"} if multirun else set())
     if len(modes) > 1:
         fail(f"choose one of {', '.join(sorted(modes))}: Hydra runs one mode at a time")
+    workers = None
     try:
         refuse_keys_in_arguments(args)
+        if multirun and not modes - {"-m"}:
+            from botmm.runners.sweep_workers import start_workers
+
+            workers = start_workers(name, args)  # they start while the sweep's configs are checked
         load_plugins()
         overrides = [a for a in args if not a.startswith("-") and "=" in a]
         searchpath = _plugin_searchpath()
@@ -147,6 +152,8 @@ def launch(name: str, args: list[str], multirun: bool) -> None:
         fail(os_error_line(exc))
     if "hydra/sweeper=optuna" in args and not any(a.startswith("hydra.sweeper.direction=") for a in args):
         args = [*args, "hydra.sweeper.direction=maximize"]  # Optuna minimises by default; botmm's score is a gain
+    if workers is not None:
+        workers.join()
     saved = sys.argv
     sys.argv = [f"botmm {name}", *(["--multirun"] if multirun else []), *args]
     SweepDir.last = None

@@ -195,3 +195,35 @@ def test_a_finished_backtest_is_complete_and_an_interrupted_one_says_so(tmp_path
     assert last == f'botmm: interrupted: {tmp_path}/long/result.json is marked "complete": false'
     result = json.loads((tmp_path / "long" / "result.json").read_text())
     assert result["complete"] is False and result["status"] == "interrupted" and 0 < result["ticks"] < 2_000_000
+
+
+def _imported(module: str) -> tuple[int, bool]:
+    import os
+    import sys
+
+    return os.getpid(), module in sys.modules
+
+
+def test_a_joblib_sweeps_workers_start_and_import_the_job_before_the_launcher_asks():
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="the sweep extra (hydra-joblib-launcher) is absent")
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    from botmm.runners.sweep_workers import _joblib_settings, start_workers
+
+    assert start_workers("backtest", ["quoter.spread_bps=1,2"]) is None  # Hydra's basic launcher: nothing to start
+    assert start_workers("backtest", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]) is None  # in-process
+    assert start_workers("backtest", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=two"]) is None  # Hydra says
+    # the record command's runner: a module neither this test module nor the plugins import
+    thread = start_workers("record", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "venue=hyperliquid"])
+    assert thread is not None
+    thread.join()
+    try:
+        # the launcher's own call, with the settings it derives from the same command line, finds the pool ready:
+        # the job's runner is already imported in its workers
+        settings = _joblib_settings(["n_jobs=2"])
+        assert settings is not None and settings["backend"] == "loky" and settings["max_nbytes"] is None
+        answers = Parallel(**settings)(delayed(_imported)("botmm.runners.record") for _ in range(4))
+        assert all(loaded for _, loaded in answers), answers
+    finally:
+        get_reusable_executor().shutdown(kill_workers=True)
