@@ -342,13 +342,20 @@ def check_job(cfg: DictConfig) -> None:
             parse_duration(cfg[key], key)
 
 
+@functools.cache
+def _schema_node(schema: type) -> DictConfig:
+    """``schema`` as a structured config, made once: making one costs more than the merge it goes into, and a job
+    (and each config the CLI checks before a sweep) checks a dozen nodes."""
+    return OmegaConf.structured(schema)
+
+
 def to_params(schema: type, node: DictConfig | dict, path: str) -> Any:
     """Check ``node`` against ``schema`` and return a schema instance; one-line ConfigError naming ``path.key``."""
     try:
         if isinstance(node, DictConfig):
             node = OmegaConf.to_container(node, resolve=True)
         check_finite(node, path)
-        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        merged = OmegaConf.merge(_schema_node(schema), node)  # merge copies its first config: the cached one stays
         return OmegaConf.to_object(merged)
     except InvalidValue as exc:
         raise ConfigError(f"{path}.{exc}") from None
