@@ -21,7 +21,7 @@ NODE_SCHEMAS = {
     "risk": "botmm.config:RiskLimits",
     "logging": "botmm.logs:LoggingConfig",
     "server": "botmm.status.server:ServerParams",
-    "fill_model.candle": "botmm.sim.candle:CandleFillParams",
+    "fill_model.candle": "botmm.sim.candle_params:CandleFillParams",
     "fill_model.orderbook": "botmm.sim.replay:OrderBookFillParams",
 }
 """Untyped nodes (``Any`` in the root schema) that their runners check against a dataclass; ``<node>.<name>`` when

@@ -39,9 +39,12 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from botmm.registry import hookimpl
+
+if TYPE_CHECKING:
+    from botmm.pipeline import Run
 
 Formatter = Callable[[dict[str, Any]], str]
 
@@ -253,3 +256,42 @@ class HookNotifier(ABC):
     @hookimpl
     def botmm_run_end(self, run: Any, result: dict[str, Any]) -> None:
         self.emit(run, "stop", {**result, "mode": run.mode})
+
+
+class RunScoped:
+    """A job's notifier as registered with the plugin manager: it forwards lifecycle hooks only for its own run.
+    Every registered plugin hears every hook call, so with several strategies in one process (a multi-asset live
+    run) each event would otherwise be reported once per strategy."""
+
+    def __init__(self, notifier: Any, run: Run):
+        self.notifier, self.run = notifier, run
+
+    def hears_fills(self, run: Run) -> bool:
+        """Whether this wrapper passes on the fills of ``run``: its own run's, to a notifier that reports them."""
+        wants = getattr(self.notifier, "wants_fills", None)
+        return run is self.run and hasattr(self.notifier, "botmm_fill") and (wants is None or wants(run))
+
+    def _forward(self, hook: str, run: Run, **kwargs: Any) -> None:
+        method = getattr(self.notifier, hook, None)
+        if run is self.run and method is not None:
+            method(run=run, **kwargs)
+
+    @hookimpl
+    def botmm_run_start(self, run: Run) -> None:
+        self._forward("botmm_run_start", run)
+
+    @hookimpl
+    def botmm_run_end(self, run: Run, result: dict[str, Any]) -> None:
+        self._forward("botmm_run_end", run, result=result)
+
+    @hookimpl
+    def botmm_fill(self, run: Run, fill: Any) -> None:
+        self._forward("botmm_fill", run, fill=fill)
+
+    @hookimpl
+    def botmm_event(self, run: Run, event: str, data: dict[str, Any]) -> None:
+        self._forward("botmm_event", run, event=event, data=data)
+
+    @hookimpl
+    def botmm_error(self, run: Run, error: BaseException) -> None:
+        self._forward("botmm_error", run, error=error)

@@ -30,7 +30,8 @@ from botmm.core.order_manager import NORMAL, REDUCE_ONLY, WIDENED, OrderManager,
 from botmm.core.risk import LimitsFile, RiskManager, day_number, day_name
 from botmm.errors import ConfigError, VenueError
 from botmm.model import Market, QuoteLevel, RiskState
-from botmm.registry import BuildContext, build, hookimpl, load_plugins
+from botmm.notify import RunScoped
+from botmm.registry import BuildContext, build, load_plugins
 from botmm.protocols import (PushVenue, QuoteInputs, Reconciliation, Signal, SimulatedVenue, SizeContext,
                              TickState)
 
@@ -122,7 +123,7 @@ class Pipeline:
         self.quoter, self.sizer, self.policy = parts.quoter, parts.sizer, parts.policy
         self._sizer_context = getattr(self.sizer, "reads_context", True)  # False: pass None, build no SizeContext
         self.signals = dict(parts.signals)
-        self.volatility = self.signals.pop("volatility")
+        self.volatility: Any = self.signals.pop("volatility")  # a Signal with an ``atr``
         self.fill_listeners = [s for s in parts.signals.values() if hasattr(s, "on_fill")]
         self.capital = float(cfg.capital)
         self.max_position_usd = parts.limits.max_position_usd
@@ -244,7 +245,7 @@ class Pipeline:
             except VenueError as exc:
                 self.venue_error(now_ms, exc)
         if self._limits is not None:
-            self._save_limits()
+            self._save_limits(self._limits)
 
     def venue_error(self, now_ms: int, exc: VenueError) -> None:
         """Count a failed venue call (too many trip the circuit breaker) and report it."""
@@ -259,6 +260,7 @@ class Pipeline:
         elif self.data_ms is None and self._blind_since is None:
             self._blind_since = now_ms
         data_ms = self.data_ms if self.data_ms is not None else self._blind_since
+        assert data_ms is not None  # one of the two is set above
         self._guard(now_ms, self._mid, self.inventory.position, self.state.equity, data_ms)
 
     def _guard(self, now_ms: int, mid: float, position: float, equity: float, data_ms: int) -> None:
@@ -275,7 +277,7 @@ class Pipeline:
             self.calls["cancelled"] += self.venue.cancel_all_orders()
             self._cancel_pending = False
 
-    def _save_limits(self) -> None:
+    def _save_limits(self, limits: LimitsFile) -> None:
         risk, inv = self.risk, self.inventory
         if risk.day < 0:
             return
@@ -283,8 +285,8 @@ class Pipeline:
         if risk.day != self._limits_day:
             self._limits_day, self._net_at_day = risk.day, net
         until, reason = risk.pause
-        self._limits.write({"day": day_name(risk.day), "realized": round(risk.carried + net - self._net_at_day, 6),
-                            "paused_until_ms": until, "pause_reason": reason})
+        limits.write({"day": day_name(risk.day), "realized": round(risk.carried + net - self._net_at_day, 6),
+                       "paused_until_ms": until, "pause_reason": reason})
 
     def _step(self, now_ms: int, market: Market) -> None:
         venue, inventory = self.venue, self.inventory
@@ -447,42 +449,3 @@ def stop_status(error: BaseException | None) -> str:
         return "interrupted"
     lines = str(error).strip().splitlines()
     return f"failed: {type(error).__name__}: {lines[0]}" if lines else f"failed: {type(error).__name__}"
-
-
-class RunScoped:
-    """A job's notifier as registered with the plugin manager: it forwards lifecycle hooks only for its own run.
-    Every registered plugin hears every hook call, so with several strategies in one process (a multi-asset live
-    run) each event would otherwise be reported once per strategy."""
-
-    def __init__(self, notifier: Any, run: Run):
-        self.notifier, self.run = notifier, run
-
-    def hears_fills(self, run: Run) -> bool:
-        """Whether this wrapper passes on the fills of ``run``: its own run's, to a notifier that reports them."""
-        wants = getattr(self.notifier, "wants_fills", None)
-        return run is self.run and hasattr(self.notifier, "botmm_fill") and (wants is None or wants(run))
-
-    def _forward(self, hook: str, run: Run, **kwargs: Any) -> None:
-        method = getattr(self.notifier, hook, None)
-        if run is self.run and method is not None:
-            method(run=run, **kwargs)
-
-    @hookimpl
-    def botmm_run_start(self, run: Run) -> None:
-        self._forward("botmm_run_start", run)
-
-    @hookimpl
-    def botmm_run_end(self, run: Run, result: dict[str, Any]) -> None:
-        self._forward("botmm_run_end", run, result=result)
-
-    @hookimpl
-    def botmm_fill(self, run: Run, fill: Any) -> None:
-        self._forward("botmm_fill", run, fill=fill)
-
-    @hookimpl
-    def botmm_event(self, run: Run, event: str, data: dict[str, Any]) -> None:
-        self._forward("botmm_event", run, event=event, data=data)
-
-    @hookimpl
-    def botmm_error(self, run: Run, error: BaseException) -> None:
-        self._forward("botmm_error", run, error=error)

@@ -21,6 +21,7 @@ from botmm.core.daily_metrics import DAY_MS, DAY_S, MetricsTracker
 from botmm.runners.daily_report import daily_reports
 from botmm.core.metrics import MIN_DAYS
 from botmm.model import Fill, Side
+from botmm.registry import hookimpl, load_plugins
 from jobs import backtest_strategy
 
 D0 = 20_114  # 2025-01-26, in days since the epoch
@@ -110,7 +111,15 @@ def test_live_runs_report_the_day_that_ended_at_midnight(tmp_path: Path) -> None
     strategy = backtest_strategy(tmp_path, "feed.bars=4320")
     day = int(np.asarray(strategy.metrics.ts)[0] // DAY_MS) + 1  # a whole day of the data
     sent: list[tuple[str, dict]] = []
-    strategy.event = lambda name, **data: sent.append((name, data))
+
+    class Listener:  # hears the strategy's events as any notifier plugin does
+        @hookimpl
+        def botmm_event(self, run, event: str, data: dict) -> None:
+            if run is strategy.run:
+                sent.append((event, data))
+
+    listener = Listener()
+    load_plugins().register(listener)
     (tmp_path / "daily_stats.json").unlink()
     started = time.monotonic()
     midnight = (day + 1) * DAY_S
@@ -126,7 +135,10 @@ def test_live_runs_report_the_day_that_ended_at_midnight(tmp_path: Path) -> None
         stop.set()
         await asyncio.wait_for(task, 2)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        load_plugins().unregister(listener)
     (event, stats), = sent
     expected = MetricsTracker.from_outputs(tmp_path, strategy.capital).daily_stats(day)
     assert event == "daily_report" and stats == expected and stats["fills"] > 0

@@ -62,6 +62,17 @@ class FillLog:
     append costs a list append, not eight array appends. One thread appends; readers in other threads (the status
     page) see a consistent prefix, as a list's readers do."""
 
+    # the columns (array('q'), array('d'), ...), typed Any so that compiled figures sum them as Python does: an
+    # empty column sums to the int 0, as result.json has always said
+    ts: Any
+    oid: Any
+    side: Any
+    price: Any
+    size: Any
+    fee: Any
+    maker: Any
+    tid: Any
+
     def __init__(self, fills: Iterable[Fill] = ()):
         self.ts, self.oid, self.side, self.price, self.size, self.fee, self.maker, self.tid = (
             array(code) for code in FILL_COLUMNS.values())

@@ -176,13 +176,12 @@ class RiskManager:
             n_bids = min(len(bids), max(cap - len(asks), (cap + 1) // 2))
             bids, asks = bids[:n_bids], asks[: cap - n_bids]
         if limits.max_order_usd is not None:
-            bids, asks = self._cap_notional(bids), self._cap_notional(asks)
+            bids, asks = self._cap_notional(bids, limits.max_order_usd), self._cap_notional(asks, limits.max_order_usd)
         if bids is quote.bids and asks is quote.asks:
             return quote
         return Quote(bids, asks)
 
-    def _cap_notional(self, levels: list[QuoteLevel]) -> list[QuoteLevel]:
-        cap = self.limits.max_order_usd
+    def _cap_notional(self, levels: list[QuoteLevel], cap: float) -> list[QuoteLevel]:
         capped = []
         for level in levels:
             if level.size * level.price > cap:

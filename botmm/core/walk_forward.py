@@ -33,7 +33,7 @@ def fold_windows(start_ms: int, end_ms: int, wf: WalkForwardConfig) -> list[dict
     return folds
 
 
-def fold_figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: list[Any], fill_ts: np.ndarray,
+def fold_figures(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, fills: Any, fill_ts: np.ndarray,
                  max_position_usd: float, wf: WalkForwardConfig) -> list[dict[str, Any]]:
     """Per fold, the figures (:func:`botmm.core.metrics.figures`) of its training and test windows. A window's
     returns start from the tick before it, so consecutive windows add up to the whole run."""

@@ -5,7 +5,7 @@ first use, so importing a plugin does not compile the replay kernel."""
 from botmm.lazy import lazy_exports
 
 _WHERE = {  # name -> the module defining it
-    "CandleFillParams": "botmm.sim.candle",
+    "CandleFillParams": "botmm.sim.candle_params",
     "CandleVenue": "botmm.sim.candle",
     "Costs": "botmm.sim.costs",
     "OrderBookFillParams": "botmm.sim.orderbook_fill",

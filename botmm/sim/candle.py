@@ -34,40 +34,23 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
-from botmm.config import AssetConfig, ComponentParams, require
+from botmm.config import AssetConfig
 from botmm.core.inventory import InventoryTracker
 from botmm.core.metrics import FillLog
 from botmm.model import CANDLE_ARRAYS, Candles, Fill, Market, Order, Position, QuoteLevel, Side, make_fill
 from botmm.protocols import Feed, SimulatedVenue
 from botmm.rounding import round12
+from botmm.sim.candle_params import CandleFillParams
 from botmm.sim.costs import Costs, Funding
 
 
 _BUY, _SELL = Side.BUY, Side.SELL  # enum members are slow class attributes on 3.11: looked up once
-PATHS = ("open-high-low-close", "open-low-high-close", "adverse")
-
-
-@dataclass
-class CandleFillParams(ComponentParams):
-    """``fill_model=candle``: the rules above."""
-
-    name: str = "candle"  # fill_model=<name> picks the fill model
-    rule: str = "through"  # through | touch
-    path: str = "adverse"  # open-high-low-close | open-low-high-close | adverse
-    volume_cap: Optional[float] = None  # max fraction of a bar's volume our fills in that bar may take
-    post_only: bool = True  # false: an order crossing on arrival takes liquidity (taker fee)
-
-    def __post_init__(self) -> None:
-        require(self.rule in ("through", "touch"), self, "rule", "must be through or touch")
-        require(self.path in PATHS, self, "path", f"must be one of {', '.join(PATHS)}")
-        require(self.volume_cap is None or 0 < self.volume_cap <= 1, self, "volume_cap", "must be in (0, 1]")
-
-
+@mypyc_attr(allow_interpreted_subclasses=True)  # the paper venue and plugins' venues build on it
 class CandleVenue(SimulatedVenue):
     """A simulated exchange over a feed of bars; see the module docstring for the fill rules."""
 
@@ -242,6 +225,7 @@ class CandleVenue(SimulatedVenue):
             order = Order(oid, side, price, size, now_ms)
             placed.append(order)
             if crossing:  # takes liquidity: all of it at the best opposite price
+                assert market is not None  # crossing is False without a market
                 self._fill(order, size, now_ms, market.ask if side is _BUY else market.bid, False)
             else:
                 orders[oid] = order
