@@ -41,6 +41,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
+from botmm import speedups
 from botmm.pipeline import Run, Pipeline
 from botmm.registry import load_plugins
 
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print each component's share of the loop's time")
     args = parser.parse_args()
     logging.disable(logging.INFO)
+    print(f"botmm's {speedups.describe()} (BOTMM_PURE_PYTHON=1: the pure-Python one)")
     if args.months:
         bars = round(args.months * BARS_PER_MONTH)
         overrides, source = [f"feed.bars={bars}", "capital=1000000"], f"synthetic {args.months:g} months"

@@ -29,6 +29,7 @@ from typing import Iterator
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from botmm import speedups
 from botmm.pipeline import Run, Pipeline
 from botmm.registry import load_plugins
 from botmm.status import open_server, serve_run
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=BARS, help=f"synthetic bars, one tick each [{BARS}]")
     args = parser.parse_args()
     logging.disable(logging.INFO)
+    print(f"botmm's {speedups.describe()} (BOTMM_PURE_PYTHON=1: the pure-Python one)")
     load_plugins()
     for name, overrides in SETUPS.items():
         if args.setup in (None, name):

@@ -7,6 +7,10 @@ auto-tuner, the fill predictor) and :mod:`botmm.exchange` (live exchanges: fundi
 other module is private to botmm; docs/plugins.md lists each public name.
 """
 
+from botmm import speedups
+
+speedups.install()  # before any compiled module is imported: BOTMM_PURE_PYTHON, or a compiled file older than its source
+
 from botmm.config import (AssetConfig, ComponentParams, InvalidValue, QuoteParams, RiskLimits, is_duration,
                           parse_duration, require, to_params)
 from botmm.errors import BotmmError, ConfigError, DataError, PluginError, VenueError

@@ -11,7 +11,9 @@ so it never recurses. About 40 s of wall-clock time, most of it the quick start'
 
 No network: the new venv sees this interpreter's site-packages through a ``.pth`` path line, so pip finds every
 dependency already installed (``PIP_NO_INDEX``), and builds without an isolated build environment
-(``PIP_NO_BUILD_ISOLATION=0``)."""
+(``PIP_NO_BUILD_ISOLATION=0``). The installs build the pure-Python core (``BOTMM_PURE_PYTHON=1``): the compiled one
+is what this run's own install built (its test: tests/test_compiled_core.py), and compiling it twice more would add
+a minute and a half."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def _fresh_venv(where: Path) -> dict[str, str]:
     shim.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "HYDRA_FULL_ERROR")}
     env.update(PATH=f"{where / 'bin'}:{env.get('PATH', '')}", VIRTUAL_ENV=str(where), PIP_NO_BUILD_ISOLATION="0",
-               PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200")
+               PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200", BOTMM_PURE_PYTHON="1")
     env[SHARED_DATA_ENV] = str(shared_folder())
     return env
 
