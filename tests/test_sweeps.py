@@ -139,6 +139,14 @@ def test_min_fills_sets_the_no_trades_bar(tmp_path):
     assert [r["status"] for r in rows] == ["no trades", "no trades"] and all(0 < r["fills"] < 100000 for r in rows)
 
 
+def test_a_summary_setting_may_interpolate_another_key(tmp_path):
+    proc = cli(tmp_path, "-m", "backtest", "quoter.spread_bps=2,6", "feed.bars=400", "summary.min_fills=${feed.bars}")
+    assert proc.returncode == 0, proc.stderr
+    rows = pcsv.read_csv(last_sweep(tmp_path) / "summary.csv").to_pylist()
+    assert len(rows) == 2 and min(r["fills"] for r in rows) < 400 <= max(r["fills"] for r in rows), rows
+    assert all(r["status"] == ("ok" if r["fills"] >= 400 else "no trades") for r in rows)
+
+
 def test_ctrl_c_during_a_sweep_leaves_the_unfinished_job_unranked(tmp_path):
     proc = subprocess.Popen([*BOTMM, "-m", "backtest", "feed.bars=300,400,2000000", "progress=false"], cwd=tmp_path,
                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

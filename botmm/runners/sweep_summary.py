@@ -91,8 +91,11 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         if not result.get("complete", True):
             row["status"] = result.get("status", "interrupted")
             return row
-        cfg = OmegaConf.create(_yaml(job_dir / ".hydra" / "config.yaml"))  # keeps interpolations resolvable
-        weights = to_params(SummaryWeights, cfg.get("summary", {}), "summary")
+        config = _yaml(job_dir / ".hydra" / "config.yaml")
+        summary = config.get("summary") or {}
+        if "${" in str(summary):  # an interpolation: resolved in the whole config (30 ms a job, so only then)
+            summary = OmegaConf.create(config).get("summary", {})
+        weights = to_params(SummaryWeights, summary, "summary")
         figures, total, spread, scored_on = judged(result, weights)
         row.update({key: figures[key] for key in SHOWN}, scored_on=scored_on, score=round(total, 6),
                    score_spread=None if spread is None else round(spread, 6),
