@@ -7,7 +7,8 @@ FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 BOTMM_STATUS_PORT=8787
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# setup.py compiles the core where a C compiler is at hand; the slim image has none, so it installs pure Python
+COPY pyproject.toml setup.py README.md ./
 COPY botmm ./botmm
 COPY plugins ./plugins
 COPY conf ./conf
