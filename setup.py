@@ -13,13 +13,11 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 speedups = runpy.run_path(os.path.join("botmm", "speedups.py"))
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}  # not egg_info, dist_info, sdist
 
 
 def say(message: str) -> None:
     print(f"botmm: {message}: installing the pure-Python core", file=sys.stderr)
-
-
-BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}  # not egg_info, dist_info, sdist
 
 
 def compiled_core() -> list:

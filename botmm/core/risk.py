@@ -175,8 +175,9 @@ class RiskManager:
         if len(bids) + len(asks) > cap:
             n_bids = min(len(bids), max(cap - len(asks), (cap + 1) // 2))
             bids, asks = bids[:n_bids], asks[: cap - n_bids]
-        if limits.max_order_usd is not None:
-            bids, asks = self._cap_notional(bids, limits.max_order_usd), self._cap_notional(asks, limits.max_order_usd)
+        notional_cap = limits.max_order_usd
+        if notional_cap is not None:
+            bids, asks = self._cap_notional(bids, notional_cap), self._cap_notional(asks, notional_cap)
         if bids is quote.bids and asks is quote.asks:
             return quote
         return Quote(bids, asks)
